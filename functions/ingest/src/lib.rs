@@ -1,0 +1,643 @@
+//! The ingest stage: a raw upload becomes a validated, versioned Parquet dataset version.
+//!
+//! On `raw/<dataset>/<file>` the handler reads CSV, JSON Lines or Parquet, casts every value
+//! to the dataset's contract, checks every rule on every row, and writes
+//! - valid rows as zstd Parquet to `curated/<dataset>/v=<version>/part-*.parquet`,
+//! - rejected rows (as text, with every broken rule) to `quarantine/<dataset>/v=<version>/`,
+//! - `_manifest.json` last, created only if absent: the commit marker,
+//! - then a dataset snapshot `snapshots/<dataset>/<hash>.json` naming every committed version.
+//!
+//! The version id hashes the source bytes and the contract, so the same object delivered
+//! twice (or by two events) yields one version, and the second delivery writes nothing new.
+//! The raw object is never modified.
+//!
+//! Invariant: the library knows nothing of Lambda or of where events come from; `main.rs`
+//! adapts Lambda deliveries, and the local stack calls [`handle`] directly.
+
+pub mod definitions;
+pub mod pull;
+pub mod read;
+pub mod replay;
+pub mod validate;
+
+/// The polars build this stage uses, for callers that read curated Parquet with the same types.
+pub use polars;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Cursor;
+use std::time::Instant;
+
+use contracts::{ColumnType, Contract, NullFractionRule, OnFail, short_hash};
+use events::ObjectCreated;
+use polars::prelude::*;
+use storage::records::{
+    ContractRef, Lineage, MANIFEST_FORMAT, Manifest, PartRef, QuarantineRef, RowCounts, RunRecord,
+    SNAPSHOT_FORMAT, SchemaField, Snapshot, SourceRef,
+};
+use storage::{StorageError, Store, zones};
+
+use crate::read::FileError;
+use crate::validate::{Validator, Violation};
+
+/// Ingest failures. [`IngestError::is_retryable`] tells a Lambda adapter whether to fail the
+/// invocation (so the platform retries) or to report and move on.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("'{key}' is not under raw/<dataset>/")]
+    NotRaw { key: String },
+    #[error(
+        "no contract published for dataset '{dataset}' (run `mlpipe push` or `mlpipe run` with the project)"
+    )]
+    NoContract { dataset: String },
+    #[error(transparent)]
+    Contract(#[from] contracts::ContractError),
+    #[error("{key}: file rejected ({rule}): {error}")]
+    FileRejected {
+        key: String,
+        rule: &'static str,
+        error: FileError,
+    },
+    #[error("{key}: batch rejected: {reasons}")]
+    BatchRejected { key: String, reasons: String },
+    #[error("stored object '{key}' is corrupt: {message}")]
+    Corrupt { key: String, message: String },
+    #[error("'{key}' kept changing under concurrent writers; retry")]
+    Contention { key: String },
+    #[error("data error: {0}")]
+    Data(#[from] PolarsError),
+    #[error("pull {url}: {message}")]
+    Pull { url: String, message: String },
+}
+
+impl IngestError {
+    /// Store and contention failures may pass on a retry; bad files and contracts will not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            IngestError::Storage(e) => e.is_retryable(),
+            IngestError::Contention { .. } | IngestError::Pull { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// What one delivery of an object-created event did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum IngestOutcome {
+    /// A new version was committed.
+    Committed {
+        dataset: String,
+        version: String,
+        rows: RowCounts,
+        snapshot: String,
+    },
+    /// This object (with this contract) was ingested before; nothing new was written.
+    AlreadyDone {
+        dataset: String,
+        version: String,
+        snapshot: String,
+    },
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn micros_rfc3339(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_default()
+}
+
+/// Handles one object-created event for the ingest stage, recording the run for `mlpipe status`.
+pub async fn handle(store: &Store, event: &ObjectCreated) -> Result<IngestOutcome, IngestError> {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    let result = ingest_object(store, &event.key).await;
+    let dataset = zones::dataset_of_raw(&event.key)
+        .unwrap_or("_unknown")
+        .to_string();
+    let (outcome, version, message) = match &result {
+        Ok(IngestOutcome::Committed { version, .. }) => ("committed", Some(version.clone()), None),
+        Ok(IngestOutcome::AlreadyDone { version, .. }) => {
+            ("already-done", Some(version.clone()), None)
+        }
+        Err(e) if e.is_retryable() => ("failed", None, Some(e.to_string())),
+        Err(e) => ("rejected", None, Some(e.to_string())),
+    };
+    let record = RunRecord {
+        stage: "ingest".into(),
+        dataset: dataset.clone(),
+        trigger_key: event.key.clone(),
+        started_at: started_at.clone(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        outcome: outcome.into(),
+        version,
+        message,
+    };
+    let run_id = format!(
+        "{}-{}",
+        started_at.replace([':', '.'], ""),
+        short_hash(&[event.key.as_bytes(), started_at.as_bytes()])
+    );
+    // The run record is bookkeeping: failing to write it must not turn a committed version
+    // into a failed delivery.
+    if let Err(e) = store
+        .put(
+            &zones::pipeline_run("ingest", &dataset, &run_id),
+            serde_json::to_vec_pretty(&record).unwrap_or_default(),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not write run record");
+    }
+    result
+}
+
+/// Ingests the raw object at `key`. Idempotent: see the crate docs.
+pub async fn ingest_object(store: &Store, key: &str) -> Result<IngestOutcome, IngestError> {
+    let dataset = zones::dataset_of_raw(key)
+        .ok_or_else(|| IngestError::NotRaw {
+            key: key.to_string(),
+        })?
+        .to_string();
+    let (contract, pointer) = definitions::current_contract(store, &dataset).await?;
+    let t0 = Instant::now();
+    let object = store.get(key).await?;
+    let sha = contracts::sha256_hex(&object.bytes);
+    let version = short_hash(&[b"ingest/v1", sha.as_bytes(), contract.hash().as_bytes()]);
+    let manifest_key = zones::curated_manifest(&dataset, &version);
+    if store.head(&manifest_key).await?.is_some() {
+        let snapshot = write_snapshot(store, &dataset, pointer.lineage).await?;
+        return Ok(IngestOutcome::AlreadyDone {
+            dataset,
+            version,
+            snapshot,
+        });
+    }
+    let read_ms = t0.elapsed().as_millis() as u64;
+    let source = SourceRef {
+        key: key.to_string(),
+        etag: object.info.etag.clone(),
+        size: object.info.size,
+        sha256: sha,
+        format: String::new(),
+    };
+    let contract_ref = ContractRef {
+        hash: pointer.hash.clone(),
+        version: pointer.version,
+        lineage: pointer.lineage,
+    };
+
+    let t1 = Instant::now();
+    let decoded = match read::decode(&object.bytes, key, &contract) {
+        Ok(d) => d,
+        Err(error) => {
+            let rule = error.rule();
+            write_error_report(
+                store,
+                &dataset,
+                &version,
+                key,
+                &contract_ref,
+                rule,
+                &error.to_string(),
+                None,
+            )
+            .await?;
+            return Err(IngestError::FileRejected {
+                key: key.to_string(),
+                rule,
+                error,
+            });
+        }
+    };
+    drop(object);
+    let prior_keys = prior_primary_keys(store, &contract, &dataset, pointer.lineage).await?;
+    let mut validator = Validator::new(&contract, &decoded.sources, prior_keys).map_err(|m| {
+        IngestError::Corrupt {
+            key: zones::contract(&dataset, &pointer.hash),
+            message: m,
+        }
+    })?;
+    let format_name = format!("{:?}", decoded.format).to_lowercase();
+
+    let batch = validate_and_encode(&mut validator, decoded.chunks, &contract)?;
+    let validate_ms = t1.elapsed().as_millis() as u64;
+
+    let failures = dataset_rule_failures(&contract, &validator);
+    let t2 = Instant::now();
+    let quarantine =
+        write_quarantine(store, &dataset, &version, batch.rejected, &batch.violations).await?;
+    if !failures.is_empty() && contract.rules.on_fail == OnFail::Reject {
+        let reasons = failures.join("; ");
+        write_error_report(
+            store,
+            &dataset,
+            &version,
+            key,
+            &contract_ref,
+            "dataset_rules",
+            &reasons,
+            quarantine.as_ref(),
+        )
+        .await?;
+        return Err(IngestError::BatchRejected {
+            key: key.to_string(),
+            reasons,
+        });
+    }
+
+    let part_key = zones::curated_part(&dataset, &version, 0);
+    let part_sha = contracts::sha256_hex(&batch.parquet);
+    let part_bytes = batch.parquet.len() as u64;
+    store.put(&part_key, batch.parquet).await?;
+    let parts = vec![PartRef {
+        key: part_key,
+        rows: validator.valid_rows,
+        bytes: part_bytes,
+        sha256: part_sha.clone(),
+    }];
+    let write_ms = t2.elapsed().as_millis() as u64;
+
+    let mut rule_counts = BTreeMap::new();
+    for v in &batch.violations {
+        *rule_counts.entry(v.rule.to_string()).or_insert(0u64) += 1;
+    }
+    let rows = RowCounts {
+        read: batch.rows_read,
+        valid: validator.valid_rows,
+        quarantined: quarantine.as_ref().map_or(0, |q| q.rows),
+    };
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT,
+        dataset: dataset.clone(),
+        version: version.clone(),
+        created_at: now_rfc3339(),
+        source: SourceRef {
+            format: format_name,
+            ..source
+        },
+        contract: contract_ref,
+        lineage: Lineage::Upload,
+        content_hash: contracts::sha256_hex(part_sha.as_bytes()),
+        parts,
+        rows,
+        schema: schema_of(&contract),
+        dropped_columns: decoded.dropped,
+        missing_columns: decoded.missing_nullable,
+        rule_counts,
+        findings: failures,
+        quarantine,
+        event_time_range: validator
+            .event_time_min
+            .zip(validator.event_time_max)
+            .map(|(a, b)| (micros_rfc3339(a), micros_rfc3339(b))),
+        timings_ms: BTreeMap::from([
+            ("read".to_string(), read_ms),
+            ("validate".to_string(), validate_ms),
+            ("write".to_string(), write_ms),
+            ("total".to_string(), t0.elapsed().as_millis() as u64),
+        ]),
+    };
+    commit(store, &manifest).await?;
+    let snapshot = write_snapshot(store, &dataset, pointer.lineage).await?;
+    tracing::info!(
+        dataset,
+        version,
+        valid = rows.valid,
+        quarantined = rows.quarantined,
+        "committed version"
+    );
+    Ok(IngestOutcome::Committed {
+        dataset,
+        version,
+        rows,
+        snapshot,
+    })
+}
+
+/// Writes the manifest, the commit marker, if no other delivery committed it first. Either
+/// way the version is committed exactly once.
+pub(crate) async fn commit(store: &Store, manifest: &Manifest) -> Result<(), IngestError> {
+    let key = zones::curated_manifest(&manifest.dataset, &manifest.version);
+    let body = serde_json::to_vec_pretty(manifest).unwrap_or_default();
+    store.put_if_absent(&key, body).await?;
+    Ok(())
+}
+
+/// Validated output of one batch.
+pub(crate) struct Batch {
+    pub parquet: Vec<u8>,
+    pub rejected: Option<DataFrame>,
+    pub violations: Vec<Violation>,
+    pub rows_read: u64,
+}
+
+/// Validates every chunk and streams the valid rows into one zstd Parquet file (a row group
+/// per chunk), so only one chunk is held in typed form at a time.
+pub(crate) fn validate_and_encode(
+    validator: &mut Validator,
+    chunks: Vec<DataFrame>,
+    contract: &Contract,
+) -> Result<Batch, IngestError> {
+    let mut parquet = Vec::new();
+    let mut rejected: Option<DataFrame> = None;
+    let mut violations = Vec::new();
+    let mut rows_read = 0;
+    let mut first_row = 1;
+    {
+        let schema = typed_schema(contract);
+        let mut writer = ParquetWriter::new(&mut parquet)
+            .with_compression(ParquetCompression::Zstd(None))
+            .batched(&schema)?;
+        for chunk in chunks {
+            let outcome = validator.check_chunk(&chunk, validate::RowNumbers::From(first_row))?;
+            drop(chunk);
+            first_row += outcome.rows_read;
+            rows_read += outcome.rows_read;
+            if outcome.valid.height() > 0 {
+                writer.write_batch(&outcome.valid)?;
+            }
+            if outcome.rejected.height() > 0 {
+                match rejected.as_mut() {
+                    None => rejected = Some(outcome.rejected),
+                    Some(df) => {
+                        df.vstack_mut_owned(outcome.rejected)?;
+                    }
+                }
+            }
+            violations.extend(outcome.violations);
+        }
+        writer.finish()?;
+    }
+    Ok(Batch {
+        parquet,
+        rejected,
+        violations,
+        rows_read,
+    })
+}
+
+/// The polars schema of a curated version.
+pub fn typed_schema(contract: &Contract) -> Schema {
+    contract
+        .columns
+        .iter()
+        .map(|c| {
+            let dtype = match c.ty {
+                ColumnType::Integer => DataType::Int64,
+                ColumnType::Float => DataType::Float64,
+                ColumnType::Boolean => DataType::Boolean,
+                ColumnType::String | ColumnType::Categorical => DataType::String,
+                ColumnType::Timestamp => {
+                    DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+                }
+            };
+            Field::new(c.name.as_str().into(), dtype)
+        })
+        .collect()
+}
+
+pub(crate) fn schema_of(contract: &Contract) -> Vec<SchemaField> {
+    contract
+        .columns
+        .iter()
+        .map(|c| SchemaField {
+            name: c.name.clone(),
+            ty: c.ty.name().to_string(),
+            nullable: c.nullable,
+        })
+        .collect()
+}
+
+/// Checks dataset-level rules over the admitted rows; failures then follow `on_fail`.
+fn dataset_rule_failures(contract: &Contract, validator: &Validator) -> Vec<String> {
+    let rules = &contract.rules;
+    let mut failures = Vec::new();
+    let rows = validator.valid_rows;
+    if rows < rules.min_rows {
+        failures.push(if rows == 0 {
+            format!(
+                "min_rows: no valid data rows (at least {} required)",
+                rules.min_rows
+            )
+        } else {
+            format!(
+                "min_rows: {rows} valid rows; at least {} required",
+                rules.min_rows
+            )
+        });
+    }
+    if let Some(rule) = &rules.max_null_fraction
+        && rows > 0
+    {
+        for (name, nulls) in validator.null_counts() {
+            let limit = match rule {
+                NullFractionRule::All(v) => Some(*v),
+                NullFractionRule::PerColumn(map) => map.get(&name).copied(),
+            };
+            let fraction = nulls as f64 / rows as f64;
+            if let Some(limit) = limit
+                && fraction > limit
+            {
+                failures.push(format!(
+                    "max_null_fraction: column '{name}' is {:.1}% null; at most {:.1}% allowed",
+                    fraction * 100.0,
+                    limit * 100.0
+                ));
+            }
+        }
+    }
+    if let (Some(freshness), Some(newest)) = (&rules.freshness, validator.event_time_max)
+        && let Ok(limit) = contracts::parse_duration(freshness)
+    {
+        let age = chrono::Utc::now().timestamp_micros() - newest;
+        if age > limit * 1_000_000 {
+            failures.push(format!(
+                "freshness: newest event is {} old; at most {freshness} allowed",
+                human_age(age / 1_000_000)
+            ));
+        }
+    }
+    failures
+}
+
+fn human_age(secs: i64) -> String {
+    match secs {
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+/// Primary-key values already admitted in this lineage, so a re-uploaded row is not admitted
+/// twice. Reads only the key columns of earlier versions.
+async fn prior_primary_keys(
+    store: &Store,
+    contract: &Contract,
+    dataset: &str,
+    lineage: u32,
+) -> Result<HashSet<String>, IngestError> {
+    let mut keys = HashSet::new();
+    if contract.primary_key.is_empty() || !contract.rules.unique_primary_key {
+        return Ok(keys);
+    }
+    for manifest in committed_manifests(store, dataset).await? {
+        if manifest.contract.lineage != lineage {
+            continue;
+        }
+        for part in &manifest.parts {
+            let bytes = store.get(&part.key).await?.bytes;
+            let df = ParquetReader::new(Cursor::new(bytes.as_ref()))
+                .with_columns(Some(contract.primary_key.clone()))
+                .finish()?;
+            let cols: Vec<Column> = df
+                .columns()
+                .iter()
+                .map(|c| c.cast(&DataType::String))
+                .collect::<PolarsResult<_>>()?;
+            let cas: Vec<&StringChunked> =
+                cols.iter().map(|c| c.str()).collect::<PolarsResult<_>>()?;
+            for i in 0..df.height() {
+                let parts: Option<Vec<&str>> = cas.iter().map(|ca| ca.get(i)).collect();
+                if let Some(parts) = parts {
+                    keys.insert(parts.join("\u{1f}"));
+                }
+            }
+        }
+    }
+    Ok(keys)
+}
+
+pub(crate) async fn prior_keys_for_replay(
+    store: &Store,
+    contract: &Contract,
+    dataset: &str,
+    lineage: u32,
+) -> Result<HashSet<String>, IngestError> {
+    prior_primary_keys(store, contract, dataset, lineage).await
+}
+
+/// Every committed version's manifest, sorted by version id.
+pub async fn committed_manifests(
+    store: &Store,
+    dataset: &str,
+) -> Result<Vec<Manifest>, IngestError> {
+    let mut out = Vec::new();
+    for info in store.list(&zones::curated_prefix(dataset)).await? {
+        if zones::version_of_manifest(&info.key).is_none() {
+            continue;
+        }
+        let obj = store.get(&info.key).await?;
+        let manifest: Manifest =
+            serde_json::from_slice(&obj.bytes).map_err(|e| IngestError::Corrupt {
+                key: info.key.clone(),
+                message: e.to_string(),
+            })?;
+        out.push(manifest);
+    }
+    out.sort_by(|a, b| a.version.cmp(&b.version));
+    Ok(out)
+}
+
+/// Writes the dataset snapshot for the current lineage (all committed versions), create-if-
+/// absent. Every ingest lists after committing its own manifest, so the last one to commit
+/// always produces a snapshot that includes every version.
+pub(crate) async fn write_snapshot(
+    store: &Store,
+    dataset: &str,
+    lineage: u32,
+) -> Result<String, IngestError> {
+    let versions: Vec<String> = committed_manifests(store, dataset)
+        .await?
+        .into_iter()
+        .filter(|m| m.contract.lineage == lineage)
+        .map(|m| m.version)
+        .collect();
+    let joined = versions.join("\n");
+    let hash = short_hash(&[b"snapshot/v1", dataset.as_bytes(), joined.as_bytes()]);
+    let snapshot = Snapshot {
+        format: SNAPSHOT_FORMAT,
+        dataset: dataset.to_string(),
+        hash: hash.clone(),
+        versions,
+        contract_lineage: lineage,
+        created_at: now_rfc3339(),
+    };
+    store
+        .put_if_absent(
+            &zones::snapshot(dataset, &hash),
+            serde_json::to_vec_pretty(&snapshot).unwrap_or_default(),
+        )
+        .await?;
+    Ok(hash)
+}
+
+/// Writes rejected rows (Parquet, every source column as text) and their reasons (JSON Lines).
+async fn write_quarantine(
+    store: &Store,
+    dataset: &str,
+    version: &str,
+    rejected: Option<DataFrame>,
+    violations: &[Violation],
+) -> Result<Option<QuarantineRef>, IngestError> {
+    let Some(mut df) = rejected else {
+        return Ok(None);
+    };
+    let rows_key = zones::quarantine_rows(dataset, version);
+    let reasons_key = zones::quarantine_reasons(dataset, version);
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(&mut df)?;
+    let mut lines = Vec::with_capacity(violations.len() * 96);
+    for v in violations {
+        serde_json::to_writer(&mut lines, v).map_err(|e| IngestError::Corrupt {
+            key: reasons_key.clone(),
+            message: e.to_string(),
+        })?;
+        lines.push(b'\n');
+    }
+    store.put(&rows_key, buf).await?;
+    store.put(&reasons_key, lines).await?;
+    Ok(Some(QuarantineRef {
+        rows_key,
+        reasons_key,
+        rows: df.height() as u64,
+    }))
+}
+
+/// Writes the report for a file or batch that was refused whole.
+#[allow(clippy::too_many_arguments)]
+async fn write_error_report(
+    store: &Store,
+    dataset: &str,
+    version: &str,
+    key: &str,
+    contract: &ContractRef,
+    rule: &str,
+    message: &str,
+    quarantine: Option<&QuarantineRef>,
+) -> Result<(), IngestError> {
+    let report = serde_json::json!({
+        "dataset": dataset,
+        "source": key,
+        "attempted_version": version,
+        "contract": contract,
+        "rule": rule,
+        "error": message,
+        "quarantine": quarantine,
+        "reported_at": now_rfc3339(),
+        "note": "the raw object is kept unchanged; fix the file or the contract and upload again or run `mlpipe quarantine replay`",
+    });
+    store
+        .put(
+            &zones::quarantine_file_error(dataset, version),
+            serde_json::to_vec_pretty(&report).unwrap_or_default(),
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! Decoding a raw object into chunks of text columns, with file-level checks that explain
+//! what is wrong with a file that cannot be read at all.
+
+use std::io::Cursor;
+
+use contracts::{Contract, ExtraColumns, FileFormat};
+use polars::prelude::*;
+
+/// Why a whole file was refused. Each message says what was found and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    #[error("empty file (0 bytes)")]
+    Empty,
+    #[error("file is {size} bytes; the contract's limit is {limit} bytes (limits.max_file_bytes)")]
+    TooLarge { size: u64, limit: u64 },
+    #[error(
+        "cannot tell the format of '{key}' from its extension; set `format` in the contract (csv, jsonl, parquet)"
+    )]
+    UnknownFormat { key: String },
+    #[error("binary content (a NUL byte at offset {offset}) in a file declared as {format}")]
+    Binary { offset: usize, format: &'static str },
+    #[error("text is not valid UTF-8 at line {line}, byte offset {offset}")]
+    NotUtf8 { line: usize, offset: usize },
+    #[error("cannot parse as {format}: {message}")]
+    Malformed {
+        format: &'static str,
+        message: String,
+    },
+    #[error("missing required column(s) {missing:?}; the file has {found:?}{hint}")]
+    MissingColumns {
+        missing: Vec<String>,
+        found: Vec<String>,
+        hint: String,
+    },
+    #[error("column(s) {extra:?} are not in the contract (extra_columns = \"reject\")")]
+    ExtraColumns { extra: Vec<String> },
+    #[error("{count} columns; the contract's limit is {limit} (limits.max_columns)")]
+    TooManyColumns { count: usize, limit: usize },
+}
+
+impl FileError {
+    /// A stable rule name for reports and counters.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            FileError::Empty => "empty",
+            FileError::TooLarge { .. } => "max_file_bytes",
+            FileError::UnknownFormat { .. } => "format",
+            FileError::Binary { .. } => "binary",
+            FileError::NotUtf8 { .. } => "encoding",
+            FileError::Malformed { .. } => "malformed",
+            FileError::MissingColumns { .. } => "missing_columns",
+            FileError::ExtraColumns { .. } => "extra_columns",
+            FileError::TooManyColumns { .. } => "max_columns",
+        }
+    }
+}
+
+/// A decoded file: its chunks of text-or-typed columns and how its header maps to the contract.
+pub struct Decoded {
+    pub format: FileFormat,
+    pub chunks: Vec<DataFrame>,
+    /// For each contract column, the source column name it is read from.
+    pub sources: Vec<Option<String>>,
+    pub dropped: Vec<String>,
+    pub missing_nullable: Vec<String>,
+}
+
+/// Target size of one CSV chunk. Large enough for polars' parallel parser to be efficient,
+/// small enough that a chunk's text plus its typed copy stay a small part of memory.
+pub const CHUNK_BYTES: usize = 16 * 1024 * 1024;
+
+/// Decodes `bytes` (the object at `key`) per the contract.
+pub fn decode(bytes: &[u8], key: &str, contract: &Contract) -> Result<Decoded, FileError> {
+    if bytes.is_empty() {
+        return Err(FileError::Empty);
+    }
+    if bytes.len() as u64 > contract.limits.max_file_bytes {
+        return Err(FileError::TooLarge {
+            size: bytes.len() as u64,
+            limit: contract.limits.max_file_bytes,
+        });
+    }
+    let format = contract
+        .format
+        .resolve(key)
+        .ok_or_else(|| FileError::UnknownFormat {
+            key: key.to_string(),
+        })?;
+    let chunks = match format {
+        FileFormat::Csv => read_csv(bytes, key, contract)?,
+        FileFormat::Jsonl => vec![read_jsonl(bytes)?],
+        FileFormat::Parquet | FileFormat::Auto => vec![read_parquet(bytes)?],
+    };
+    let header: Vec<String> = chunks
+        .first()
+        .map(|df| {
+            df.get_column_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if header.len() > contract.limits.max_columns {
+        return Err(FileError::TooManyColumns {
+            count: header.len(),
+            limit: contract.limits.max_columns,
+        });
+    }
+    let (sources, dropped, missing_nullable) = map_header(&header, contract, bytes)?;
+    Ok(Decoded {
+        format,
+        chunks,
+        sources,
+        dropped,
+        missing_nullable,
+    })
+}
+
+/// Matches contract columns to the file's header: exact name first, then ignoring case and
+/// surrounding spaces.
+pub(crate) fn map_header(
+    header: &[String],
+    contract: &Contract,
+    bytes: &[u8],
+) -> Result<(Vec<Option<String>>, Vec<String>, Vec<String>), FileError> {
+    let mut sources = Vec::new();
+    let mut used = vec![false; header.len()];
+    let mut missing = Vec::new();
+    let mut missing_nullable = Vec::new();
+    for spec in &contract.columns {
+        let want = spec.source_name();
+        let found = header.iter().position(|h| h == want).or_else(|| {
+            header
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(want.trim()))
+        });
+        match found {
+            Some(i) if !used[i] => {
+                used[i] = true;
+                sources.push(Some(header[i].clone()));
+            }
+            _ if spec.nullable => {
+                missing_nullable.push(spec.name.clone());
+                sources.push(None);
+            }
+            _ => {
+                missing.push(want.to_string());
+                sources.push(None);
+            }
+        }
+    }
+    let dropped: Vec<String> = header
+        .iter()
+        .zip(&used)
+        .filter(|(_, u)| !**u)
+        .map(|(h, _)| h.clone())
+        .collect();
+    if !missing.is_empty() {
+        return Err(FileError::MissingColumns {
+            missing,
+            found: header.iter().take(20).cloned().collect(),
+            hint: delimiter_hint(header, contract, bytes),
+        });
+    }
+    if contract.extra_columns == ExtraColumns::Reject && !dropped.is_empty() {
+        return Err(FileError::ExtraColumns { extra: dropped });
+    }
+    Ok((sources, dropped, missing_nullable))
+}
+
+/// When a CSV header came out as one column, the delimiter is probably wrong: say which one
+/// the file seems to use.
+fn delimiter_hint(header: &[String], contract: &Contract, bytes: &[u8]) -> String {
+    if header.len() != 1 {
+        return String::new();
+    }
+    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let best = [b';', b'\t', b'|', b',']
+        .into_iter()
+        .filter(|d| *d as char != contract.csv.delimiter)
+        .max_by_key(|d| first_line.iter().filter(|b| *b == d).count());
+    match best {
+        Some(d) if first_line.contains(&d) => format!(
+            " (one column: the contract's delimiter is {:?} but the header seems to use {:?}; set csv.delimiter)",
+            contract.csv.delimiter, d as char
+        ),
+        _ => String::new(),
+    }
+}
+
+fn check_text(bytes: &[u8], format: &'static str) -> Result<(), FileError> {
+    let head = &bytes[..bytes.len().min(64 * 1024)];
+    if let Some(offset) = head.iter().position(|b| *b == 0) {
+        return Err(FileError::Binary { offset, format });
+    }
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let offset = e.valid_up_to();
+        let line = 1 + bytes[..offset].iter().filter(|b| **b == b'\n').count();
+        return Err(FileError::NotUtf8 { line, offset });
+    }
+    Ok(())
+}
+
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+fn read_csv(bytes: &[u8], key: &str, contract: &Contract) -> Result<Vec<DataFrame>, FileError> {
+    let bytes = strip_bom(bytes);
+    check_text(bytes, "csv")?;
+    let opts = &contract.csv;
+    // `.tsv` files default to tabs unless the contract chose a delimiter.
+    let delimiter = if opts.delimiter == ',' && key.to_ascii_lowercase().ends_with(".tsv") {
+        b'\t'
+    } else {
+        opts.delimiter as u8
+    };
+    let quote = opts.quote as u8;
+    let malformed = |e: PolarsError| FileError::Malformed {
+        format: "csv",
+        message: e.to_string(),
+    };
+    let parse = |slice: &[u8],
+                 has_header: bool,
+                 skip_rows: usize,
+                 schema: Option<SchemaRef>|
+     -> PolarsResult<DataFrame> {
+        let mut parse_options = CsvParseOptions::default()
+            .with_separator(delimiter)
+            .with_quote_char(Some(quote))
+            .with_missing_is_null(true);
+        if let Some(prefix) = &opts.comment_prefix {
+            parse_options = parse_options.with_comment_prefix(Some(prefix.as_str()));
+        }
+        CsvReadOptions::default()
+            .with_has_header(has_header)
+            .with_skip_rows(skip_rows)
+            .with_infer_schema_length(Some(0))
+            .with_schema(schema)
+            .with_raise_if_empty(false)
+            .with_parse_options(parse_options)
+            .into_reader_with_file_handle(Cursor::new(slice))
+            .finish()
+    };
+    let ranges = split_rows(bytes, quote, CHUNK_BYTES);
+    let mut chunks = Vec::with_capacity(ranges.len());
+    let first = ranges.first().cloned().unwrap_or(0..bytes.len());
+    let head = parse(&bytes[first], opts.has_header, opts.skip_rows, None).map_err(malformed)?;
+    let schema: SchemaRef = Arc::new(head.schema().as_ref().clone());
+    chunks.push(head);
+    for range in ranges.into_iter().skip(1) {
+        let df = parse(&bytes[range], false, 0, Some(schema.clone())).map_err(malformed)?;
+        chunks.push(df);
+    }
+    Ok(chunks)
+}
+
+/// Splits CSV bytes into ranges of whole records of about `target` bytes each, never inside
+/// a quoted field (which may hold newlines). Quote parity is enough: an escaped quote (`""`)
+/// flips it twice.
+pub fn split_rows(bytes: &[u8], quote: u8, target: usize) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    let mut in_quote = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let next_cut = start + target;
+        if i < next_cut && !in_quote {
+            // Fast path: jump to the next interesting byte.
+            match bytes[i..next_cut.min(bytes.len())]
+                .iter()
+                .position(|b| *b == quote)
+            {
+                Some(p) => {
+                    i += p;
+                }
+                None => {
+                    i = next_cut.min(bytes.len());
+                    continue;
+                }
+            }
+        }
+        let b = bytes[i];
+        if b == quote {
+            in_quote = !in_quote;
+        } else if b == b'\n' && !in_quote && i + 1 - start >= target {
+            ranges.push(start..i + 1);
+            start = i + 1;
+        }
+        i += 1;
+    }
+    if start < bytes.len() {
+        ranges.push(start..bytes.len());
+    }
+    ranges
+}
+
+fn read_jsonl(bytes: &[u8]) -> Result<DataFrame, FileError> {
+    let bytes = strip_bom(bytes);
+    check_text(bytes, "jsonl")?;
+    JsonReader::new(Cursor::new(bytes))
+        .with_json_format(JsonFormat::JsonLines)
+        .infer_schema_len(None)
+        .finish()
+        .map_err(|e| FileError::Malformed {
+            format: "jsonl",
+            message: e.to_string(),
+        })
+}
+
+fn read_parquet(bytes: &[u8]) -> Result<DataFrame, FileError> {
+    ParquetReader::new(Cursor::new(bytes))
+        .finish()
+        .map_err(|e| FileError::Malformed {
+            format: "parquet",
+            message: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_only_between_records() {
+        let data = b"a,b\n1,\"x\ny\"\n2,z\n3,\"\"\"q\"\"\"\n4,w\n";
+        for target in 1..data.len() + 2 {
+            let ranges = split_rows(data, b'"', target);
+            let mut joined = Vec::new();
+            for r in &ranges {
+                let part = &data[r.clone()];
+                // Every piece ends at a record boundary: even quote count.
+                assert_eq!(
+                    part.iter().filter(|b| **b == b'"').count() % 2,
+                    0,
+                    "target {target}: {:?}",
+                    String::from_utf8_lossy(part)
+                );
+                joined.extend_from_slice(part);
+            }
+            assert_eq!(joined, data);
+        }
+    }
+}

@@ -1,0 +1,767 @@
+//! `mlpipe`: run the pipeline on a project, inspect and operate a store.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use contracts::LoadedProject;
+use indicatif::{ProgressBar, ProgressStyle};
+use ingest::polars::prelude::*;
+use mlpipe::pipeline::{self, DatasetRun, RunSummary};
+use mlpipe::stack::{Delivery, LocalStack};
+use mlpipe::{default_project, sample, sqs};
+use storage::{Store, zones};
+
+#[derive(Parser)]
+#[command(
+    name = "mlpipe",
+    version,
+    about = "A typed ML pipeline of serverless stages joined by object-store events"
+)]
+struct Cli {
+    /// Store URL: a folder path, file:///abs/path, memory://, or s3://bucket[/prefix]
+    /// (S3 and compatible endpoints are configured by AWS_* variables or ?endpoint=...).
+    #[arg(long, global = true, env = "MLPIPE_STORE", default_value = storage::DEFAULT_LOCAL_STORE)]
+    store: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline for a project: publish its definitions, upload its sample files
+    /// and deliver events until the pipeline is quiet.
+    Run {
+        /// Project folder (default: the shipped sample, examples/fraud).
+        #[arg(long)]
+        project: Option<PathBuf>,
+        /// Print one JSON object instead of the human summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a project's definitions (project file, contracts) to the store.
+    Push {
+        #[arg(long)]
+        project: Option<PathBuf>,
+    },
+    /// Upload a file to raw/<dataset>/ and run the pipeline on it.
+    Upload {
+        file: PathBuf,
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dataset versions and snapshots.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// Rejected rows and files.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+    /// Per dataset and stage: latest version, last run and outcome, failures.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Consume S3 event notifications from an SQS queue and run the stages they route to.
+    Worker {
+        /// Queue URL, e.g. https://sqs.eu-west-1.amazonaws.com/123456789012/mlpipe-events.
+        #[arg(long)]
+        queue: String,
+        /// Exit after this many seconds without a message (default: run forever).
+        #[arg(long)]
+        idle_exit: Option<u64>,
+    },
+    /// Fetch the project's HTTP pull sources into raw/ and run the pipeline on what is new.
+    Pull {
+        #[arg(long)]
+        project: Option<PathBuf>,
+    },
+    /// Generate seeded sample card transactions as CSV.
+    Sample {
+        #[arg(long, default_value_t = 20_000)]
+        rows: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Deliberately broken rows to include (they land in quarantine).
+        #[arg(long, default_value_t = 12)]
+        bad_rows: usize,
+    },
+    /// Print the routing table (stages, triggers, read/write prefixes).
+    Routes {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmark helper used by `cargo xtask bench ingest`.
+    #[command(hide = true)]
+    BenchIngest {
+        #[arg(long)]
+        file: PathBuf,
+        /// `ingest` (the stage, validation included) or `plain` (polars CSV -> Parquet).
+        #[arg(long)]
+        mode: String,
+        #[arg(long)]
+        project: Option<PathBuf>,
+        #[arg(long)]
+        workdir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// List a dataset's versions and its latest snapshot.
+    Versions {
+        dataset: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one version's manifest and first rows: NAME@VERSION.
+    Show {
+        spec: String,
+        #[arg(long, default_value_t = 10)]
+        rows: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCommand {
+    /// List quarantined versions, file errors and the most common reasons.
+    List {
+        dataset: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-check quarantined rows under the current contract; admitted rows become new versions.
+    Replay {
+        dataset: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MLPIPE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let open = || Store::open(&cli.store).with_context(|| format!("opening store {}", cli.store));
+    match cli.command {
+        Command::Run { project, json } => run(open()?, project, json).await,
+        Command::Push { project } => {
+            let project = load_project(project)?;
+            for (name, published) in pipeline::push_project(&open()?, &project).await? {
+                let p = published.pointer();
+                println!(
+                    "{name}: contract {} (lineage {}, {})",
+                    p.hash,
+                    p.lineage,
+                    if matches!(published, ingest::definitions::Published::Unchanged(_)) {
+                        "unchanged"
+                    } else {
+                        &p.change
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Upload {
+            file,
+            dataset,
+            json,
+        } => {
+            let stack = LocalStack::new(&open()?);
+            let uploaded = pipeline::upload(&stack, &dataset, &file).await?;
+            let deliveries = drain(&stack, json).await;
+            let ok = deliveries.iter().all(|d| d.ok);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"upload": uploaded, "deliveries": deliveries, "ok": ok})
+                );
+            } else {
+                println!(
+                    "uploaded {} ({} bytes{})",
+                    uploaded.key,
+                    uploaded.bytes,
+                    if uploaded.new {
+                        ""
+                    } else {
+                        ", already present"
+                    }
+                );
+                print_deliveries(&deliveries);
+            }
+            Ok(exit(ok))
+        }
+        Command::Data { command } => data(open()?, command).await,
+        Command::Quarantine { command } => quarantine(open()?, command).await,
+        Command::Status { json } => status(open()?, json).await,
+        Command::Worker { queue, idle_exit } => {
+            let queue_client = sqs::Queue::new(&queue)?;
+            eprintln!("worker: consuming {queue} into {}", cli.store);
+            let stats = mlpipe::worker::run(
+                &open()?,
+                &queue_client,
+                idle_exit.map(Duration::from_secs),
+                |d| print_deliveries(std::slice::from_ref(d)),
+            )
+            .await?;
+            eprintln!(
+                "worker: {} message(s), {} delivery(ies), {} failed",
+                stats.messages, stats.deliveries, stats.failed
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pull { project } => {
+            let project = load_project(project)?;
+            let stack = LocalStack::new(&open()?);
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(300))
+                .build()?;
+            let mut failed = false;
+            for (name, entry) in &project.project.datasets {
+                for source in &entry.pull {
+                    match ingest::pull::pull(&client, stack.store(), name, source).await {
+                        Ok(p) => println!(
+                            "{}: {} -> {} ({} bytes{})",
+                            name,
+                            p.url,
+                            p.key,
+                            p.bytes,
+                            if p.new { "" } else { ", unchanged" }
+                        ),
+                        Err(e) => {
+                            failed = true;
+                            eprintln!("{name}: {e}");
+                        }
+                    }
+                }
+            }
+            let deliveries = drain(&stack, false).await;
+            print_deliveries(&deliveries);
+            Ok(exit(!failed && deliveries.iter().all(|d| d.ok)))
+        }
+        Command::Sample {
+            rows,
+            out,
+            seed,
+            bad_rows,
+        } => {
+            let file = std::fs::File::create(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            let opts = sample::SampleOptions {
+                rows,
+                seed,
+                bad_rows,
+                ..Default::default()
+            };
+            let stats = sample::generate(&opts, &mut writer)
+                .with_context(|| format!("writing {}", out.display()))?;
+            std::io::Write::flush(&mut writer)?;
+            println!(
+                "wrote {}: {} transactions ({} fraud), {} broken rows",
+                out.display(),
+                stats.rows,
+                stats.fraud,
+                stats.bad
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Routes { json } => {
+            let table = events::routing_table();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&table)?);
+            } else {
+                for r in table {
+                    println!(
+                        "{:<8} {:?}  triggers {:?}\n         reads {:?}\n         writes {:?}",
+                        r.stage.name(),
+                        r.target,
+                        r.triggers,
+                        r.reads,
+                        r.writes
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchIngest {
+            file,
+            mode,
+            project,
+            workdir,
+        } => bench_ingest(&file, &mode, project, &workdir).await,
+    }
+}
+
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn load_project(dir: Option<PathBuf>) -> Result<LoadedProject> {
+    let dir = dir.unwrap_or_else(default_project);
+    if !dir.join("mlpipe.toml").is_file() {
+        bail!("{} has no mlpipe.toml (pass --project DIR)", dir.display());
+    }
+    Ok(LoadedProject::load(&dir)?)
+}
+
+/// Runs the local stack until quiet, with a spinner on a terminal.
+async fn drain(stack: &LocalStack, quiet: bool) -> Vec<Delivery> {
+    let bar = if quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar.set_message("delivering events");
+    let deliveries = stack
+        .run_until_quiet(|d| {
+            bar.set_message(format!(
+                "{} {} {}",
+                d.stage.name(),
+                if d.ok { "done" } else { "failed" },
+                d.key
+            ));
+        })
+        .await;
+    bar.finish_and_clear();
+    deliveries
+}
+
+fn print_deliveries(deliveries: &[Delivery]) {
+    for d in deliveries {
+        if d.ok {
+            let r = &d.result;
+            match r["outcome"].as_str() {
+                Some("committed") => println!(
+                    "  {} {}: version {} ({} valid, {} quarantined), snapshot {}",
+                    d.stage.name(),
+                    d.key,
+                    r["version"].as_str().unwrap_or("?"),
+                    r["rows"]["valid"],
+                    r["rows"]["quarantined"],
+                    r["snapshot"].as_str().unwrap_or("?")
+                ),
+                Some("already-done") => println!(
+                    "  {} {}: already ingested as version {}",
+                    d.stage.name(),
+                    d.key,
+                    r["version"].as_str().unwrap_or("?")
+                ),
+                _ => println!("  {} {}: {}", d.stage.name(), d.key, r),
+            }
+        } else {
+            println!(
+                "  {} {}: FAILED after {} attempt(s): {}",
+                d.stage.name(),
+                d.key,
+                d.attempts,
+                d.result.as_str().unwrap_or(&d.result.to_string())
+            );
+        }
+    }
+}
+
+async fn run(store: Store, project: Option<PathBuf>, json: bool) -> Result<ExitCode> {
+    let started = Instant::now();
+    let project = load_project(project)?;
+    let stack = LocalStack::new(&store);
+    let published = pipeline::push_project(stack.store(), &project).await?;
+    let mut uploads: Vec<(String, Vec<pipeline::Uploaded>)> = Vec::new();
+    for (name, entry) in &project.project.datasets {
+        let mut list = Vec::new();
+        for sample in &entry.samples {
+            list.push(pipeline::upload(&stack, name, &project.root.join(sample)).await?);
+        }
+        uploads.push((name.clone(), list));
+    }
+    let deliveries = drain(&stack, json).await;
+    let mut datasets = Vec::new();
+    for (name, list) in uploads {
+        let state = pipeline::dataset_state(&store, &name).await?;
+        let pointer = published
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| p.pointer().clone());
+        datasets.push(DatasetRun {
+            contract: pointer
+                .as_ref()
+                .map(|p| format!("{} (lineage {})", p.hash, p.lineage))
+                .unwrap_or_default(),
+            contract_change: pointer.map(|p| p.change).unwrap_or_default(),
+            uploads: list,
+            versions: state.versions.len(),
+            snapshot: state.latest_snapshot.map(|s| s.hash),
+            rows_valid: state.rows_valid,
+            rows_quarantined: state.rows_quarantined,
+            dataset: name,
+        });
+    }
+    let ok = deliveries.iter().all(|d| d.ok);
+    let summary = RunSummary {
+        project: project.project.name.clone(),
+        store: store.url().to_string(),
+        datasets,
+        deliveries,
+        ok,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("project {} on {}", summary.project, summary.store);
+        print_deliveries(&summary.deliveries);
+        for d in &summary.datasets {
+            println!(
+                "dataset {}: {} version(s), snapshot {}, {} valid rows, {} quarantined (contract {})",
+                d.dataset,
+                d.versions,
+                d.snapshot.as_deref().unwrap_or("-"),
+                d.rows_valid,
+                d.rows_quarantined,
+                d.contract
+            );
+        }
+        println!(
+            "{} in {:.1}s",
+            if ok {
+                "pipeline quiet"
+            } else {
+                "pipeline quiet, with failures"
+            },
+            started.elapsed().as_secs_f64()
+        );
+        println!(
+            "next: `mlpipe data versions <dataset>`, `mlpipe quarantine list <dataset>`, `mlpipe status`"
+        );
+    }
+    Ok(exit(ok))
+}
+
+async fn data(store: Store, command: DataCommand) -> Result<ExitCode> {
+    match command {
+        DataCommand::Versions { dataset, json } => {
+            let state = pipeline::dataset_state(&store, &dataset).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&state)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if state.versions.is_empty() {
+                println!(
+                    "dataset {dataset} has no committed versions in {}",
+                    store.url()
+                );
+            }
+            println!(
+                "{:<18} {:<26} {:>10} {:>10} {:>11}  {:<8} source",
+                "VERSION", "CREATED", "READ", "VALID", "QUARANTINED", "LINEAGE"
+            );
+            for v in &state.versions {
+                println!(
+                    "{:<18} {:<26} {:>10} {:>10} {:>11}  {:<8} {}",
+                    v.version,
+                    v.created_at,
+                    v.rows_read,
+                    v.rows_valid,
+                    v.rows_quarantined,
+                    v.lineage,
+                    v.source
+                );
+            }
+            match &state.latest_snapshot {
+                Some(s) => println!(
+                    "latest snapshot {} ({} versions: {})",
+                    s.hash,
+                    s.versions.len(),
+                    s.versions.join(", ")
+                ),
+                None => println!("no snapshot yet"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DataCommand::Show { spec, rows, json } => {
+            let (dataset, version) = spec
+                .split_once('@')
+                .context("expected NAME@VERSION, e.g. transactions@3f2a9c0d1e2b4a5c")?;
+            let key = zones::curated_manifest(dataset, version);
+            let obj = store
+                .get(&key)
+                .await
+                .with_context(|| format!("version {version} of {dataset}"))?;
+            let manifest: storage::records::Manifest = serde_json::from_slice(&obj.bytes)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&manifest)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("{}", serde_json::to_string_pretty(&manifest)?);
+            if let Some(part) = manifest.parts.first() {
+                let bytes = store.get(&part.key).await?.bytes;
+                let df = ParquetReader::new(std::io::Cursor::new(bytes.as_ref()))
+                    .with_slice(Some((0, rows)))
+                    .finish()?;
+                println!("{df}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn quarantine(store: Store, command: QuarantineCommand) -> Result<ExitCode> {
+    match command {
+        QuarantineCommand::List { dataset, json } => {
+            let infos = store.list(&zones::quarantine_prefix(&dataset)).await?;
+            let mut reasons: std::collections::BTreeMap<(String, String), u64> = Default::default();
+            let mut errors = Vec::new();
+            for info in &infos {
+                if info.key.ends_with("/reasons.jsonl") {
+                    let obj = store.get(&info.key).await?;
+                    for line in obj.bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) {
+                            let k = (
+                                v["column"].as_str().unwrap_or("").to_string(),
+                                v["rule"].as_str().unwrap_or("").to_string(),
+                            );
+                            *reasons.entry(k).or_default() += 1;
+                        }
+                    }
+                } else if info.key.contains("/_errors/") {
+                    let obj = store.get(&info.key).await?;
+                    errors.push(
+                        serde_json::from_slice::<serde_json::Value>(&obj.bytes).unwrap_or_default(),
+                    );
+                }
+            }
+            if json {
+                let reasons: Vec<_> = reasons
+                    .iter()
+                    .map(|((c, r), n)| serde_json::json!({"column": c, "rule": r, "count": n}))
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"objects": infos.iter().map(|i| &i.key).collect::<Vec<_>>(), "reasons": reasons, "file_errors": errors})
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            for info in &infos {
+                println!("{} ({} bytes)", info.key, info.size);
+            }
+            if !reasons.is_empty() {
+                println!("\nbroken rules:");
+                for ((column, rule), n) in &reasons {
+                    println!("  {n:>8}  {column}: {rule}");
+                }
+            }
+            for e in &errors {
+                println!(
+                    "\nfile {} refused ({}): {}",
+                    e["source"].as_str().unwrap_or("?"),
+                    e["rule"].as_str().unwrap_or("?"),
+                    e["error"].as_str().unwrap_or("?")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        QuarantineCommand::Replay { dataset, json } => {
+            let stack = LocalStack::new(&store);
+            let outcomes = ingest::replay::replay(stack.store(), &dataset).await?;
+            let deliveries = drain(&stack, json).await;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"replays": outcomes, "deliveries": deliveries})
+                );
+            } else if outcomes.is_empty() {
+                println!(
+                    "nothing to replay: no quarantined rows under a contract other than the current one"
+                );
+            } else {
+                for o in &outcomes {
+                    println!(
+                        "replay of {}: {} admitted{}, {} still rejected, {} already admitted before",
+                        o.replay_of,
+                        o.admitted,
+                        o.version
+                            .as_ref()
+                            .map(|v| format!(" as version {v}"))
+                            .unwrap_or_default(),
+                        o.still_rejected,
+                        o.skipped_already_admitted
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn status(store: Store, json: bool) -> Result<ExitCode> {
+    let mut rows = Vec::new();
+    for dataset in pipeline::datasets(&store).await? {
+        let state = pipeline::dataset_state(&store, &dataset).await?;
+        let runs = pipeline::recent_runs(&store, "ingest", &dataset, 50).await?;
+        let failures: Vec<_> = runs
+            .iter()
+            .filter(|r| r.outcome == "failed" || r.outcome == "rejected")
+            .take(5)
+            .cloned()
+            .collect();
+        rows.push(serde_json::json!({
+            "dataset": dataset,
+            "stage": "ingest",
+            "latest_version": state.versions.last().map(|v| v.version.clone()),
+            "versions": state.versions.len(),
+            "snapshot": state.latest_snapshot.as_ref().map(|s| s.hash.clone()),
+            "last_run": runs.first(),
+            "recent_failures": failures,
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("no datasets in {} (run `mlpipe run` first)", store.url());
+    }
+    for r in &rows {
+        println!(
+            "{} / {}: latest version {} ({} versions), snapshot {}",
+            r["dataset"].as_str().unwrap_or("?"),
+            r["stage"].as_str().unwrap_or("?"),
+            r["latest_version"].as_str().unwrap_or("-"),
+            r["versions"],
+            r["snapshot"].as_str().unwrap_or("-")
+        );
+        if let Some(last) = r["last_run"].as_object() {
+            println!(
+                "  last run {} on {}: {}",
+                last["started_at"].as_str().unwrap_or("?"),
+                last["trigger_key"].as_str().unwrap_or("?"),
+                last["outcome"].as_str().unwrap_or("?")
+            );
+        }
+        for f in r["recent_failures"].as_array().into_iter().flatten() {
+            println!(
+                "  {} {} {}: {}",
+                f["outcome"].as_str().unwrap_or("?"),
+                f["started_at"].as_str().unwrap_or("?"),
+                f["trigger_key"].as_str().unwrap_or("?"),
+                f["message"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One measured run for `cargo xtask bench ingest`: prints a JSON line with the time, rows and
+/// peak resident memory of this process.
+async fn bench_ingest(
+    file: &Path,
+    mode: &str,
+    project: Option<PathBuf>,
+    workdir: &Path,
+) -> Result<ExitCode> {
+    let bytes = std::fs::metadata(file)?.len();
+    let (secs, rows) = match mode {
+        "plain" => {
+            let t = Instant::now();
+            let mut df = CsvReadOptions::default()
+                .with_has_header(true)
+                .try_into_reader_with_file_path(Some(file.to_path_buf()))?
+                .finish()?;
+            let out = std::fs::File::create(workdir.join("plain.parquet"))?;
+            ParquetWriter::new(out)
+                .with_compression(ParquetCompression::Zstd(None))
+                .finish(&mut df)?;
+            (t.elapsed().as_secs_f64(), df.height() as u64)
+        }
+        "ingest" => {
+            let project = load_project(project)?;
+            let store = Store::local(&workdir.join("store"))?;
+            pipeline::push_project(&store, &project).await?;
+            let dataset = project
+                .contracts
+                .keys()
+                .next()
+                .context("project has no dataset")?
+                .clone();
+            let key = zones::raw(&dataset, "bench.csv");
+            let target = workdir.join("store").join(&key);
+            std::fs::create_dir_all(target.parent().context("no parent")?)?;
+            std::fs::copy(file, &target)?;
+            let t = Instant::now();
+            let outcome = ingest::ingest_object(&store, &key).await?;
+            let rows = match outcome {
+                ingest::IngestOutcome::Committed { rows, .. } => rows.read,
+                ingest::IngestOutcome::AlreadyDone { .. } => 0,
+            };
+            (t.elapsed().as_secs_f64(), rows)
+        }
+        other => bail!("unknown mode '{other}' (ingest or plain)"),
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    println!(
+        "{}",
+        serde_json::json!({"mode": mode, "rows": rows, "bytes": bytes, "secs": secs, "peak_rss_bytes": peak_kb * 1024})
+    );
+    Ok(ExitCode::SUCCESS)
+}

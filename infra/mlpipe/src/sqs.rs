@@ -1,0 +1,151 @@
+//! A minimal SQS consumer (ReceiveMessage / DeleteMessage over the AWS JSON protocol, SigV4
+//! signed with `aws-sigv4`) for `mlpipe worker --queue URL`: the way a deployment with
+//! S3 -> SQS -> function consumes events, runnable on one machine against real SQS or moto.
+//!
+//! Credentials and region come from the usual `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_SESSION_TOKEN` and `AWS_REGION` / `AWS_DEFAULT_REGION` variables.
+
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, bail};
+pub use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// One received message.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Message {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+}
+
+/// An SQS queue addressed by its URL.
+pub struct Queue {
+    client: reqwest::Client,
+    url: String,
+    endpoint: String,
+    region: String,
+    credentials: Credentials,
+}
+
+impl Queue {
+    /// A queue using credentials and region from the environment.
+    pub fn new(url: &str) -> Result<Queue> {
+        let key = std::env::var("AWS_ACCESS_KEY_ID").context("AWS_ACCESS_KEY_ID is not set")?;
+        let secret =
+            std::env::var("AWS_SECRET_ACCESS_KEY").context("AWS_SECRET_ACCESS_KEY is not set")?;
+        let token = std::env::var("AWS_SESSION_TOKEN").ok();
+        let region = std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .ok();
+        Queue::with_credentials(
+            url,
+            Credentials::new(key, secret, token, None, "environment"),
+            region,
+        )
+    }
+
+    /// A queue with explicit credentials; `region` defaults to the one in an AWS queue URL,
+    /// else `us-east-1`.
+    pub fn with_credentials(
+        url: &str,
+        credentials: Credentials,
+        region: Option<String>,
+    ) -> Result<Queue> {
+        let parsed = url::Url::parse(url).with_context(|| format!("queue URL '{url}'"))?;
+        let host = parsed.host_str().context("queue URL has no host")?;
+        let endpoint = match parsed.port() {
+            Some(p) => format!("{}://{host}:{p}/", parsed.scheme()),
+            None => format!("{}://{host}/", parsed.scheme()),
+        };
+        let region = region
+            .or_else(|| {
+                host.split('.')
+                    .nth(1)
+                    .filter(|r| r.contains('-'))
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "us-east-1".into());
+        Ok(Queue {
+            client: reqwest::Client::new(),
+            url: url.to_string(),
+            endpoint,
+            region,
+            credentials,
+        })
+    }
+
+    async fn call(&self, action: &str, body: Value) -> Result<Value> {
+        let body = serde_json::to_vec(&body)?;
+        let target = format!("AmazonSQS.{action}");
+        let mut request = http::Request::builder()
+            .method("POST")
+            .uri(&self.endpoint)
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", &target)
+            .body(body.clone())?;
+        let identity = self.credentials.clone().into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("sqs")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let headers: Vec<(&str, &str)> = request
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+            .collect();
+        let signable = SignableRequest::new(
+            "POST",
+            self.endpoint.as_str(),
+            headers.into_iter(),
+            SignableBody::Bytes(&body),
+        )?;
+        let (instructions, _) = sign(signable, &params)?.into_parts();
+        instructions.apply_to_request_http1x(&mut request);
+        let request = reqwest::Request::try_from(request)?;
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .with_context(|| format!("{action} on {}", self.url))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("{action} on {}: HTTP {status}: {text}", self.url);
+        }
+        Ok(if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
+    }
+
+    /// Long-polls for up to `wait_seconds` (0-20) and returns up to 10 messages.
+    pub async fn receive(&self, wait_seconds: u32) -> Result<Vec<Message>> {
+        let reply = self
+            .call("ReceiveMessage", json!({"QueueUrl": self.url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": wait_seconds.min(20)}))
+            .await?;
+        match reply.get("Messages") {
+            Some(m) => Ok(serde_json::from_value(m.clone())?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Acknowledges a message so it is not delivered again.
+    pub async fn delete(&self, receipt_handle: &str) -> Result<()> {
+        self.call(
+            "DeleteMessage",
+            json!({"QueueUrl": self.url, "ReceiptHandle": receipt_handle}),
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! The JSON records stages leave in the store for each other: version manifests, dataset
+//! snapshots, contract pointers and run records. Each carries a format version so readers can
+//! refuse what they do not understand.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub const MANIFEST_FORMAT: u32 = 1;
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// `curated/<dataset>/v=<version>/_manifest.json`, the commit marker of one version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub dataset: String,
+    pub version: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub source: SourceRef,
+    pub contract: ContractRef,
+    pub lineage: Lineage,
+    pub parts: Vec<PartRef>,
+    /// sha256 over the parts' sha256 values, in order.
+    pub content_hash: String,
+    pub rows: RowCounts,
+    pub schema: Vec<SchemaField>,
+    /// File columns not in the contract (dropped).
+    pub dropped_columns: Vec<String>,
+    /// Nullable contract columns absent from the file (stored as all-null).
+    pub missing_columns: Vec<String>,
+    /// Broken rules by name, counted once per (row, column, rule).
+    pub rule_counts: BTreeMap<String, u64>,
+    /// Dataset rules that failed with `on_fail = "warn"`.
+    pub findings: Vec<String>,
+    pub quarantine: Option<QuarantineRef>,
+    /// Event-time range of admitted rows (RFC 3339), when the dataset has an event time.
+    pub event_time_range: Option<(String, String)>,
+    pub timings_ms: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub key: String,
+    pub etag: Option<String>,
+    pub size: u64,
+    pub sha256: String,
+    pub format: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractRef {
+    pub hash: String,
+    pub version: u32,
+    pub lineage: u32,
+}
+
+/// Where a version's rows came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Lineage {
+    /// The validated batch of one raw object.
+    Upload,
+    /// Rows replayed from quarantine after a contract change.
+    Replay {
+        /// The version whose quarantined rows were replayed.
+        replay_of: String,
+        /// The raw object those rows first came from.
+        original_source: String,
+        /// Contract the rows failed under.
+        original_contract: String,
+        /// 1-based source row numbers admitted by this replay.
+        admitted_rows: Vec<u64>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRef {
+    pub key: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RowCounts {
+    pub read: u64,
+    pub valid: u64,
+    pub quarantined: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaField {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub nullable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineRef {
+    pub rows_key: String,
+    pub reasons_key: String,
+    pub rows: u64,
+}
+
+/// `snapshots/<dataset>/<hash>.json`: the set of versions later stages read together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub format: u32,
+    pub dataset: String,
+    pub hash: String,
+    /// Sorted version ids.
+    pub versions: Vec<String>,
+    pub contract_lineage: u32,
+    pub created_at: String,
+}
+
+/// `definitions/contracts/<dataset>/_current.json`, moved by compare-and-swap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractPointer {
+    pub dataset: String,
+    pub hash: String,
+    pub version: u32,
+    pub lineage: u32,
+    /// Increases by one with every accepted change; names the history entry.
+    pub seq: u64,
+    pub updated_at: String,
+    /// `initial`, `compatible`, `tightened` or `new-lineage`.
+    pub change: String,
+    pub changes: Vec<String>,
+}
+
+/// `pipeline-runs/<stage>/<dataset>/<run>.json`: one handler invocation, for `mlpipe status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub stage: String,
+    pub dataset: String,
+    pub trigger_key: String,
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// `committed`, `already-done`, `rejected` or `failed`.
+    pub outcome: String,
+    pub version: Option<String>,
+    pub message: Option<String>,
+}
