@@ -1,6 +1,8 @@
 //! The bad-file corpus: every kind of unreadable upload gets a clear, specific error, a report
 //! in quarantine, no version, and the raw object kept.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
 use contracts::Contract;
 use ingest::IngestError;
 use ingest::definitions::publish_contract;

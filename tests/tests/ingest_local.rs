@@ -1,6 +1,8 @@
 //! The ingest stage end to end on the local (file-backed) store, through the local stack and
 //! the same events a deployment delivers.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
 use std::path::Path;
 
 use contracts::{Contract, LoadedProject};

@@ -1,6 +1,8 @@
 //! The same ingest, and the storage layer's atomic operations, against a real S3 protocol
 //! server (moto) through the S3 backend.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
 use contracts::LoadedProject;
 use mlpipe::pipeline;
 use mlpipe::sample::{SampleOptions, generate};

@@ -3,6 +3,8 @@
 //! queue. The key in those events is URL-encoded, as on AWS; the object here has a space and
 //! a plus in its name to prove the decoding.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
 use std::time::Duration;
 
 use contracts::LoadedProject;
@@ -12,21 +14,22 @@ use serde_json::json;
 use storage::Store;
 use tests::Moto;
 
+/// A signed SQS request to moto (moto routes unsigned requests to S3).
 async fn sqs(moto: &Moto, action: &str, body: serde_json::Value) -> serde_json::Value {
-    let response = reqwest::Client::new()
-        .post(moto.endpoint())
-        .header("content-type", "application/x-amz-json-1.0")
-        .header("x-amz-target", format!("AmazonSQS.{action}"))
-        .body(body.to_string())
-        .send()
+    let client = Queue::with_credentials(
+        &format!("{}/", moto.endpoint()),
+        credentials(),
+        Some("us-east-1".into()),
+    )
+    .unwrap();
+    client
+        .request(action, body)
         .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{action}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
+        .unwrap_or_else(|e| panic!("{action}: {e:#}"))
+}
+
+fn credentials() -> Credentials {
+    Credentials::new("testing", "testing", None, None, "test")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

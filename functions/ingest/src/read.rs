@@ -116,13 +116,17 @@ pub fn decode(bytes: &[u8], key: &str, contract: &Contract) -> Result<Decoded, F
     })
 }
 
+/// For each contract column its source column (`None`: absent), the file columns dropped,
+/// and the nullable contract columns the file lacks.
+pub(crate) type HeaderMap = (Vec<Option<String>>, Vec<String>, Vec<String>);
+
 /// Matches contract columns to the file's header: exact name first, then ignoring case and
 /// surrounding spaces.
 pub(crate) fn map_header(
     header: &[String],
     contract: &Contract,
     bytes: &[u8],
-) -> Result<(Vec<Option<String>>, Vec<String>, Vec<String>), FileError> {
+) -> Result<HeaderMap, FileError> {
     let mut sources = Vec::new();
     let mut used = vec![false; header.len()];
     let mut missing = Vec::new();

@@ -466,14 +466,14 @@ impl Validator {
             };
             let col = typed[ci].cast(&DataType::String)?;
             let ca = col.str()?;
-            for i in 0..height {
-                if bad[i] {
+            for (i, is_bad) in bad.iter_mut().enumerate() {
+                if *is_bad {
                     continue;
                 }
                 if let Some(v) = ca.get(i)
                     && !seen.insert(v.to_string())
                 {
-                    bad[i] = true;
+                    *is_bad = true;
                     violations.push(Violation {
                         row: row_of(i),
                         column: check.spec.name.clone(),
@@ -491,8 +491,8 @@ impl Validator {
                 .map(|&k| self.columns[k].spec.name.as_str())
                 .collect::<Vec<_>>()
                 .join(",");
-            for i in 0..height {
-                if bad[i] {
+            for (i, is_bad) in bad.iter_mut().enumerate() {
+                if *is_bad {
                     continue;
                 }
                 let parts: Option<Vec<&str>> = key_parts
@@ -504,7 +504,7 @@ impl Validator {
                 let duplicate =
                     self.prior_keys.contains(&key) || !self.seen_keys.insert(key.clone());
                 if duplicate {
-                    bad[i] = true;
+                    *is_bad = true;
                     let earlier = if self.prior_keys.contains(&key) {
                         "an earlier version"
                     } else {

@@ -79,7 +79,8 @@ impl Queue {
         })
     }
 
-    async fn call(&self, action: &str, body: Value) -> Result<Value> {
+    /// Sends one signed SQS JSON-protocol request (`AmazonSQS.<action>`) to the queue's endpoint.
+    pub async fn request(&self, action: &str, body: Value) -> Result<Value> {
         let body = serde_json::to_vec(&body)?;
         let target = format!("AmazonSQS.{action}");
         let mut request = http::Request::builder()
@@ -131,7 +132,7 @@ impl Queue {
     /// Long-polls for up to `wait_seconds` (0-20) and returns up to 10 messages.
     pub async fn receive(&self, wait_seconds: u32) -> Result<Vec<Message>> {
         let reply = self
-            .call("ReceiveMessage", json!({"QueueUrl": self.url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": wait_seconds.min(20)}))
+            .request("ReceiveMessage", json!({"QueueUrl": self.url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": wait_seconds.min(20)}))
             .await?;
         match reply.get("Messages") {
             Some(m) => Ok(serde_json::from_value(m.clone())?),
@@ -141,7 +142,7 @@ impl Queue {
 
     /// Acknowledges a message so it is not delivered again.
     pub async fn delete(&self, receipt_handle: &str) -> Result<()> {
-        self.call(
+        self.request(
             "DeleteMessage",
             json!({"QueueUrl": self.url, "ReceiptHandle": receipt_handle}),
         )

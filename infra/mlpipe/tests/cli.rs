@@ -1,5 +1,7 @@
 //! The README's run command, as a user types it.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
 use std::process::Command;
 
 fn mlpipe(store: &std::path::Path, args: &[&str]) -> std::process::Output {

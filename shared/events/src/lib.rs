@@ -46,8 +46,8 @@ pub enum EventError {
     NotJson(#[from] serde_json::Error),
     #[error("unrecognised event envelope: {0}")]
     Unrecognised(String),
-    #[error("S3 record {index} has no {field}")]
-    MissingField { index: usize, field: &'static str },
+    #[error("S3 record {index}: {message}")]
+    BadRecord { index: usize, message: String },
 }
 
 /// Parses whatever a deployment delivered into internal events. Records that are not
@@ -93,30 +93,63 @@ pub fn parse_body(body: &str) -> Result<Vec<ObjectCreated>, EventError> {
     parse_envelope(&value)
 }
 
+/// The fields of an S3 notification record a handler needs. Parsed leniently (rather than
+/// with `aws_lambda_events::S3EventRecord`, which requires fields such as `userIdentity`),
+/// because S3-compatible servers (moto, MinIO, R2 event forwarding) omit some of them.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Record {
+    #[serde(default)]
+    event_name: Option<String>,
+    #[serde(default)]
+    event_time: Option<DateTime<Utc>>,
+    s3: S3Entity,
+}
+
+#[derive(Debug, Deserialize)]
+struct S3Entity {
+    bucket: NameOnly,
+    object: S3RecordObject,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct S3RecordObject {
+    key: String,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    e_tag: Option<String>,
+    #[serde(default)]
+    version_id: Option<String>,
+    #[serde(default)]
+    sequencer: Option<String>,
+}
+
 fn parse_s3(value: &Value) -> Result<Vec<ObjectCreated>, EventError> {
-    let event: S3Event = serde_json::from_value(value.clone())?;
+    let records = value
+        .get("Records")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut out = Vec::new();
-    for (index, r) in event.records.iter().enumerate() {
+    for (index, raw) in records.into_iter().enumerate() {
+        let r: S3Record = serde_json::from_value(raw).map_err(|e| EventError::BadRecord {
+            index,
+            message: e.to_string(),
+        })?;
         let name = r.event_name.as_deref().unwrap_or("");
         if !name.starts_with("ObjectCreated:") && !name.starts_with("s3:ObjectCreated:") {
             continue;
         }
-        let bucket = r.s3.bucket.name.clone().ok_or(EventError::MissingField {
-            index,
-            field: "s3.bucket.name",
-        })?;
-        let raw_key = r.s3.object.key.as_deref().ok_or(EventError::MissingField {
-            index,
-            field: "s3.object.key",
-        })?;
         out.push(ObjectCreated {
-            bucket,
-            key: decode_s3_key(raw_key),
-            size: r.s3.object.size.unwrap_or(0).max(0) as u64,
-            etag: r.s3.object.e_tag.clone(),
-            version_id: r.s3.object.version_id.clone(),
-            sequencer: r.s3.object.sequencer.clone(),
-            event_time: r.event_time,
+            bucket: r.s3.bucket.name,
+            key: decode_s3_key(&r.s3.object.key),
+            size: r.s3.object.size.unwrap_or(0),
+            etag: r.s3.object.e_tag,
+            version_id: r.s3.object.version_id,
+            sequencer: r.s3.object.sequencer,
+            event_time: r.event_time.unwrap_or_else(Utc::now),
         });
     }
     Ok(out)
