@@ -15,6 +15,7 @@
 //! adapts Lambda deliveries, and the local stack calls [`handle`] directly.
 
 pub mod definitions;
+pub mod lambda;
 pub mod pull;
 pub mod read;
 pub mod replay;

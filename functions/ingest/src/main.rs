@@ -1,9 +1,7 @@
-//! The ingest Lambda: adapts whatever AWS delivers (S3 notification, SQS-wrapped
-//! notifications, EventBridge "Object Created") to the library handler.
+//! The ingest Lambda binary: wiring only. The adapter is `ingest::lambda::handle`.
 
-use events::{ObjectCreated, Stage, parse_envelope, routes_for};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use serde_json::{Value, json};
+use serde_json::Value;
 use storage::Store;
 
 #[tokio::main]
@@ -17,31 +15,7 @@ async fn main() -> Result<(), Error> {
         .map_err(|_| "MLPIPE_STORE is not set (e.g. s3://my-bucket)")?;
     let store = Store::open(&url)?;
     run(service_fn(|event: LambdaEvent<Value>| {
-        handle(&store, event)
+        ingest::lambda::handle(&store, event)
     }))
     .await
-}
-
-/// Handles every object in the delivery. A retryable failure fails the invocation so the
-/// platform redelivers (the handler is idempotent); a bad file is reported in quarantine and
-/// acknowledged, since retrying cannot fix it.
-async fn handle(store: &Store, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let objects: Vec<ObjectCreated> = parse_envelope(&event.payload)?;
-    let mut results = Vec::new();
-    for object in objects
-        .iter()
-        .filter(|o| routes_for(&o.key).iter().any(|r| r.stage == Stage::Ingest))
-    {
-        match ingest::handle(store, object).await {
-            Ok(outcome) => results.push(serde_json::to_value(outcome)?),
-            Err(e) if e.is_retryable() => return Err(e.into()),
-            Err(e) => {
-                tracing::error!(key = %object.key, error = %e, "rejected");
-                results.push(
-                    json!({"outcome": "rejected", "key": object.key, "error": e.to_string()}),
-                );
-            }
-        }
-    }
-    Ok(json!({ "results": results }))
 }

@@ -324,6 +324,35 @@ fn read_parquet(bytes: &[u8]) -> Result<DataFrame, FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the fields hold (delimiters, quotes, newlines), chunks are whole records:
+        /// they concatenate to the input and each parses to the rows it should.
+        #[test]
+        fn split_rows_never_cuts_a_record(rows in prop::collection::vec(prop::collection::vec("[a-z,\"\n ]{0,6}", 2..=2), 1..40), target in 1usize..80) {
+            let mut csv = String::new();
+            for row in &rows {
+                let line: Vec<String> = row.iter().map(|f| format!("\"{}\"", f.replace('"', "\"\""))).collect();
+                csv.push_str(&line.join(","));
+                csv.push('\n');
+            }
+            let ranges = split_rows(csv.as_bytes(), b'"', target);
+            let joined: Vec<u8> = ranges.iter().flat_map(|r| csv.as_bytes()[r.clone()].to_vec()).collect();
+            prop_assert_eq!(&joined, csv.as_bytes());
+            let mut parsed = 0;
+            for r in &ranges {
+                let df = CsvReadOptions::default()
+                    .with_has_header(false)
+                    .with_infer_schema_length(Some(0))
+                    .into_reader_with_file_handle(Cursor::new(&csv.as_bytes()[r.clone()]))
+                    .finish()
+                    .unwrap();
+                parsed += df.height();
+            }
+            prop_assert_eq!(parsed, rows.len());
+        }
+    }
 
     #[test]
     fn splits_only_between_records() {

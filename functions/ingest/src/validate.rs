@@ -612,3 +612,79 @@ fn cut(s: &str) -> String {
     }
     format!("{}…", &s[..end])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CONTRACT: &str = r#"
+dataset = "t"
+primary_key = ["id"]
+[[columns]]
+name = "id"
+type = "integer"
+nullable = false
+min = 0
+max = 50
+[[columns]]
+name = "colour"
+type = "categorical"
+values = ["red", "green"]
+case_insensitive = true
+"#;
+
+    fn text_frame(ids: &[Option<String>], colours: &[Option<String>]) -> DataFrame {
+        let a: Column = Series::new("id".into(), ids.to_vec()).into();
+        let b: Column = Series::new("colour".into(), colours.to_vec()).into();
+        DataFrame::new(ids.len(), vec![a, b]).unwrap()
+    }
+
+    proptest! {
+        /// Every row is admitted or quarantined, never both or neither, and exactly the rows a
+        /// brute-force reading of the rules rejects are rejected.
+        #[test]
+        fn rows_are_admitted_exactly_when_every_rule_holds(
+            ids in prop::collection::vec(prop::option::of("(-?[0-9]{1,3}|x|NA| 7 )"), 1..60),
+            colour_pick in prop::collection::vec(0usize..6, 60),
+            split in 0usize..60,
+        ) {
+            const COLOURS: [&str; 6] = ["red", "GREEN", "blue", "", "Red ", "purple"];
+            let colours: Vec<Option<String>> = (0..ids.len()).map(|i| Some(COLOURS[colour_pick[i]].to_string())).collect();
+            let contract = Contract::from_toml(CONTRACT, "t.toml").unwrap();
+            let sources = vec![Some("id".to_string()), Some("colour".to_string())];
+            let mut v = Validator::new(&contract, &sources, HashSet::new()).unwrap();
+            // Two chunks, to exercise state that spans chunks.
+            let cut = split.min(ids.len());
+            let first = v.check_chunk(&text_frame(&ids[..cut], &colours[..cut]), RowNumbers::From(1)).unwrap();
+            let second = v.check_chunk(&text_frame(&ids[cut..], &colours[cut..]), RowNumbers::From(1 + cut as u64)).unwrap();
+
+            let mut seen = HashSet::new();
+            let mut expected_rejected = Vec::new();
+            for (i, id) in ids.iter().enumerate() {
+                let id = id.as_deref().map(str::trim).filter(|s| !s.is_empty() && *s != "NA");
+                let parsed = id.and_then(|s| s.parse::<i64>().ok());
+                let colour = colours[i].as_deref().map(str::trim).unwrap_or("");
+                let colour_ok = colour.is_empty() || ["red", "green"].contains(&colour.to_lowercase().as_str());
+                let id_ok = parsed.is_some_and(|n| (0..=50).contains(&n));
+                let ok = id_ok && colour_ok && parsed.is_some_and(|n| !seen.contains(&n));
+                if ok {
+                    seen.insert(parsed.unwrap_or_default());
+                } else {
+                    expected_rejected.push(i as u64 + 1);
+                }
+            }
+            let mut rejected: Vec<u64> = Vec::new();
+            for out in [&first, &second] {
+                rejected.extend(out.rejected.column("__row").unwrap().u64().unwrap().into_no_null_iter());
+            }
+            prop_assert_eq!(&rejected, &expected_rejected);
+            prop_assert_eq!(first.valid.height() + second.valid.height() + rejected.len(), ids.len());
+            prop_assert_eq!(v.valid_rows as usize, ids.len() - rejected.len());
+            let mut violation_rows: Vec<u64> = first.violations.iter().chain(&second.violations).map(|x| x.row).collect();
+            violation_rows.sort_unstable();
+            violation_rows.dedup();
+            prop_assert_eq!(violation_rows, expected_rejected);
+        }
+    }
+}
