@@ -143,6 +143,25 @@ async fn broken_parquet_and_json() {
     assert_eq!(rule, "malformed");
 }
 
+/// A nested JSON value where the contract expects text is kept as its text, not a crash.
+#[tokio::test]
+async fn nested_json_where_text_is_expected() {
+    let store = store().await;
+    let key = zones::raw("tx", "nested.jsonl");
+    store
+        .put(
+            &key,
+            "{\"id\": 1, \"amount\": 2.0, \"note\": {\"a\": [1, 2]}}\n",
+        )
+        .await
+        .unwrap();
+    let out = ingest::ingest_object(&store, &key).await.unwrap();
+    let ingest::IngestOutcome::Committed { rows, .. } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!((rows.read, rows.valid), (1, 1));
+}
+
 /// Row-level problems do not refuse the file: the rows go to quarantine with reasons.
 #[tokio::test]
 async fn huge_field_and_wrong_types_are_row_errors() {

@@ -45,8 +45,10 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// `cargo` from the PATH (the rustup proxy, which honours rust-toolchain.toml), rather than
+/// `$CARGO`: builds then share their cache with the user's own `cargo` commands.
 fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    Command::new("cargo")
 }
 
 /// The venv that holds moto (S3 + SQS protocol server) for the end-to-end tests.
@@ -126,8 +128,11 @@ fn bench_ingest(root: &Path, args: &[String]) -> Result<()> {
     };
     let repeats = 3;
     run(cargo().args(["build", "--release", "-p", "mlpipe"]))?;
-    let bin = root.join("target/release/mlpipe");
-    let work = root.join("target/bench");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("release/mlpipe");
+    let work = target.join("bench");
     std::fs::create_dir_all(&work)?;
     let file = work.join(format!("transactions-{rows}.csv"));
     if !file.is_file() {

@@ -215,17 +215,45 @@ pub async fn ingest_object(store: &Store, key: &str) -> Result<IngestOutcome, In
             });
         }
     };
-    drop(object);
-    let prior_keys = prior_primary_keys(store, &contract, &dataset, pointer.lineage).await?;
-    let mut validator = Validator::new(&contract, &decoded.sources, prior_keys).map_err(|m| {
-        IngestError::Corrupt {
+    let prior_keys =
+        prior_primary_keys(store, &contract, &dataset, pointer.lineage, &version).await?;
+    let read::Decoded {
+        format,
+        chunks,
+        sources,
+        dropped,
+        missing_nullable,
+    } = decoded;
+    let mut validator =
+        Validator::new(&contract, &sources, prior_keys).map_err(|m| IngestError::Corrupt {
             key: zones::contract(&dataset, &pointer.hash),
             message: m,
-        }
-    })?;
-    let format_name = format!("{:?}", decoded.format).to_lowercase();
+        })?;
+    let format_name = format!("{format:?}").to_lowercase();
 
-    let batch = validate_and_encode(&mut validator, decoded.chunks, &contract)?;
+    let batch = match validate_and_encode(&mut validator, chunks, &contract)? {
+        Ok(batch) => batch,
+        Err(error) => {
+            let rule = error.rule();
+            write_error_report(
+                store,
+                &dataset,
+                &version,
+                key,
+                &contract_ref,
+                rule,
+                &error.to_string(),
+                None,
+            )
+            .await?;
+            return Err(IngestError::FileRejected {
+                key: key.to_string(),
+                rule,
+                error,
+            });
+        }
+    };
+    drop(object);
     let validate_ms = t1.elapsed().as_millis() as u64;
 
     let failures = dataset_rule_failures(&contract, &validator);
@@ -251,6 +279,7 @@ pub async fn ingest_object(store: &Store, key: &str) -> Result<IngestOutcome, In
         });
     }
 
+    let (parse_ms, check_ms, encode_ms) = (batch.parse_ms, batch.check_ms, batch.encode_ms);
     let part_key = zones::curated_part(&dataset, &version, 0);
     let part_sha = contracts::sha256_hex(&batch.parquet);
     let part_bytes = batch.parquet.len() as u64;
@@ -287,8 +316,8 @@ pub async fn ingest_object(store: &Store, key: &str) -> Result<IngestOutcome, In
         parts,
         rows,
         schema: schema_of(&contract),
-        dropped_columns: decoded.dropped,
-        missing_columns: decoded.missing_nullable,
+        dropped_columns: dropped,
+        missing_columns: missing_nullable,
         rule_counts,
         findings: failures,
         quarantine,
@@ -299,6 +328,9 @@ pub async fn ingest_object(store: &Store, key: &str) -> Result<IngestOutcome, In
         timings_ms: BTreeMap::from([
             ("read".to_string(), read_ms),
             ("validate".to_string(), validate_ms),
+            ("parse".to_string(), parse_ms),
+            ("check".to_string(), check_ms),
+            ("encode".to_string(), encode_ms),
             ("write".to_string(), write_ms),
             ("total".to_string(), t0.elapsed().as_millis() as u64),
         ]),
@@ -335,33 +367,62 @@ pub(crate) struct Batch {
     pub rejected: Option<DataFrame>,
     pub violations: Vec<Violation>,
     pub rows_read: u64,
+    /// Milliseconds spent parsing, checking and encoding, for the manifest's timings.
+    pub parse_ms: u64,
+    pub check_ms: u64,
+    pub encode_ms: u64,
 }
 
 /// Validates every chunk and streams the valid rows into one zstd Parquet file (a row group
-/// per chunk), so only one chunk is held in typed form at a time.
+/// per chunk), so only one chunk is held in text and typed form at a time. A chunk that
+/// cannot be parsed refuses the file (the inner error).
 pub(crate) fn validate_and_encode(
     validator: &mut Validator,
-    chunks: Vec<DataFrame>,
+    chunks: impl Iterator<Item = Result<DataFrame, FileError>>,
     contract: &Contract,
-) -> Result<Batch, IngestError> {
+) -> Result<Result<Batch, FileError>, IngestError> {
     let mut parquet = Vec::new();
     let mut rejected: Option<DataFrame> = None;
     let mut violations = Vec::new();
     let mut rows_read = 0;
     let mut first_row = 1;
+    let (mut parse_ms, mut check_ms, mut encode_ms) = (0, 0, 0);
     {
         let schema = typed_schema(contract);
         let mut writer = ParquetWriter::new(&mut parquet)
             .with_compression(ParquetCompression::Zstd(None))
             .batched(&schema)?;
-        for chunk in chunks {
-            let outcome = validator.check_chunk(&chunk, validate::RowNumbers::From(first_row))?;
+        let mut chunks = chunks;
+        loop {
+            let t = Instant::now();
+            let Some(chunk) = chunks.next() else { break };
+            parse_ms += t.elapsed().as_millis() as u64;
+            let t = Instant::now();
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(e)),
+            };
+            // Values that cannot even be read as text (nested JSON, binary Parquet columns)
+            // make the file unreadable for this contract.
+            let outcome = match validator.check_chunk(&chunk, validate::RowNumbers::From(first_row))
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    return Ok(Err(FileError::Malformed {
+                        format: "input",
+                        message: e.to_string(),
+                    }));
+                }
+            };
             drop(chunk);
+            check_ms += t.elapsed().as_millis() as u64;
             first_row += outcome.rows_read;
             rows_read += outcome.rows_read;
+            let t = Instant::now();
             if outcome.valid.height() > 0 {
                 writer.write_batch(&outcome.valid)?;
             }
+            encode_ms += t.elapsed().as_millis() as u64;
             if outcome.rejected.height() > 0 {
                 match rejected.as_mut() {
                     None => rejected = Some(outcome.rejected),
@@ -372,14 +433,19 @@ pub(crate) fn validate_and_encode(
             }
             violations.extend(outcome.violations);
         }
+        let t = Instant::now();
         writer.finish()?;
+        encode_ms += t.elapsed().as_millis() as u64;
     }
-    Ok(Batch {
+    Ok(Ok(Batch {
         parquet,
         rejected,
         violations,
         rows_read,
-    })
+        parse_ms,
+        check_ms,
+        encode_ms,
+    }))
 }
 
 /// The polars schema of a curated version.
@@ -476,18 +542,26 @@ fn human_age(secs: i64) -> String {
 
 /// Primary-key values already admitted in this lineage, so a re-uploaded row is not admitted
 /// twice. Reads only the key columns of earlier versions.
-async fn prior_primary_keys(
+pub(crate) async fn prior_primary_keys(
     store: &Store,
     contract: &Contract,
     dataset: &str,
     lineage: u32,
-) -> Result<HashSet<String>, IngestError> {
+    this_version: &str,
+) -> Result<HashSet<validate::KeyHash>, IngestError> {
     let mut keys = HashSet::new();
     if contract.primary_key.is_empty() || !contract.rules.unique_primary_key {
         return Ok(keys);
     }
+    let types: Vec<ColumnType> = contract
+        .primary_key
+        .iter()
+        .filter_map(|k| contract.column(k).map(|c| c.ty))
+        .collect();
     for manifest in committed_manifests(store, dataset).await? {
-        if manifest.contract.lineage != lineage {
+        // A concurrent delivery of the same object may have committed this very version
+        // meanwhile: its rows are not "earlier" rows.
+        if manifest.contract.lineage != lineage || manifest.version == this_version {
             continue;
         }
         for part in &manifest.parts {
@@ -495,31 +569,20 @@ async fn prior_primary_keys(
             let df = ParquetReader::new(Cursor::new(bytes.as_ref()))
                 .with_columns(Some(contract.primary_key.clone()))
                 .finish()?;
-            let cols: Vec<Column> = df
+            let parts: Vec<Vec<Option<validate::KeyHash>>> = df
                 .columns()
                 .iter()
-                .map(|c| c.cast(&DataType::String))
+                .zip(&types)
+                .map(|(c, ty)| validate::hash_typed_column(c, *ty))
                 .collect::<PolarsResult<_>>()?;
-            let cas: Vec<&StringChunked> =
-                cols.iter().map(|c| c.str()).collect::<PolarsResult<_>>()?;
-            for i in 0..df.height() {
-                let parts: Option<Vec<&str>> = cas.iter().map(|ca| ca.get(i)).collect();
-                if let Some(parts) = parts {
-                    keys.insert(parts.join("\u{1f}"));
-                }
-            }
+            keys.extend(
+                validate::row_keys(&parts, df.height())
+                    .into_iter()
+                    .flatten(),
+            );
         }
     }
     Ok(keys)
-}
-
-pub(crate) async fn prior_keys_for_replay(
-    store: &Store,
-    contract: &Contract,
-    dataset: &str,
-    lineage: u32,
-) -> Result<HashSet<String>, IngestError> {
-    prior_primary_keys(store, contract, dataset, lineage).await
 }
 
 /// Every committed version's manifest, sorted by version id.

@@ -55,10 +55,11 @@ impl FileError {
     }
 }
 
-/// A decoded file: its chunks of text-or-typed columns and how its header maps to the contract.
-pub struct Decoded {
+/// A decoded file: its chunks of text-or-typed columns (parsed one at a time as they are
+/// taken, so only one chunk is in memory) and how its header maps to the contract.
+pub struct Decoded<'a> {
     pub format: FileFormat,
-    pub chunks: Vec<DataFrame>,
+    pub chunks: Chunks<'a>,
     /// For each contract column, the source column name it is read from.
     pub sources: Vec<Option<String>>,
     pub dropped: Vec<String>,
@@ -70,7 +71,11 @@ pub struct Decoded {
 pub const CHUNK_BYTES: usize = 16 * 1024 * 1024;
 
 /// Decodes `bytes` (the object at `key`) per the contract.
-pub fn decode(bytes: &[u8], key: &str, contract: &Contract) -> Result<Decoded, FileError> {
+pub fn decode<'a>(
+    bytes: &'a [u8],
+    key: &str,
+    contract: &Contract,
+) -> Result<Decoded<'a>, FileError> {
     if bytes.is_empty() {
         return Err(FileError::Empty);
     }
@@ -88,11 +93,12 @@ pub fn decode(bytes: &[u8], key: &str, contract: &Contract) -> Result<Decoded, F
         })?;
     let chunks = match format {
         FileFormat::Csv => read_csv(bytes, key, contract)?,
-        FileFormat::Jsonl => vec![read_jsonl(bytes)?],
-        FileFormat::Parquet | FileFormat::Auto => vec![read_parquet(bytes)?],
+        FileFormat::Jsonl => Chunks::frame(read_jsonl(bytes)?),
+        FileFormat::Parquet | FileFormat::Auto => Chunks::frame(read_parquet(bytes)?),
     };
     let header: Vec<String> = chunks
-        .first()
+        .first
+        .as_ref()
         .map(|df| {
             df.get_column_names()
                 .iter()
@@ -209,31 +215,72 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
-fn read_csv(bytes: &[u8], key: &str, contract: &Contract) -> Result<Vec<DataFrame>, FileError> {
-    let bytes = strip_bom(bytes);
-    check_text(bytes, "csv")?;
-    let opts = &contract.csv;
-    // `.tsv` files default to tabs unless the contract chose a delimiter.
-    let delimiter = if opts.delimiter == ',' && key.to_ascii_lowercase().ends_with(".tsv") {
-        b'\t'
-    } else {
-        opts.delimiter as u8
-    };
-    let quote = opts.quote as u8;
-    let malformed = |e: PolarsError| FileError::Malformed {
+/// The chunks of a decoded file, yielded in order. CSV chunks are parsed on demand.
+pub struct Chunks<'a> {
+    first: Option<DataFrame>,
+    csv: Option<CsvChunks<'a>>,
+}
+
+struct CsvChunks<'a> {
+    bytes: &'a [u8],
+    ranges: std::vec::IntoIter<std::ops::Range<usize>>,
+    schema: SchemaRef,
+    parser: CsvParser,
+}
+
+impl Chunks<'_> {
+    fn frame(df: DataFrame) -> Self {
+        Chunks {
+            first: Some(df),
+            csv: None,
+        }
+    }
+}
+
+impl Iterator for Chunks<'_> {
+    type Item = Result<DataFrame, FileError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(df) = self.first.take() {
+            return Some(Ok(df));
+        }
+        let csv = self.csv.as_mut()?;
+        let range = csv.ranges.next()?;
+        Some(
+            csv.parser
+                .parse(&csv.bytes[range], false, 0, Some(csv.schema.clone()))
+                .map_err(malformed_csv),
+        )
+    }
+}
+
+fn malformed_csv(e: PolarsError) -> FileError {
+    FileError::Malformed {
         format: "csv",
         message: e.to_string(),
-    };
-    let parse = |slice: &[u8],
-                 has_header: bool,
-                 skip_rows: usize,
-                 schema: Option<SchemaRef>|
-     -> PolarsResult<DataFrame> {
+    }
+}
+
+/// The CSV dialect, applied to every chunk alike.
+struct CsvParser {
+    delimiter: u8,
+    quote: u8,
+    comment_prefix: Option<String>,
+}
+
+impl CsvParser {
+    fn parse(
+        &self,
+        slice: &[u8],
+        has_header: bool,
+        skip_rows: usize,
+        schema: Option<SchemaRef>,
+    ) -> PolarsResult<DataFrame> {
         let mut parse_options = CsvParseOptions::default()
-            .with_separator(delimiter)
-            .with_quote_char(Some(quote))
+            .with_separator(self.delimiter)
+            .with_quote_char(Some(self.quote))
             .with_missing_is_null(true);
-        if let Some(prefix) = &opts.comment_prefix {
+        if let Some(prefix) = &self.comment_prefix {
             parse_options = parse_options.with_comment_prefix(Some(prefix.as_str()));
         }
         CsvReadOptions::default()
@@ -245,18 +292,39 @@ fn read_csv(bytes: &[u8], key: &str, contract: &Contract) -> Result<Vec<DataFram
             .with_parse_options(parse_options)
             .into_reader_with_file_handle(Cursor::new(slice))
             .finish()
-    };
-    let ranges = split_rows(bytes, quote, CHUNK_BYTES);
-    let mut chunks = Vec::with_capacity(ranges.len());
-    let first = ranges.first().cloned().unwrap_or(0..bytes.len());
-    let head = parse(&bytes[first], opts.has_header, opts.skip_rows, None).map_err(malformed)?;
-    let schema: SchemaRef = Arc::new(head.schema().as_ref().clone());
-    chunks.push(head);
-    for range in ranges.into_iter().skip(1) {
-        let df = parse(&bytes[range], false, 0, Some(schema.clone())).map_err(malformed)?;
-        chunks.push(df);
     }
-    Ok(chunks)
+}
+
+fn read_csv<'a>(bytes: &'a [u8], key: &str, contract: &Contract) -> Result<Chunks<'a>, FileError> {
+    let bytes = strip_bom(bytes);
+    check_text(bytes, "csv")?;
+    let opts = &contract.csv;
+    // `.tsv` files default to tabs unless the contract chose a delimiter.
+    let delimiter = if opts.delimiter == ',' && key.to_ascii_lowercase().ends_with(".tsv") {
+        b'\t'
+    } else {
+        opts.delimiter as u8
+    };
+    let parser = CsvParser {
+        delimiter,
+        quote: opts.quote as u8,
+        comment_prefix: opts.comment_prefix.clone(),
+    };
+    let mut ranges = split_rows(bytes, parser.quote, CHUNK_BYTES).into_iter();
+    let first = ranges.next().unwrap_or(0..bytes.len());
+    let head = parser
+        .parse(&bytes[first], opts.has_header, opts.skip_rows, None)
+        .map_err(malformed_csv)?;
+    let schema: SchemaRef = Arc::new(head.schema().as_ref().clone());
+    Ok(Chunks {
+        first: Some(head),
+        csv: Some(CsvChunks {
+            bytes,
+            ranges,
+            schema,
+            parser,
+        }),
+    })
 }
 
 /// Splits CSV bytes into ranges of whole records of about `target` bytes each, never inside

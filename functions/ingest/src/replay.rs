@@ -97,7 +97,7 @@ pub async fn replay(store: &Store, dataset: &str) -> Result<Vec<ReplayOutcome>, 
             }
         })?;
         let prior =
-            crate::prior_keys_for_replay(store, &contract, dataset, pointer.lineage).await?;
+            crate::prior_primary_keys(store, &contract, dataset, pointer.lineage, &version).await?;
         let mut validator =
             Validator::new(&contract, &sources, prior).map_err(|m| IngestError::Corrupt {
                 key: rows_key.clone(),

@@ -3,12 +3,103 @@
 //! Works chunk by chunk so a large file is checked in bounded memory; the state that spans
 //! chunks (uniqueness sets, null counts, event-time range) lives in [`Validator`]. Every
 //! broken rule of every row is recorded, not only the first.
+//!
+//! Columns are checked in parallel (they are independent until uniqueness), and the hot
+//! loop allocates only for values it reports: uniqueness and primary keys are tracked as
+//! 128-bit hashes of the typed values rather than as strings.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::Hasher;
 
 use contracts::{ColumnSpec, ColumnType, Contract, TimestampParser, parse_bool};
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::Serialize;
+
+/// A 128-bit hash of a typed value or of a whole primary key. Two independent 64-bit SipHash
+/// runs make accidental collisions negligible (about 1e-20 for a billion keys), and a
+/// collision could only quarantine a row, never admit one twice.
+pub type KeyHash = u128;
+
+fn hash128(tag: u8, bytes: &[u8]) -> KeyHash {
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    a.write_u8(tag);
+    a.write(bytes);
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    b.write_u8(!tag);
+    b.write(bytes);
+    b.write_u8(tag);
+    ((a.finish() as u128) << 64) | b.finish() as u128
+}
+
+fn hash_i64(tag: u8, v: i64) -> KeyHash {
+    hash128(tag, &v.to_le_bytes())
+}
+
+fn hash_f64(v: f64) -> KeyHash {
+    // -0.0 and 0.0 are the same key.
+    hash128(2, &(v + 0.0).to_bits().to_le_bytes())
+}
+
+fn hash_str(v: &str) -> KeyHash {
+    hash128(5, v.as_bytes())
+}
+
+fn combine(parts: &[KeyHash]) -> KeyHash {
+    let bytes: Vec<u8> = parts.iter().flat_map(|p| p.to_le_bytes()).collect();
+    hash128(9, &bytes)
+}
+
+/// Per-row hashes of a typed (curated) column, the same as validation computes, so keys of
+/// earlier versions can be compared with new rows.
+pub fn hash_typed_column(column: &Column, ty: ColumnType) -> PolarsResult<Vec<Option<KeyHash>>> {
+    Ok(match ty {
+        ColumnType::Integer => column
+            .cast(&DataType::Int64)?
+            .i64()?
+            .iter()
+            .map(|v| v.map(|n| hash_i64(1, n)))
+            .collect(),
+        ColumnType::Float => column
+            .cast(&DataType::Float64)?
+            .f64()?
+            .iter()
+            .map(|v| v.map(hash_f64))
+            .collect(),
+        ColumnType::Boolean => column
+            .bool()?
+            .iter()
+            .map(|v| v.map(|b| hash128(3, &[b as u8])))
+            .collect(),
+        ColumnType::Timestamp => column
+            .cast(&DataType::Int64)?
+            .i64()?
+            .iter()
+            .map(|v| v.map(|n| hash_i64(4, n)))
+            .collect(),
+        ColumnType::String | ColumnType::Categorical => {
+            column.str()?.iter().map(|v| v.map(hash_str)).collect()
+        }
+    })
+}
+
+/// Combines per-column hashes into one key per row; `None` where any part is null.
+pub fn row_keys(parts: &[Vec<Option<KeyHash>>], height: usize) -> Vec<Option<KeyHash>> {
+    let mut buf = Vec::with_capacity(parts.len());
+    (0..height)
+        .map(|i| {
+            buf.clear();
+            for p in parts {
+                buf.push(p.get(i).copied().flatten()?);
+            }
+            Some(if buf.len() == 1 {
+                buf[0]
+            } else {
+                combine(&buf)
+            })
+        })
+        .collect()
+}
 
 /// One broken rule in one row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -54,28 +145,74 @@ impl RowNumbers<'_> {
 /// Compiled per-column checks.
 struct ColumnCheck {
     spec: ColumnSpec,
-    /// Index into the source frame's columns; `None` when a nullable column is absent.
+    /// The source column; `None` when a nullable column is absent from the file.
     source: Option<String>,
     pattern: Option<regex::Regex>,
-    /// Lower-cased value -> canonical spelling (case-insensitive), or exact set.
-    values: Option<HashMap<String, String>>,
+    /// Allowed values: exact spelling -> index into `spec.values`, and (case-insensitive
+    /// columns) lower-cased spelling -> index.
+    exact: Option<HashMap<String, usize>>,
+    folded: Option<HashMap<String, usize>>,
     timestamp: Option<TimestampParser>,
     not_before: Option<i64>,
     not_after: Option<i64>,
-    seen: Option<HashSet<String>>,
+    /// Values seen so far, for `unique` columns.
+    seen: Option<HashSet<KeyHash>>,
     nulls: u64,
+    /// Required: not nullable, or part of the primary key.
+    required: bool,
+    /// Per-value hashes are needed (unique column or primary-key part).
+    wants_hashes: bool,
+}
+
+/// Reading settings shared by every column.
+struct Reading {
+    null_values: NullSpellings,
+    trim: bool,
+    max_field_bytes: usize,
+}
+
+/// The contract's spellings of "missing", bucketed by length: every cell is tested, and most
+/// cells are longer than any spelling or differ in their first bytes, so this costs a length
+/// check and a few short comparisons instead of hashing every value.
+struct NullSpellings {
+    by_len: Vec<Vec<String>>,
+}
+
+impl NullSpellings {
+    fn new(spellings: &[String]) -> Self {
+        let longest = spellings.iter().map(String::len).max().unwrap_or(0);
+        let mut by_len = vec![Vec::new(); longest + 1];
+        for s in spellings {
+            by_len[s.len()].push(s.clone());
+        }
+        NullSpellings { by_len }
+    }
+
+    fn contains(&self, v: &str) -> bool {
+        self.by_len
+            .get(v.len())
+            .is_some_and(|bucket| bucket.iter().any(|s| s == v))
+    }
+}
+
+/// What checking one column of one chunk produced.
+struct ColumnOutput {
+    column: Column,
+    violations: Vec<Violation>,
+    /// Chunk-relative indices of rows that broke a rule in this column.
+    bad: Vec<usize>,
+    hashes: Option<Vec<Option<KeyHash>>>,
+    times: Option<Vec<Option<i64>>>,
 }
 
 /// Validation state for one batch (one source object), shared by its chunks.
 pub struct Validator {
     columns: Vec<ColumnCheck>,
-    null_values: HashSet<String>,
-    trim: bool,
-    max_field_bytes: usize,
+    reading: Reading,
     primary_key: Vec<usize>,
-    seen_keys: HashSet<String>,
+    seen_keys: HashSet<KeyHash>,
     /// Keys already admitted in earlier versions of the dataset.
-    prior_keys: HashSet<String>,
+    prior_keys: HashSet<KeyHash>,
     unique_primary_key: bool,
     event_time: Option<usize>,
     pub event_time_min: Option<i64>,
@@ -85,14 +222,20 @@ pub struct Validator {
 
 impl Validator {
     /// `sources` maps each contract column to the source column it is read from (`None`:
-    /// absent from the file).
+    /// absent from the file); `prior_keys` are primary keys admitted by earlier versions.
     pub fn new(
         contract: &Contract,
         sources: &[Option<String>],
-        prior_keys: HashSet<String>,
+        prior_keys: HashSet<KeyHash>,
     ) -> Result<Self, String> {
+        let index_of = |name: &str| contract.columns.iter().position(|c| c.name == name);
+        let primary_key: Vec<usize> = contract
+            .primary_key
+            .iter()
+            .filter_map(|k| index_of(k))
+            .collect();
         let mut columns = Vec::with_capacity(contract.columns.len());
-        for (spec, source) in contract.columns.iter().zip(sources) {
+        for (ci, (spec, source)) in contract.columns.iter().zip(sources).enumerate() {
             let pattern = match &spec.pattern {
                 // Anchored so the whole value must match.
                 Some(p) => {
@@ -100,20 +243,22 @@ impl Validator {
                 }
                 None => None,
             };
-            let values = spec.values.as_ref().map(|vals| {
+            let exact = spec.values.as_ref().map(|vals| {
                 vals.iter()
-                    .map(|v| {
-                        (
-                            if spec.case_insensitive {
-                                v.to_lowercase()
-                            } else {
-                                v.clone()
-                            },
-                            v.clone(),
-                        )
-                    })
+                    .enumerate()
+                    .map(|(i, v)| (v.clone(), i))
                     .collect()
             });
+            let folded = spec
+                .values
+                .as_ref()
+                .filter(|_| spec.case_insensitive)
+                .map(|vals| {
+                    vals.iter()
+                        .enumerate()
+                        .map(|(i, v)| (v.to_lowercase(), i))
+                        .collect()
+                });
             let timestamp = if spec.ty == ColumnType::Timestamp {
                 Some(spec.timestamp_parser()?)
             } else {
@@ -128,30 +273,31 @@ impl Validator {
                     })
                     .transpose()
             };
+            let in_key = primary_key.contains(&ci);
             columns.push(ColumnCheck {
                 pattern,
-                values,
+                exact,
+                folded,
                 timestamp,
                 not_before: bound(&spec.not_before)?,
                 not_after: bound(&spec.not_after)?,
                 seen: spec.unique.then(HashSet::new),
                 source: source.clone(),
+                required: !spec.nullable || in_key,
+                wants_hashes: spec.unique || in_key,
                 spec: spec.clone(),
                 nulls: 0,
             });
         }
-        let index_of = |name: &str| contract.columns.iter().position(|c| c.name == name);
         Ok(Validator {
-            primary_key: contract
-                .primary_key
-                .iter()
-                .filter_map(|k| index_of(k))
-                .collect(),
+            primary_key,
             event_time: contract.event_time.as_deref().and_then(index_of),
             columns,
-            null_values: contract.csv.null_values.iter().cloned().collect(),
-            trim: contract.csv.trim,
-            max_field_bytes: contract.limits.max_field_bytes as usize,
+            reading: Reading {
+                null_values: NullSpellings::new(&contract.csv.null_values),
+                trim: contract.csv.trim,
+                max_field_bytes: contract.limits.max_field_bytes as usize,
+            },
             seen_keys: HashSet::new(),
             prior_keys,
             unique_primary_key: contract.rules.unique_primary_key,
@@ -169,11 +315,6 @@ impl Validator {
             .collect()
     }
 
-    /// Primary-key values admitted in this batch (for the next batch's duplicate check).
-    pub fn admitted_keys(&self) -> &HashSet<String> {
-        &self.seen_keys
-    }
-
     /// Validates one chunk; `rows` gives the source row numbers of its rows.
     pub fn check_chunk(
         &mut self,
@@ -181,14 +322,6 @@ impl Validator {
         rows: RowNumbers<'_>,
     ) -> PolarsResult<ChunkOutcome> {
         let height = raw.height();
-        let row_of = |i: usize| rows.get(i);
-        let mut bad = vec![false; height];
-        let mut violations = Vec::new();
-        let mut typed: Vec<Column> = Vec::with_capacity(self.columns.len());
-        // Per-row parsed primary-key parts and event times, filled as columns are checked.
-        let mut key_parts: Vec<Vec<Option<String>>> = vec![Vec::new(); self.primary_key.len()];
-        let mut event_times: Vec<Option<i64>> = Vec::new();
-
         let text_columns: Vec<Option<StringChunked>> = self
             .columns
             .iter()
@@ -196,295 +329,72 @@ impl Validator {
                 Some(name) => raw
                     .column(name)
                     .and_then(|col| col.cast(&DataType::String))
-                    .map(|col| col.str().cloned().ok()),
+                    .and_then(|col| col.str().cloned())
+                    .map(Some),
                 None => Ok(None),
             })
             .collect::<PolarsResult<_>>()?;
 
-        for (ci, check) in self.columns.iter_mut().enumerate() {
-            let name = PlSmallStr::from(check.spec.name.as_str());
-            let text = text_columns[ci].as_ref();
-            let value_at = |i: usize| -> Option<&str> {
-                let v = text.and_then(|t| t.get(i))?;
-                Some(if self.trim { v.trim() } else { v })
-            };
-            let is_null = |v: Option<&str>| v.is_none_or(|s| self.null_values.contains(s));
-            let mut report = |i: usize,
-                              rule: &'static str,
-                              value: Option<&str>,
-                              message: String,
-                              bad: &mut Vec<bool>| {
+        let event_time = self.event_time;
+        let reading = &self.reading;
+        let outputs: Vec<ColumnOutput> = self
+            .columns
+            .par_iter()
+            .zip(text_columns.par_iter())
+            .enumerate()
+            .map(|(ci, (check, text))| {
+                check.check(text.as_ref(), height, reading, rows, event_time == Some(ci))
+            })
+            .collect();
+
+        let mut bad = vec![false; height];
+        let mut violations = Vec::new();
+        let mut typed = Vec::with_capacity(outputs.len());
+        let mut hashes: Vec<Option<Vec<Option<KeyHash>>>> = Vec::with_capacity(outputs.len());
+        let mut event_times = None;
+        for out in outputs {
+            for i in out.bad {
                 bad[i] = true;
-                violations.push(Violation {
-                    row: row_of(i),
-                    column: check.spec.name.clone(),
-                    rule,
-                    value: value.map(cut),
-                    message,
-                });
-            };
-            let pk_pos = self.primary_key.iter().position(|&k| k == ci);
-            let must_have = !check.spec.nullable || pk_pos.is_some();
-
-            // First pass per value: null, size, parse. Then the type's rules.
-            macro_rules! each_value {
-                (|$i:ident, $s:ident, $bad:ident| $body:block) => {{
-                    let mut out = Vec::with_capacity(height);
-                    for i in 0..height {
-                        let v = value_at(i);
-                        if is_null(v) {
-                            if must_have {
-                                report(i, "not_null", None, "value is required".into(), &mut bad);
-                            }
-                            out.push(None);
-                            continue;
-                        }
-                        let s = v.unwrap_or_default();
-                        if s.len() > self.max_field_bytes {
-                            report(
-                                i,
-                                "max_field_bytes",
-                                Some(s),
-                                format!(
-                                    "value is {} bytes; the limit is {}",
-                                    s.len(),
-                                    self.max_field_bytes
-                                ),
-                                &mut bad,
-                            );
-                            out.push(None);
-                            continue;
-                        }
-                        let $i = i;
-                        let $s = s;
-                        let $bad = &mut bad;
-                        out.push($body);
-                    }
-                    out
-                }};
             }
-
-            let column: Column = match check.spec.ty {
-                ColumnType::Integer => {
-                    let (min, max) = (check.spec.min, check.spec.max);
-                    let vals: Vec<Option<i64>> = each_value!(|i, s, bad| {
-                        match parse_int(s) {
-                            None => {
-                                report(i, "type", Some(s), "expected an integer".into(), bad);
-                                None
-                            }
-                            Some(n) => {
-                                check_range(n as f64, min, max, |m| {
-                                    report(i, "range", Some(s), m, bad)
-                                });
-                                Some(n)
-                            }
-                        }
-                    });
-                    if let Some(p) = pk_pos {
-                        key_parts[p] = vals.iter().map(|v| v.map(|n| n.to_string())).collect();
-                    }
-                    Series::new(name, vals).into()
-                }
-                ColumnType::Float => {
-                    let (min, max) = (check.spec.min, check.spec.max);
-                    let vals: Vec<Option<f64>> = each_value!(|i, s, bad| {
-                        match s.parse::<f64>() {
-                            Err(_) => {
-                                report(i, "type", Some(s), "expected a number".into(), bad);
-                                None
-                            }
-                            Ok(x) if !x.is_finite() => {
-                                report(i, "finite", Some(s), "number must be finite".into(), bad);
-                                None
-                            }
-                            Ok(x) => {
-                                check_range(x, min, max, |m| report(i, "range", Some(s), m, bad));
-                                Some(x)
-                            }
-                        }
-                    });
-                    if let Some(p) = pk_pos {
-                        key_parts[p] = vals.iter().map(|v| v.map(|n| n.to_string())).collect();
-                    }
-                    Series::new(name, vals).into()
-                }
-                ColumnType::Boolean => {
-                    let spelling = check.spec.boolean.clone().unwrap_or_default();
-                    let vals: Vec<Option<bool>> = each_value!(|i, s, bad| {
-                        let b = parse_bool(s, &spelling.true_values, &spelling.false_values);
-                        if b.is_none() {
-                            report(
-                                i,
-                                "type",
-                                Some(s),
-                                "expected a boolean (true/false, yes/no, 1/0, ...)".into(),
-                                bad,
-                            );
-                        }
-                        b
-                    });
-                    if let Some(p) = pk_pos {
-                        key_parts[p] = vals.iter().map(|v| v.map(|n| n.to_string())).collect();
-                    }
-                    Series::new(name, vals).into()
-                }
-                ColumnType::Timestamp => {
-                    let parser = check.timestamp.clone();
-                    let (lo, hi) = (check.not_before, check.not_after);
-                    let vals: Vec<Option<i64>> = each_value!(|i, s, bad| {
-                        match parser.as_ref().and_then(|p| p.parse_micros(s)) {
-                            None => {
-                                report(i, "type", Some(s), "expected a timestamp (RFC 3339 / ISO 8601, or the column's format)".into(), bad);
-                                None
-                            }
-                            Some(t) => {
-                                if lo.is_some_and(|lo| t < lo) {
-                                    report(
-                                        i,
-                                        "range",
-                                        Some(s),
-                                        format!(
-                                            "before not_before {}",
-                                            check.spec.not_before.as_deref().unwrap_or("")
-                                        ),
-                                        bad,
-                                    );
-                                }
-                                if hi.is_some_and(|hi| t > hi) {
-                                    report(
-                                        i,
-                                        "range",
-                                        Some(s),
-                                        format!(
-                                            "after not_after {}",
-                                            check.spec.not_after.as_deref().unwrap_or("")
-                                        ),
-                                        bad,
-                                    );
-                                }
-                                Some(t)
-                            }
-                        }
-                    });
-                    if let Some(p) = pk_pos {
-                        key_parts[p] = vals.iter().map(|v| v.map(|n| n.to_string())).collect();
-                    }
-                    if self.event_time == Some(ci) {
-                        event_times = vals.clone();
-                    }
-                    Int64Chunked::new(name, vals)
-                        .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
-                        .into_column()
-                }
-                ColumnType::String | ColumnType::Categorical => {
-                    let spec = &check.spec;
-                    let pattern = check.pattern.as_ref();
-                    let values = check.values.as_ref();
-                    let vals: Vec<Option<&str>> = each_value!(|i, s, bad| {
-                        let chars = spec
-                            .min_length
-                            .or(spec.max_length)
-                            .map(|_| s.chars().count());
-                        if let (Some(n), Some(lo)) = (chars, spec.min_length)
-                            && n < lo
-                        {
-                            report(
-                                i,
-                                "length",
-                                Some(s),
-                                format!("{n} characters; at least {lo} required"),
-                                bad,
-                            );
-                        }
-                        if let (Some(n), Some(hi)) = (chars, spec.max_length)
-                            && n > hi
-                        {
-                            report(
-                                i,
-                                "length",
-                                Some(s),
-                                format!("{n} characters; at most {hi} allowed"),
-                                bad,
-                            );
-                        }
-                        if let Some(p) = pattern
-                            && !p.is_match(s)
-                        {
-                            report(
-                                i,
-                                "pattern",
-                                Some(s),
-                                format!(
-                                    "does not match pattern {}",
-                                    spec.pattern.as_deref().unwrap_or("")
-                                ),
-                                bad,
-                            );
-                        }
-                        match values {
-                            Some(allowed) => {
-                                let key = if spec.case_insensitive {
-                                    s.to_lowercase()
-                                } else {
-                                    s.to_string()
-                                };
-                                match allowed.get(&key) {
-                                    Some(canonical) => Some(canonical.as_str()),
-                                    None => {
-                                        report(
-                                            i,
-                                            "allowed_values",
-                                            Some(s),
-                                            format!(
-                                                "not one of the {} allowed values",
-                                                allowed.len()
-                                            ),
-                                            bad,
-                                        );
-                                        None
-                                    }
-                                }
-                            }
-                            None => Some(s),
-                        }
-                    });
-                    if let Some(p) = pk_pos {
-                        key_parts[p] = vals.iter().map(|v| v.map(str::to_string)).collect();
-                    }
-                    Series::new(name, vals).into()
-                }
-            };
-            typed.push(column);
+            violations.extend(out.violations);
+            typed.push(out.column);
+            hashes.push(out.hashes);
+            if out.times.is_some() {
+                event_times = out.times;
+            }
         }
 
-        // Column-level uniqueness and primary-key uniqueness, in row order so the first
-        // occurrence is admitted and later ones are quarantined.
+        // Column-level uniqueness, then the primary key, over rows that passed everything
+        // else, in row order: the first occurrence is admitted, later ones quarantined.
         for (ci, check) in self.columns.iter_mut().enumerate() {
-            let Some(seen) = check.seen.as_mut() else {
+            let (Some(seen), Some(col_hashes)) = (check.seen.as_mut(), hashes[ci].as_ref()) else {
                 continue;
             };
-            let col = typed[ci].cast(&DataType::String)?;
-            let ca = col.str()?;
             for (i, is_bad) in bad.iter_mut().enumerate() {
                 if *is_bad {
                     continue;
                 }
-                if let Some(v) = ca.get(i)
-                    && !seen.insert(v.to_string())
+                if let Some(h) = col_hashes[i]
+                    && !seen.insert(h)
                 {
                     *is_bad = true;
                     violations.push(Violation {
-                        row: row_of(i),
+                        row: rows.get(i),
                         column: check.spec.name.clone(),
                         rule: "unique",
-                        value: Some(cut(v)),
+                        value: typed[ci].get(i).ok().map(|v| cut(&any_to_string(&v))),
                         message: "value repeats an earlier row".into(),
                     });
                 }
             }
         }
         if !self.primary_key.is_empty() && self.unique_primary_key {
+            let parts: Vec<Vec<Option<KeyHash>>> = self
+                .primary_key
+                .iter()
+                .map(|&k| hashes[k].clone().unwrap_or_default())
+                .collect();
+            let keys = row_keys(&parts, height);
             let pk_name = self
                 .primary_key
                 .iter()
@@ -495,44 +405,59 @@ impl Validator {
                 if *is_bad {
                     continue;
                 }
-                let parts: Option<Vec<&str>> = key_parts
-                    .iter()
-                    .map(|p| p.get(i).and_then(|v| v.as_deref()))
-                    .collect();
-                let Some(parts) = parts else { continue };
-                let key = parts.join("\u{1f}");
-                let duplicate =
-                    self.prior_keys.contains(&key) || !self.seen_keys.insert(key.clone());
-                if duplicate {
+                let Some(key) = keys[i] else { continue };
+                let earlier = if self.prior_keys.contains(&key) {
+                    Some("an earlier version")
+                } else if !self.seen_keys.insert(key) {
+                    Some("an earlier row")
+                } else {
+                    None
+                };
+                if let Some(earlier) = earlier {
                     *is_bad = true;
-                    let earlier = if self.prior_keys.contains(&key) {
-                        "an earlier version"
-                    } else {
-                        "an earlier row"
-                    };
+                    let value = self
+                        .primary_key
+                        .iter()
+                        .map(|&k| {
+                            typed[k]
+                                .get(i)
+                                .map(|v| any_to_string(&v))
+                                .unwrap_or_default()
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",");
                     violations.push(Violation {
-                        row: row_of(i),
+                        row: rows.get(i),
                         column: pk_name.clone(),
                         rule: "unique_key",
-                        value: Some(cut(&parts.join(","))),
+                        value: Some(cut(&value)),
                         message: format!("primary key repeats {earlier}"),
                     });
                 }
             }
         }
 
-        let keep = BooleanChunked::from_iter_values(PlSmallStr::EMPTY, bad.iter().map(|b| !b));
-        let valid = DataFrame::new(height, typed)?.filter(&keep)?;
+        let all = DataFrame::new(height, typed)?;
+        // Filtering copies every column; most chunks have no bad row at all.
+        let valid = if bad.iter().any(|b| *b) {
+            let keep = BooleanChunked::from_iter_values(PlSmallStr::EMPTY, bad.iter().map(|b| !b));
+            all.filter(&keep)?
+        } else {
+            all
+        };
         for (ci, check) in self.columns.iter_mut().enumerate() {
             check.nulls += valid.columns()[ci].null_count() as u64;
         }
-        for (i, t) in event_times.iter().enumerate() {
-            if let (false, Some(t)) = (bad[i], t) {
-                self.event_time_min = Some(self.event_time_min.map_or(*t, |m| m.min(*t)));
-                self.event_time_max = Some(self.event_time_max.map_or(*t, |m| m.max(*t)));
+        if let Some(times) = event_times {
+            for (t, is_bad) in times.iter().zip(&bad) {
+                if let (false, Some(t)) = (is_bad, t) {
+                    self.event_time_min = Some(self.event_time_min.map_or(*t, |m| m.min(*t)));
+                    self.event_time_max = Some(self.event_time_max.map_or(*t, |m| m.max(*t)));
+                }
             }
         }
         self.valid_rows += valid.height() as u64;
+        let row_of = |i: usize| rows.get(i);
         let rejected = rejected_rows(raw, &bad, &row_of, &violations)?;
         Ok(ChunkOutcome {
             valid,
@@ -540,6 +465,300 @@ impl Validator {
             violations,
             rows_read: height as u64,
         })
+    }
+}
+
+/// Records one broken rule: row index in the chunk, rule, value, message.
+type Report<'r> = dyn FnMut(usize, &'static str, Option<&str>, String) + 'r;
+
+/// One cell before parsing.
+enum Cell<'t> {
+    Null,
+    TooLong(&'t str),
+    Text(&'t str),
+}
+
+impl ColumnCheck {
+    fn cell<'t>(&self, value: Option<&'t str>, reading: &Reading) -> Cell<'t> {
+        let Some(v) = value else {
+            return Cell::Null;
+        };
+        let v = if reading.trim { v.trim() } else { v };
+        if reading.null_values.contains(v) {
+            Cell::Null
+        } else if v.len() > reading.max_field_bytes {
+            Cell::TooLong(v)
+        } else {
+            Cell::Text(v)
+        }
+    }
+
+    /// Parses and checks one column of a chunk. Pure with respect to the validator's state,
+    /// so columns run in parallel.
+    fn check(
+        &self,
+        text: Option<&StringChunked>,
+        height: usize,
+        reading: &Reading,
+        rows: RowNumbers<'_>,
+        want_times: bool,
+    ) -> ColumnOutput {
+        let name = PlSmallStr::from(self.spec.name.as_str());
+        let mut violations = Vec::new();
+        let mut bad = Vec::new();
+        let mut report = |i: usize, rule: &'static str, value: Option<&str>, message: String| {
+            if bad.last() != Some(&i) {
+                bad.push(i);
+            }
+            violations.push(Violation {
+                row: rows.get(i),
+                column: self.spec.name.clone(),
+                rule,
+                value: value.map(cut),
+                message,
+            });
+        };
+        // Runs `parse` on every present value after the null and size checks.
+        macro_rules! each {
+            ($parse:expr) => {{
+                let mut out = Vec::with_capacity(height);
+                // Sequential iteration: indexing a chunked array per row costs a chunk lookup.
+                let values: Box<dyn Iterator<Item = Option<&str>>> = match text {
+                    Some(t) => Box::new(t.iter()),
+                    None => Box::new(std::iter::repeat_n(None, height)),
+                };
+                for (i, value) in values.enumerate() {
+                    out.push(match self.cell(value, reading) {
+                        Cell::Null => {
+                            if self.required {
+                                report(i, "not_null", None, "value is required".into());
+                            }
+                            None
+                        }
+                        Cell::TooLong(s) => {
+                            report(
+                                i,
+                                "max_field_bytes",
+                                Some(s),
+                                format!(
+                                    "value is {} bytes; the limit is {}",
+                                    s.len(),
+                                    reading.max_field_bytes
+                                ),
+                            );
+                            None
+                        }
+                        Cell::Text(s) => $parse(i, s, &mut report),
+                    });
+                }
+                out
+            }};
+        }
+        let spec = &self.spec;
+        let mut hashes = None;
+        let mut times = None;
+        let column: Column = match spec.ty {
+            ColumnType::Integer => {
+                let vals: Vec<Option<i64>> =
+                    each!(|i, s: &str, report: &mut Report<'_>| match parse_int(s) {
+                        None => {
+                            report(i, "type", Some(s), "expected an integer".into());
+                            None
+                        }
+                        Some(n) => {
+                            check_range(n as f64, spec.min, spec.max, |m| {
+                                report(i, "range", Some(s), m)
+                            });
+                            Some(n)
+                        }
+                    });
+                if self.wants_hashes {
+                    hashes = Some(vals.iter().map(|v| v.map(|n| hash_i64(1, n))).collect());
+                }
+                Series::new(name, vals).into()
+            }
+            ColumnType::Float => {
+                let vals: Vec<Option<f64>> = each!(|i, s: &str, report: &mut Report<'_>| match s
+                    .parse::<f64>()
+                {
+                    Err(_) => {
+                        report(i, "type", Some(s), "expected a number".into());
+                        None
+                    }
+                    Ok(x) if !x.is_finite() => {
+                        report(i, "finite", Some(s), "number must be finite".into());
+                        None
+                    }
+                    Ok(x) => {
+                        check_range(x, spec.min, spec.max, |m| report(i, "range", Some(s), m));
+                        Some(x)
+                    }
+                });
+                if self.wants_hashes {
+                    hashes = Some(vals.iter().map(|v| v.map(hash_f64)).collect());
+                }
+                Series::new(name, vals).into()
+            }
+            ColumnType::Boolean => {
+                let spelling = spec.boolean.clone().unwrap_or_default();
+                let vals: Vec<Option<bool>> = each!(|i, s: &str, report: &mut Report<'_>| {
+                    let b = parse_bool(s, &spelling.true_values, &spelling.false_values);
+                    if b.is_none() {
+                        report(
+                            i,
+                            "type",
+                            Some(s),
+                            "expected a boolean (true/false, yes/no, 1/0, ...)".into(),
+                        );
+                    }
+                    b
+                });
+                if self.wants_hashes {
+                    hashes = Some(
+                        vals.iter()
+                            .map(|v| v.map(|b| hash128(3, &[b as u8])))
+                            .collect(),
+                    );
+                }
+                Series::new(name, vals).into()
+            }
+            ColumnType::Timestamp => {
+                let parser = self.timestamp.as_ref();
+                let vals: Vec<Option<i64>> = each!(|i, s: &str, report: &mut Report<'_>| {
+                    match parser.and_then(|p| p.parse_micros(s)) {
+                        None => {
+                            report(i, "type", Some(s), "expected a timestamp (RFC 3339 / ISO 8601, or the column's format)".into());
+                            None
+                        }
+                        Some(t) => {
+                            if self.not_before.is_some_and(|lo| t < lo) {
+                                report(
+                                    i,
+                                    "range",
+                                    Some(s),
+                                    format!(
+                                        "before not_before {}",
+                                        spec.not_before.as_deref().unwrap_or("")
+                                    ),
+                                );
+                            }
+                            if self.not_after.is_some_and(|hi| t > hi) {
+                                report(
+                                    i,
+                                    "range",
+                                    Some(s),
+                                    format!(
+                                        "after not_after {}",
+                                        spec.not_after.as_deref().unwrap_or("")
+                                    ),
+                                );
+                            }
+                            Some(t)
+                        }
+                    }
+                });
+                if self.wants_hashes {
+                    hashes = Some(vals.iter().map(|v| v.map(|n| hash_i64(4, n))).collect());
+                }
+                if want_times {
+                    times = Some(vals.clone());
+                }
+                Int64Chunked::new(name, vals)
+                    .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+                    .into_column()
+            }
+            ColumnType::String | ColumnType::Categorical => {
+                let values = spec.values.as_deref().unwrap_or_default();
+                let vals: Vec<Option<&str>> =
+                    each!(|i, s, report: &mut Report<'_>| self.check_text(i, s, values, report));
+                if self.wants_hashes {
+                    hashes = Some(vals.iter().map(|v| v.map(hash_str)).collect());
+                }
+                Series::new(name, vals).into()
+            }
+        };
+        ColumnOutput {
+            column,
+            violations,
+            bad,
+            hashes,
+            times,
+        }
+    }
+
+    /// Checks a textual value; returns the value to store (the contract's spelling for
+    /// allowed values matched ignoring case).
+    fn check_text<'v>(
+        &self,
+        i: usize,
+        s: &'v str,
+        values: &'v [String],
+        report: &mut Report<'_>,
+    ) -> Option<&'v str> {
+        let spec = &self.spec;
+        if spec.min_length.is_some() || spec.max_length.is_some() {
+            let n = s.chars().count();
+            if let Some(lo) = spec.min_length
+                && n < lo
+            {
+                report(
+                    i,
+                    "length",
+                    Some(s),
+                    format!("{n} characters; at least {lo} required"),
+                );
+            }
+            if let Some(hi) = spec.max_length
+                && n > hi
+            {
+                report(
+                    i,
+                    "length",
+                    Some(s),
+                    format!("{n} characters; at most {hi} allowed"),
+                );
+            }
+        }
+        if let Some(p) = &self.pattern
+            && !p.is_match(s)
+        {
+            report(
+                i,
+                "pattern",
+                Some(s),
+                format!(
+                    "does not match pattern {}",
+                    spec.pattern.as_deref().unwrap_or("")
+                ),
+            );
+        }
+        let Some(exact) = &self.exact else {
+            return Some(s);
+        };
+        let found = exact
+            .get(s)
+            .or_else(|| self.folded.as_ref().and_then(|f| f.get(&s.to_lowercase())));
+        match found {
+            Some(&idx) => values.get(idx).map(String::as_str),
+            None => {
+                report(
+                    i,
+                    "allowed_values",
+                    Some(s),
+                    format!("not one of the {} allowed values", values.len()),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A value as text, for reports.
+fn any_to_string(v: &AnyValue<'_>) -> String {
+    match v {
+        AnyValue::String(s) => s.to_string(),
+        AnyValue::StringOwned(s) => s.to_string(),
+        other => other.to_string(),
     }
 }
 

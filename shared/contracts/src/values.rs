@@ -1,6 +1,6 @@
 //! Parsing of single textual values the way real files spell them.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
@@ -56,12 +56,22 @@ enum Mode {
 /// Turns textual timestamps into microseconds since the Unix epoch (UTC).
 ///
 /// Remembers which automatic format matched last, so a column in one format costs one parse
-/// attempt per value.
-#[derive(Debug, Clone)]
+/// attempt per value. Shareable between threads (the hint is only a hint).
+#[derive(Debug)]
 pub struct TimestampParser {
     mode: Mode,
     zone: Tz,
-    last_hit: Cell<usize>,
+    last_hit: AtomicUsize,
+}
+
+impl Clone for TimestampParser {
+    fn clone(&self) -> Self {
+        TimestampParser {
+            mode: self.mode.clone(),
+            zone: self.zone,
+            last_hit: AtomicUsize::new(self.last_hit.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl TimestampParser {
@@ -96,7 +106,7 @@ impl TimestampParser {
         Ok(TimestampParser {
             mode,
             zone,
-            last_hit: Cell::new(0),
+            last_hit: AtomicUsize::new(0),
         })
     }
 
@@ -137,11 +147,11 @@ impl TimestampParser {
 
     fn parse_auto(&self, s: &str) -> Option<i64> {
         let total = 1 + AWARE_FORMATS.len() + NAIVE_FORMATS.len() + DATE_FORMATS.len() + 1;
-        let start = self.last_hit.get();
+        let start = self.last_hit.load(Ordering::Relaxed);
         for i in 0..total {
             let idx = (start + i) % total;
             if let Some(v) = self.try_auto(idx, s) {
-                self.last_hit.set(idx);
+                self.last_hit.store(idx, Ordering::Relaxed);
                 return Some(v);
             }
         }

@@ -312,6 +312,23 @@ mod tests {
         assert!(parse_envelope(&serde_json::json!({"hello": 1})).is_err());
     }
 
+    /// S3-compatible servers (moto here) omit fields AWS always sends, such as `userIdentity`.
+    #[test]
+    fn minimal_records_from_s3_compatible_servers() {
+        let v = serde_json::json!({"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "eventTime": "2026-11-26T10:00:00.000Z",
+            "s3": {"bucket": {"name": "b"}, "object": {"key": "raw/tx/a%3Ab.csv", "size": 3}}
+        }]});
+        let events = parse_envelope(&v).unwrap();
+        assert_eq!(events[0].key, "raw/tx/a:b.csv");
+        let broken = serde_json::json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {}}]});
+        assert!(matches!(
+            parse_envelope(&broken),
+            Err(EventError::BadRecord { index: 0, .. })
+        ));
+    }
+
     #[test]
     fn local_notifications_round_trip() {
         let event = ObjectCreated {
