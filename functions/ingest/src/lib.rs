@@ -196,23 +196,7 @@ pub async fn ingest_object(store: &Store, key: &str) -> Result<IngestOutcome, In
     let decoded = match read::decode(&object.bytes, key, &contract) {
         Ok(d) => d,
         Err(error) => {
-            let rule = error.rule();
-            write_error_report(
-                store,
-                &dataset,
-                &version,
-                key,
-                &contract_ref,
-                rule,
-                &error.to_string(),
-                None,
-            )
-            .await?;
-            return Err(IngestError::FileRejected {
-                key: key.to_string(),
-                rule,
-                error,
-            });
+            return Err(refuse_file(store, &dataset, &version, key, &contract_ref, error).await);
         }
     };
     let prior_keys =
@@ -234,23 +218,7 @@ pub async fn ingest_object(store: &Store, key: &str) -> Result<IngestOutcome, In
     let batch = match validate_and_encode(&mut validator, chunks, &contract)? {
         Ok(batch) => batch,
         Err(error) => {
-            let rule = error.rule();
-            write_error_report(
-                store,
-                &dataset,
-                &version,
-                key,
-                &contract_ref,
-                rule,
-                &error.to_string(),
-                None,
-            )
-            .await?;
-            return Err(IngestError::FileRejected {
-                key: key.to_string(),
-                rule,
-                error,
-            });
+            return Err(refuse_file(store, &dataset, &version, key, &contract_ref, error).await);
         }
     };
     drop(object);
@@ -672,6 +640,38 @@ async fn write_quarantine(
         reasons_key,
         rows: df.height() as u64,
     }))
+}
+
+/// Reports a file refused whole and returns the error to give the caller (the storage error
+/// instead, when even the report cannot be written, so the delivery is retried).
+async fn refuse_file(
+    store: &Store,
+    dataset: &str,
+    version: &str,
+    key: &str,
+    contract: &ContractRef,
+    error: FileError,
+) -> IngestError {
+    let rule = error.rule();
+    if let Err(e) = write_error_report(
+        store,
+        dataset,
+        version,
+        key,
+        contract,
+        rule,
+        &error.to_string(),
+        None,
+    )
+    .await
+    {
+        return e;
+    }
+    IngestError::FileRejected {
+        key: key.to_string(),
+        rule,
+        error,
+    }
 }
 
 /// Writes the report for a file or batch that was refused whole.
