@@ -517,7 +517,7 @@ fn check_column(c: &ColumnSpec) -> Result<(), String> {
 }
 
 /// True for names safe in object keys and on every platform.
-pub(crate) fn is_identifier(s: &str) -> bool {
+pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
         && s.len() <= 64

@@ -16,7 +16,7 @@ mod values;
 pub use compat::{Change, ChangeKind, Compatibility, compare};
 pub use contract::{
     BooleanSpelling, ColumnSpec, ColumnType, Contract, CsvOptions, DatasetRules, ExtraColumns,
-    FileFormat, Limits, NullFractionRule, OnFail, parse_duration,
+    FileFormat, Limits, NullFractionRule, OnFail, is_identifier, parse_duration,
 };
 pub use project::{DatasetEntry, LoadedProject, Project, PullSource};
 pub use values::{TimestampParser, parse_bool};

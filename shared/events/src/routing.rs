@@ -10,12 +10,15 @@ use serde::Serialize;
 pub enum Stage {
     /// Raw upload -> validated, versioned Parquet, quarantine, dataset snapshot.
     Ingest,
+    /// Dataset snapshot -> offline feature table, online store, reference profile.
+    Features,
 }
 
 impl Stage {
     pub fn name(self) -> &'static str {
         match self {
             Stage::Ingest => "ingest",
+            Stage::Features => "features",
         }
     }
 }
@@ -72,13 +75,22 @@ fn object(prefix: &str, suffix: &str) -> Trigger {
 
 /// The whole table. Later stages add their rows here and nowhere else.
 pub fn routing_table() -> Vec<Route> {
-    vec![Route {
-        stage: Stage::Ingest,
-        target: Target::Function,
-        triggers: vec![object("raw/", "")],
-        reads: vec!["raw/", "definitions/", "curated/", "quarantine/"],
-        writes: vec!["curated/", "quarantine/", "snapshots/", "pipeline-runs/"],
-    }]
+    vec![
+        Route {
+            stage: Stage::Ingest,
+            target: Target::Function,
+            triggers: vec![object("raw/", "")],
+            reads: vec!["raw/", "definitions/", "curated/", "quarantine/"],
+            writes: vec!["curated/", "quarantine/", "snapshots/", "pipeline-runs/"],
+        },
+        Route {
+            stage: Stage::Features,
+            target: Target::Function,
+            triggers: vec![object("snapshots/", ".json")],
+            reads: vec!["snapshots/", "definitions/", "curated/", "features/"],
+            writes: vec!["features/", "pipeline-runs/"],
+        },
+    ]
 }
 
 /// Every route one of whose object triggers matches `key` (several stages may listen on
@@ -99,6 +111,11 @@ mod tests {
         let stages: Vec<_> = routes_for("raw/tx/a.csv").iter().map(|r| r.stage).collect();
         assert_eq!(stages, vec![Stage::Ingest]);
         assert!(routes_for("curated/tx/v=1/_manifest.json").is_empty());
+        let stages: Vec<_> = routes_for("snapshots/tx/abc.json")
+            .iter()
+            .map(|r| r.stage)
+            .collect();
+        assert_eq!(stages, vec![Stage::Features]);
     }
 
     #[test]

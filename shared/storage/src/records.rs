@@ -144,3 +144,72 @@ pub struct RunRecord {
     pub version: Option<String>,
     pub message: Option<String>,
 }
+
+pub const FEATURE_MANIFEST_FORMAT: u32 = 1;
+
+/// `definitions/features/<view>/_current.json`, moved by compare-and-swap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeaturePointer {
+    pub view: String,
+    pub hash: String,
+    /// Datasets whose snapshots recompute the view (its own, and a separate labels dataset).
+    pub datasets: Vec<String>,
+    pub updated_at: String,
+}
+
+/// `features/<view>/v=<version>/_manifest.json`, the commit marker of a feature-view version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureManifest {
+    pub format: u32,
+    pub view: String,
+    pub version: String,
+    pub created_at: String,
+    pub definition_hash: String,
+    /// The snapshot of the view's dataset the version was computed from.
+    pub snapshot: SnapshotRef,
+    /// The snapshot of a separate labels dataset, when the view has one.
+    pub labels_snapshot: Option<SnapshotRef>,
+    /// `spec.json`: definition + vocabularies; what serving evaluates.
+    pub spec: PartRef,
+    /// The offline table: one row per label event, features, label and `__split`.
+    pub table: PartRef,
+    pub profile: PartRef,
+    /// `online.bin`: every entity's online record in one blob, when the view has state.
+    pub online_snapshot: Option<PartRef>,
+    pub online: OnlineSummary,
+    /// Model input columns, in order.
+    pub features: Vec<String>,
+    pub label: Option<String>,
+    pub entity: Vec<String>,
+    pub event_time: Option<String>,
+    pub rows: FeatureRows,
+    pub timings_ms: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRef {
+    pub dataset: String,
+    pub hash: String,
+    pub versions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FeatureRows {
+    /// Events read from the snapshot.
+    pub events: u64,
+    /// Rows of the offline table (label events).
+    pub rows: u64,
+    pub train: u64,
+    pub validation: u64,
+    pub test: u64,
+    pub entities: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnlineSummary {
+    /// Where the records were written (`embedded:...`, `dynamodb://...`), if anywhere.
+    pub backend: Option<String>,
+    pub records: u64,
+    pub written: u64,
+    pub materialized_at: String,
+}

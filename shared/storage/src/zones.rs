@@ -11,6 +11,7 @@ pub const QUARANTINE: &str = "quarantine/";
 pub const SNAPSHOTS: &str = "snapshots/";
 pub const DEFINITIONS: &str = "definitions/";
 pub const PIPELINE_RUNS: &str = "pipeline-runs/";
+pub const FEATURES: &str = "features/";
 
 /// Name of the commit marker written last in a version folder.
 pub const MANIFEST: &str = "_manifest.json";
@@ -93,6 +94,45 @@ pub fn contract_history(dataset: &str, seq: u64, hash: &str) -> String {
 
 pub fn project(name: &str, hash: &str) -> String {
     format!("{DEFINITIONS}projects/{name}/{hash}.toml")
+}
+
+/// A feature view's published definition (the TOML as written, and its parsed JSON form).
+pub fn feature_definition(view: &str, hash: &str, ext: &str) -> String {
+    format!("{DEFINITIONS}features/{view}/{hash}.{ext}")
+}
+
+/// Pointer to a view's current definition, moved by compare-and-swap.
+pub fn feature_current(view: &str) -> String {
+    format!("{DEFINITIONS}features/{view}/_current.json")
+}
+
+pub fn feature_definitions_prefix() -> String {
+    format!("{DEFINITIONS}features/")
+}
+
+pub fn features_prefix(view: &str) -> String {
+    format!("{FEATURES}{view}/")
+}
+
+/// A file of one feature-view version: `features/<view>/v=<version>/<file>`.
+pub fn feature_file(view: &str, version: &str, file: &str) -> String {
+    format!("{FEATURES}{view}/v={version}/{file}")
+}
+
+pub fn feature_manifest(view: &str, version: &str) -> String {
+    feature_file(view, version, MANIFEST)
+}
+
+/// A reference profile, addressed by the sha256 of its bytes.
+pub fn feature_profile(view: &str, sha256: &str) -> String {
+    format!("{FEATURES}{view}/profiles/{sha256}.parquet")
+}
+
+/// The dataset a `snapshots/<dataset>/<hash>.json` key belongs to.
+pub fn dataset_of_snapshot(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(SNAPSHOTS)?;
+    let (dataset, file) = rest.split_once('/')?;
+    (!dataset.is_empty() && file.ends_with(".json") && !file.contains('/')).then_some(dataset)
 }
 
 /// One record per handler invocation, for `mlpipe status`.
