@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -26,6 +27,11 @@ struct Cli {
     /// (S3 and compatible endpoints are configured by AWS_* variables or ?endpoint=...).
     #[arg(long, global = true, env = "MLPIPE_STORE", default_value = storage::DEFAULT_LOCAL_STORE)]
     store: String,
+    /// Online feature store: `embedded:<path>`, `dynamodb://<table>[?endpoint=..&region=..]`,
+    /// or `none`. Default: an embedded store in `<store>/_online/` for a local store, none
+    /// otherwise (each feature-view version still carries its records in `online.bin`).
+    #[arg(long, global = true, env = "MLPIPE_ONLINE_STORE")]
+    online: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,6 +65,11 @@ enum Command {
     Data {
         #[command(subcommand)]
         command: DataCommand,
+    },
+    /// Feature views: versions, online reads, point-in-time training sets.
+    Features {
+        #[command(subcommand)]
+        command: FeaturesCommand,
     },
     /// Rejected rows and files.
     Quarantine {
@@ -135,6 +146,62 @@ enum DataCommand {
 }
 
 #[derive(Subcommand)]
+enum FeaturesCommand {
+    /// Every published feature view with its newest version.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A view's definition, output columns, newest manifest and first rows.
+    Show {
+        view: String,
+        #[arg(long, default_value_t = 5)]
+        rows: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Online read: the feature vector served for an entity now (or at --at).
+    Get {
+        view: String,
+        /// Entity key column and value, e.g. --entity card_id=card_000042 (repeat for
+        /// multi-column keys).
+        #[arg(long = "entity", value_parser = parse_pair)]
+        entity: Vec<(String, String)>,
+        /// A raw request field for request-time features, e.g. --field amount=120.5
+        /// (numbers, true/false and null are read as JSON; anything else as text).
+        #[arg(long = "field", value_parser = parse_pair)]
+        fields: Vec<(String, String)>,
+        /// Evaluation time (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a point-in-time training set to Parquet: the newest version's table, or, with
+    /// --labels, features as of each row of a labels file (CSV or Parquet with the view's
+    /// entity columns, a timestamp and the label).
+    TrainingSet {
+        view: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Timestamp column of the labels file (default: the view's event-time column name).
+        #[arg(long)]
+        time_column: Option<String>,
+        /// Label column of the labels file (default: the view's label column name).
+        #[arg(long)]
+        label_column: Option<String>,
+    },
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected NAME=VALUE, got '{s}'"))
+}
+
+#[derive(Subcommand)]
 enum QuarantineCommand {
     /// List quarantined versions, file errors and the most common reasons.
     List {
@@ -188,10 +255,48 @@ fn main() -> ExitCode {
     }
 }
 
+/// The online store URL: `--online`, else an embedded store inside a local store.
+fn online_url(store: &Store, flag: Option<&str>) -> Option<String> {
+    match flag {
+        Some("none") | Some("") => None,
+        Some(url) => Some(url.to_string()),
+        None => match store.backend() {
+            storage::Backend::Local { root } => Some(format!(
+                "embedded:{}",
+                root.join("_online").join("features.redb").display()
+            )),
+            _ => None,
+        },
+    }
+}
+
+async fn feature_config(store: &Store, flag: Option<&str>) -> Result<feature_stage::Config> {
+    let online = match online_url(store, flag) {
+        Some(url) => Some(Arc::new(
+            online::Backend::open(&url)
+                .await
+                .with_context(|| format!("opening online store {url}"))?,
+        )),
+        None => None,
+    };
+    Ok(feature_stage::Config { online })
+}
+
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let open = || Store::open(&cli.store).with_context(|| format!("opening store {}", cli.store));
+    let online = cli.online.clone();
+    let stack = |store: Store| {
+        let online = online.clone();
+        async move {
+            let config = feature_config(&store, online.as_deref()).await?;
+            anyhow::Ok(LocalStack::with_config(&store, config))
+        }
+    };
     match cli.command {
-        Command::Run { project, json } => run(open()?, project, json).await,
+        Command::Run { project, json } => run(stack(open()?).await?, project, json).await,
+        Command::Features { command } => {
+            features_cmd(open()?, cli.online.as_deref(), command).await
+        }
         Command::Push { project } => {
             let project = load_project(project)?;
             for (name, published) in pipeline::push_project(&open()?, &project).await? {
@@ -214,7 +319,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             dataset,
             json,
         } => {
-            let stack = LocalStack::new(&open()?);
+            let stack = stack(open()?).await?;
             let uploaded = pipeline::upload(&stack, &dataset, &file).await?;
             let deliveries = drain(&stack, json).await;
             let ok = deliveries.iter().all(|d| d.ok);
@@ -239,15 +344,18 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(exit(ok))
         }
         Command::Data { command } => data(open()?, command).await,
-        Command::Quarantine { command } => quarantine(open()?, command).await,
+        Command::Quarantine { command } => quarantine(stack(open()?).await?, command).await,
         Command::Status { json } => status(open()?, json).await,
         Command::Worker { queue, idle_exit } => {
             let queue_client = sqs::Queue::new(&queue)?;
             eprintln!("worker: consuming {queue} into {}", cli.store);
+            let store = open()?;
+            let config = feature_config(&store, cli.online.as_deref()).await?;
             let stats = mlpipe::worker::run(
-                &open()?,
+                &store,
                 &queue_client,
                 idle_exit.map(Duration::from_secs),
+                config,
                 |d| print_deliveries(std::slice::from_ref(d)),
             )
             .await?;
@@ -259,7 +367,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Pull { project } => {
             let project = load_project(project)?;
-            let stack = LocalStack::new(&open()?);
+            let stack = stack(open()?).await?;
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(300))
                 .build()?;
@@ -417,10 +525,10 @@ fn print_deliveries(deliveries: &[Delivery]) {
     }
 }
 
-async fn run(store: Store, project: Option<PathBuf>, json: bool) -> Result<ExitCode> {
+async fn run(stack: LocalStack, project: Option<PathBuf>, json: bool) -> Result<ExitCode> {
     let started = Instant::now();
     let project = load_project(project)?;
-    let stack = LocalStack::new(&store);
+    let store = stack.store().clone();
     let published = pipeline::push_project(stack.store(), &project).await?;
     let mut uploads: Vec<(String, Vec<pipeline::Uploaded>)> = Vec::new();
     for (name, entry) in &project.project.datasets {
@@ -453,10 +561,12 @@ async fn run(store: Store, project: Option<PathBuf>, json: bool) -> Result<ExitC
         });
     }
     let ok = deliveries.iter().all(|d| d.ok);
+    let feature_views = pipeline::view_runs(&store).await?;
     let summary = RunSummary {
         project: project.project.name.clone(),
         store: store.url().to_string(),
         datasets,
+        feature_views,
         deliveries,
         ok,
     };
@@ -476,6 +586,24 @@ async fn run(store: Store, project: Option<PathBuf>, json: bool) -> Result<ExitC
                 d.contract
             );
         }
+        for v in &summary.feature_views {
+            println!(
+                "feature view {} ({}): version {}, {} rows ({} train / {} validation / {} test), {} features, {} entities online{}",
+                v.view,
+                v.dataset,
+                v.version.as_deref().unwrap_or("-"),
+                v.rows,
+                v.train,
+                v.validation,
+                v.test,
+                v.features.len(),
+                v.entities,
+                v.online
+                    .as_deref()
+                    .map(|o| format!(" in {o}"))
+                    .unwrap_or_default()
+            );
+        }
         println!(
             "{} in {:.1}s",
             if ok {
@@ -486,7 +614,7 @@ async fn run(store: Store, project: Option<PathBuf>, json: bool) -> Result<ExitC
             started.elapsed().as_secs_f64()
         );
         println!(
-            "next: `mlpipe data versions <dataset>`, `mlpipe quarantine list <dataset>`, `mlpipe status`"
+            "next: `mlpipe data versions <dataset>`, `mlpipe features list`, `mlpipe quarantine list <dataset>`, `mlpipe status`"
         );
     }
     Ok(exit(ok))
@@ -560,7 +688,8 @@ async fn data(store: Store, command: DataCommand) -> Result<ExitCode> {
     }
 }
 
-async fn quarantine(store: Store, command: QuarantineCommand) -> Result<ExitCode> {
+async fn quarantine(stack: LocalStack, command: QuarantineCommand) -> Result<ExitCode> {
+    let store = stack.store().clone();
     match command {
         QuarantineCommand::List { dataset, json } => {
             let infos = store.list(&zones::quarantine_prefix(&dataset)).await?;
@@ -616,7 +745,6 @@ async fn quarantine(store: Store, command: QuarantineCommand) -> Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         QuarantineCommand::Replay { dataset, json } => {
-            let stack = LocalStack::new(&store);
             let outcomes = ingest::replay::replay(stack.store(), &dataset).await?;
             let deliveries = drain(&stack, json).await;
             if json {
@@ -764,4 +892,172 @@ async fn bench_ingest(
         serde_json::json!({"mode": mode, "rows": rows, "bytes": bytes, "secs": secs, "peak_rss_bytes": peak_kb * 1024})
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn features_cmd(
+    store: Store,
+    online: Option<&str>,
+    command: FeaturesCommand,
+) -> Result<ExitCode> {
+    match command {
+        FeaturesCommand::List { json } => {
+            let views = pipeline::view_runs(&store).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&views)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if views.is_empty() {
+                println!("no feature views published in {}", store.url());
+            }
+            println!(
+                "{:<20} {:<16} {:<18} {:>9} {:>9} {:>9}  created",
+                "VIEW", "DATASET", "VERSION", "ROWS", "FEATURES", "ENTITIES"
+            );
+            for v in &views {
+                println!(
+                    "{:<20} {:<16} {:<18} {:>9} {:>9} {:>9}  {}",
+                    v.view,
+                    v.dataset,
+                    v.version.as_deref().unwrap_or("-"),
+                    v.rows,
+                    v.features.len(),
+                    v.entities,
+                    v.created_at.as_deref().unwrap_or("-")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FeaturesCommand::Show { view, rows, json } => {
+            let definition = feature_stage::definitions::current_view(&store, &view)
+                .await?
+                .with_context(|| format!("no feature view '{view}' in {}", store.url()))?;
+            let manifest = pipeline::latest_view_version(&store, &view).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"definition": definition, "latest": manifest})
+                    )?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "view {} over dataset {} (definition {})",
+                definition.name,
+                definition.dataset,
+                definition.hash()
+            );
+            if !definition.description.is_empty() {
+                println!("  {}", definition.description);
+            }
+            println!(
+                "  entity: {}  event time: {}  label: {}",
+                if definition.entity.is_empty() {
+                    "-".to_string()
+                } else {
+                    definition.entity.join(", ")
+                },
+                definition.event_time.as_deref().unwrap_or("-"),
+                definition
+                    .label
+                    .as_ref()
+                    .map(|l| l.column().to_string())
+                    .unwrap_or_else(|| "-".into())
+            );
+            for f in &definition.features {
+                println!(
+                    "  {:<28} {}{}",
+                    f.name,
+                    mlpipe::feature_ops::describe_kind(&f.kind),
+                    if f.output { "" } else { " (not a model input)" }
+                );
+            }
+            match manifest {
+                None => println!("no version computed yet"),
+                Some(m) => {
+                    println!(
+                        "newest version {} from snapshot {} ({}): {} rows, {} train / {} validation / {} test, {} entities",
+                        m.version,
+                        m.snapshot.hash,
+                        m.created_at,
+                        m.rows.rows,
+                        m.rows.train,
+                        m.rows.validation,
+                        m.rows.test,
+                        m.rows.entities
+                    );
+                    println!("model inputs ({}): {}", m.features.len(), m.features.join(", "));
+                    println!("profile: {}", m.profile.key);
+                    let bytes = store.get(&m.table.key).await?.bytes;
+                    let df = ParquetReader::new(std::io::Cursor::new(bytes.as_ref()))
+                        .with_slice(Some((0, rows)))
+                        .finish()?;
+                    println!("{df}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FeaturesCommand::Get {
+            view,
+            entity,
+            fields,
+            at,
+            json,
+        } => {
+            let url = online_url(&store, online);
+            let served =
+                mlpipe::feature_ops::online_get(&store, url.as_deref(), &view, &entity, &fields, at.as_deref())
+                    .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&served)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let v = &served.vector;
+            println!(
+                "view {} version {} entity {} ({}){}",
+                view,
+                served.version,
+                v.entity.replace(features::KEY_SEPARATOR, "|"),
+                served.source,
+                match (v.assembled.unknown_entity, v.assembled.expired, v.staleness_s) {
+                    (true, _, _) => ": unknown entity (no online record)".to_string(),
+                    (_, true, _) => ": record expired by TTL".to_string(),
+                    (_, _, Some(s)) => format!(": record materialized {s:.0}s ago"),
+                    _ => String::new(),
+                }
+            );
+            for (name, value) in v.columns.iter().zip(&v.assembled.values) {
+                match value {
+                    Some(x) => println!("  {name:<32} {x}"),
+                    None => println!("  {name:<32} (missing)"),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FeaturesCommand::TrainingSet {
+            view,
+            out,
+            labels,
+            time_column,
+            label_column,
+        } => {
+            let written = mlpipe::feature_ops::training_set(
+                &store,
+                &view,
+                &out,
+                labels.as_deref(),
+                time_column.as_deref(),
+                label_column.as_deref(),
+            )
+            .await?;
+            println!(
+                "wrote {} ({} rows, {} feature columns) from version {}",
+                out.display(),
+                written.rows,
+                written.features,
+                written.version
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -3,20 +3,47 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use features::FeatureView;
 use contracts::LoadedProject;
 use ingest::definitions::{Published, publish_contract};
 use serde::Serialize;
-use storage::records::{Manifest, RunRecord, Snapshot};
+use storage::records::{FeatureManifest, Manifest, RunRecord, Snapshot};
 use storage::{Created, ObjectInfo, Store, zones};
 
 use crate::stack::{Delivery, LocalStack};
 
-/// Publishes the project file and every contract into the store's `definitions/` zone.
+/// The project's feature views, parsed and checked against its contracts.
+pub fn parse_views(project: &LoadedProject) -> Result<Vec<(FeatureView, String)>> {
+    let contracts: BTreeMap<String, contracts::Contract> = project
+        .contracts
+        .iter()
+        .map(|(n, (c, _))| (n.clone(), c.clone()))
+        .collect();
+    let mut out: Vec<(FeatureView, String)> = Vec::new();
+    for (path, text) in &project.feature_files {
+        let view = FeatureView::from_toml(text, &path.display().to_string(), &contracts)?;
+        if out.iter().any(|(v, _)| v.name == view.name) {
+            bail!(
+                "{}: view '{}' is defined in two feature files",
+                path.display(),
+                view.name
+            );
+        }
+        out.push((view, text.clone()));
+    }
+    Ok(out)
+}
+
+/// Publishes the project file, every contract and every feature view into the store's
+/// `definitions/` zone. Everything is checked before anything is written.
 pub async fn push_project(
     store: &Store,
     project: &LoadedProject,
 ) -> Result<Vec<(String, Published)>> {
+    let views = parse_views(project)?;
     store
         .put_if_absent(
             &zones::project(&project.project.name, &project.hash()),
@@ -29,6 +56,11 @@ pub async fn push_project(
             .await
             .with_context(|| format!("publishing the contract of '{name}'"))?;
         out.push((name.clone(), published));
+    }
+    for (view, text) in &views {
+        feature_stage::definitions::publish_view(store, view, text)
+            .await
+            .with_context(|| format!("publishing feature view '{}'", view.name))?;
     }
     Ok(out)
 }
@@ -195,12 +227,75 @@ pub async fn recent_runs(
     Ok(out)
 }
 
+/// A feature view's newest committed version, as `mlpipe run` and `mlpipe features list`
+/// report it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewRun {
+    pub view: String,
+    pub dataset: String,
+    pub version: Option<String>,
+    pub created_at: Option<String>,
+    pub rows: u64,
+    pub train: u64,
+    pub validation: u64,
+    pub test: u64,
+    pub entities: u64,
+    pub features: Vec<String>,
+    pub label: Option<String>,
+    pub online: Option<String>,
+}
+
+/// The newest committed version of a view.
+pub async fn latest_view_version(store: &Store, view: &str) -> Result<Option<FeatureManifest>> {
+    Ok(feature_stage::view_versions(store, view).await?.pop())
+}
+
+/// Every published view with its newest version.
+pub async fn view_runs(store: &Store) -> Result<Vec<ViewRun>> {
+    let mut out = Vec::new();
+    for view in feature_stage::definitions::current_views(store).await? {
+        let latest = latest_view_version(store, &view.name).await?;
+        out.push(match latest {
+            Some(m) => ViewRun {
+                view: view.name.clone(),
+                dataset: view.dataset.clone(),
+                version: Some(m.version),
+                created_at: Some(m.created_at),
+                rows: m.rows.rows,
+                train: m.rows.train,
+                validation: m.rows.validation,
+                test: m.rows.test,
+                entities: m.rows.entities,
+                features: m.features,
+                label: m.label,
+                online: m.online.backend,
+            },
+            None => ViewRun {
+                view: view.name.clone(),
+                dataset: view.dataset.clone(),
+                version: None,
+                created_at: None,
+                rows: 0,
+                train: 0,
+                validation: 0,
+                test: 0,
+                entities: 0,
+                features: Vec::new(),
+                label: None,
+                online: None,
+            },
+        });
+    }
+    Ok(out)
+}
+
 /// The summary `mlpipe run` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub project: String,
     pub store: String,
     pub datasets: Vec<DatasetRun>,
+    pub feature_views: Vec<ViewRun>,
     pub deliveries: Vec<Delivery>,
     pub ok: bool,
 }

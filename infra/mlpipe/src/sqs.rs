@@ -1,16 +1,13 @@
 //! A minimal SQS consumer (ReceiveMessage / DeleteMessage over the AWS JSON protocol, SigV4
-//! signed with `aws-sigv4`) for `mlpipe worker --queue URL`: the way a deployment with
+//! signed with `aws-sigv4` through `online::aws`) for `mlpipe worker --queue URL`: the way a deployment with
 //! S3 -> SQS -> function consumes events, runnable on one machine against real SQS or moto.
 //!
 //! Credentials and region come from the usual `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 //! `AWS_SESSION_TOKEN` and `AWS_REGION` / `AWS_DEFAULT_REGION` variables.
 
-use std::time::SystemTime;
-
-use anyhow::{Context, Result, bail};
-pub use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
+use anyhow::{Context, Result};
+use online::aws::AwsJsonClient;
+pub use online::aws::Credentials;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -25,11 +22,8 @@ pub struct Message {
 
 /// An SQS queue addressed by its URL.
 pub struct Queue {
-    client: reqwest::Client,
+    client: AwsJsonClient,
     url: String,
-    endpoint: String,
-    region: String,
-    credentials: Credentials,
 }
 
 impl Queue {
@@ -71,62 +65,17 @@ impl Queue {
             })
             .unwrap_or_else(|| "us-east-1".into());
         Ok(Queue {
-            client: reqwest::Client::new(),
+            client: AwsJsonClient::new(&endpoint, &region, "sqs", "AmazonSQS", credentials),
             url: url.to_string(),
-            endpoint,
-            region,
-            credentials,
         })
     }
 
     /// Sends one signed SQS JSON-protocol request (`AmazonSQS.<action>`) to the queue's endpoint.
     pub async fn request(&self, action: &str, body: Value) -> Result<Value> {
-        let body = serde_json::to_vec(&body)?;
-        let target = format!("AmazonSQS.{action}");
-        let mut request = http::Request::builder()
-            .method("POST")
-            .uri(&self.endpoint)
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amz-target", &target)
-            .body(body.clone())?;
-        let identity = self.credentials.clone().into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("sqs")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()?
-            .into();
-        let headers: Vec<(&str, &str)> = request
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
-            .collect();
-        let signable = SignableRequest::new(
-            "POST",
-            self.endpoint.as_str(),
-            headers.into_iter(),
-            SignableBody::Bytes(&body),
-        )?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
-        instructions.apply_to_request_http1x(&mut request);
-        let request = reqwest::Request::try_from(request)?;
-        let response = self
-            .client
-            .execute(request)
+        self.client
+            .request(action, &body)
             .await
-            .with_context(|| format!("{action} on {}", self.url))?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            bail!("{action} on {}: HTTP {status}: {text}", self.url);
-        }
-        Ok(if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text)?
-        })
+            .with_context(|| format!("queue {}", self.url))
     }
 
     /// Long-polls for up to `wait_seconds` (0-20) and returns up to 10 messages.

@@ -32,6 +32,7 @@ pub struct Delivery {
 /// Runs stages in-process on a store.
 pub struct LocalStack {
     store: Store,
+    features: feature_stage::Config,
     pending: Arc<Mutex<VecDeque<ObjectInfo>>>,
     bucket: String,
     max_attempts: u32,
@@ -40,6 +41,11 @@ pub struct LocalStack {
 impl LocalStack {
     /// Wraps `store` so that every write through [`LocalStack::store`] raises an event.
     pub fn new(store: &Store) -> LocalStack {
+        LocalStack::with_config(store, feature_stage::Config::default())
+    }
+
+    /// A stack whose feature stage writes online records as `features` says.
+    pub fn with_config(store: &Store, features: feature_stage::Config) -> LocalStack {
         let pending: Arc<Mutex<VecDeque<ObjectInfo>>> = Arc::default();
         let sink = pending.clone();
         let observed = store.with_observer(Arc::new(move |info: &ObjectInfo| {
@@ -50,6 +56,7 @@ impl LocalStack {
         LocalStack {
             bucket: store.bucket_name(),
             store: observed,
+            features,
             pending,
             max_attempts: 3,
         }
@@ -132,6 +139,16 @@ impl LocalStack {
                     ),
                     Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
                 },
+                Stage::Features => {
+                    match feature_stage::handle(&self.store, event, &self.features).await {
+                        Ok(outcome) => (
+                            true,
+                            false,
+                            serde_json::to_value(outcome).unwrap_or(Value::Null),
+                        ),
+                        Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
+                    }
+                }
             };
             if ok || !retryable || attempts >= self.max_attempts {
                 return Delivery {

@@ -27,9 +27,10 @@ pub async fn run(
     store: &Store,
     queue: &Queue,
     idle_exit: Option<Duration>,
+    features: feature_stage::Config,
     mut on_delivery: impl FnMut(&Delivery),
 ) -> Result<WorkerStats> {
-    let stack = LocalStack::new(store);
+    let stack = LocalStack::with_config(store, features);
     let mut stats = WorkerStats::default();
     let mut idle_since = Instant::now();
     loop {

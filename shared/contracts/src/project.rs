@@ -17,6 +17,10 @@ pub struct Project {
     pub description: String,
     #[serde(default)]
     pub datasets: BTreeMap<String, DatasetEntry>,
+    /// Feature files (one feature view each), relative to the project folder. Parsed by the
+    /// `features` crate; see docs/features.md.
+    #[serde(default)]
+    pub features: Vec<PathBuf>,
 }
 
 /// One dataset of a project.
@@ -56,6 +60,8 @@ pub struct LoadedProject {
     pub project_text: String,
     /// Dataset name -> (contract, file text).
     pub contracts: BTreeMap<String, (Contract, String)>,
+    /// Feature files as (path, text), in the order the project lists them.
+    pub feature_files: Vec<(PathBuf, String)>,
 }
 
 impl LoadedProject {
@@ -113,11 +119,17 @@ impl LoadedProject {
             }
             contracts.insert(name.clone(), (contract, text));
         }
+        let mut feature_files = Vec::new();
+        for path in &project.features {
+            let full = dir.join(path);
+            feature_files.push((full.clone(), read(&full)?));
+        }
         Ok(LoadedProject {
             root: dir.to_path_buf(),
             project,
             project_text,
             contracts,
+            feature_files,
         })
     }
 
@@ -126,6 +138,9 @@ impl LoadedProject {
         let mut parts: Vec<Vec<u8>> = vec![serde_json::to_vec(&self.project).unwrap_or_default()];
         for (contract, _) in self.contracts.values() {
             parts.push(contract.hash().into_bytes());
+        }
+        for (_, text) in &self.feature_files {
+            parts.push(text.clone().into_bytes());
         }
         let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
         short_hash(&refs)
