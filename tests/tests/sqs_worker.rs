@@ -90,9 +90,13 @@ async fn worker_consumes_s3_notifications_from_sqs() {
     )
     .unwrap();
     let mut seen = Vec::new();
-    let stats = mlpipe::worker::run(&store, &queue, Some(Duration::from_secs(3)), |d| {
-        seen.push(d.clone())
-    })
+    let stats = mlpipe::worker::run(
+        &store,
+        &queue,
+        Some(Duration::from_secs(3)),
+        Default::default(),
+        |d| seen.push(d.clone()),
+    )
     .await
     .unwrap();
     assert!(stats.messages >= 1, "{stats:?}");

@@ -17,7 +17,10 @@ pub async fn publish_view(
 ) -> Result<bool, FeatureStageError> {
     let hash = view.hash();
     store
-        .put_if_absent(&zones::feature_definition(&view.name, &hash, "toml"), text.to_string())
+        .put_if_absent(
+            &zones::feature_definition(&view.name, &hash, "toml"),
+            text.to_string(),
+        )
         .await?;
     store
         .put_if_absent(

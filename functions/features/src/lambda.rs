@@ -16,10 +16,11 @@ pub async fn handle(
 ) -> Result<Value, lambda_runtime::Error> {
     let objects = parse_envelope(&event.payload)?;
     let mut results = Vec::new();
-    for object in objects
-        .iter()
-        .filter(|o| routes_for(&o.key).iter().any(|r| r.stage == Stage::Features))
-    {
+    for object in objects.iter().filter(|o| {
+        routes_for(&o.key)
+            .iter()
+            .any(|r| r.stage == Stage::Features)
+    }) {
         match crate::handle(store, object, config).await {
             Ok(outcome) => results.push(serde_json::to_value(outcome)?),
             Err(e) if e.is_retryable() => return Err(e.into()),

@@ -30,7 +30,7 @@ use storage::records::{
     FEATURE_MANIFEST_FORMAT, FeatureManifest, FeatureRows, Manifest, OnlineSummary, PartRef,
     RunRecord, Snapshot, SnapshotRef,
 };
-use storage::{Created, Store, StorageError, zones};
+use storage::{Created, StorageError, Store, zones};
 
 pub use offline::{OfflineTable, build_table};
 
@@ -131,14 +131,32 @@ pub async fn handle(
     let result = process_snapshot(store, &event.key, config).await;
     let dataset = zones::dataset_of_snapshot(&event.key).unwrap_or("_unknown");
     let (outcome, version, message) = match &result {
-        Ok(o) if o.views.iter().all(|v| matches!(v, ViewOutcome::AlreadyDone { .. })) => (
-            "already-done",
-            Some(o.views.iter().map(|v| v.version()).collect::<Vec<_>>().join(",")),
-            None,
-        ),
+        Ok(o)
+            if o.views
+                .iter()
+                .all(|v| matches!(v, ViewOutcome::AlreadyDone { .. })) =>
+        {
+            (
+                "already-done",
+                Some(
+                    o.views
+                        .iter()
+                        .map(|v| v.version())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                None,
+            )
+        }
         Ok(o) => (
             "committed",
-            Some(o.views.iter().map(|v| v.version()).collect::<Vec<_>>().join(",")),
+            Some(
+                o.views
+                    .iter()
+                    .map(|v| v.version())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
             None,
         ),
         Err(e) if e.is_retryable() => ("failed", None, Some(e.to_string())),
@@ -194,9 +212,7 @@ pub async fn process_snapshot(
             }
         };
         let labels = match &view.label {
-            Some(LabelSource::Dataset { dataset: l, .. }) if l == dataset => {
-                Some(snapshot.clone())
-            }
+            Some(LabelSource::Dataset { dataset: l, .. }) if l == dataset => Some(snapshot.clone()),
             Some(LabelSource::Dataset { dataset: l, .. }) => match latest_snapshot(store, l).await?
             {
                 Some(s) => Some(s),

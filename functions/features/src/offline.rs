@@ -195,7 +195,15 @@ fn state_features(
 
     // The queries: the events themselves, or separate label events joined per entity.
     let Some((labels, entity, time)) = queries else {
-        return run_groups(plan, &slots, &times, &groups, &names, groups.clone(), &times);
+        return run_groups(
+            plan,
+            &slots,
+            &times,
+            &groups,
+            &names,
+            groups.clone(),
+            &times,
+        );
     };
     let q_keys = entity_keys(labels, entity)?;
     let q_times = micros(labels, time)?;
@@ -294,7 +302,7 @@ pub fn build_table(
     vocabularies: Option<&BTreeMap<String, Vec<String>>>,
 ) -> Result<OfflineTable, FeatureStageError> {
     let plan = AggPlan::new(view);
-    let (mut frame, time_col, label_col) = match (&view.label, labels) {
+    let (frame, time_col, label_col) = match (&view.label, labels) {
         (
             Some(LabelSource::Dataset {
                 entity,
@@ -338,23 +346,27 @@ pub fn build_table(
         }
     }
 
-    // Point-in-time state features.
+    // Point-in-time state features. Features live in their own namespace (`computed`), apart
+    // from the source columns in `frame`, so a feature named like a column (`amount` as the
+    // log of the `amount` column) never changes what another feature reads from the source.
+    let mut computed: HashMap<String, Column> = HashMap::new();
     let mut states = Vec::new();
     if !plan.is_empty() {
         let queries = match (&view.label, labels) {
-            (Some(LabelSource::Dataset { .. }), Some(_)) => {
-                Some((&frame, view.entity.as_slice(), time_col.as_deref().unwrap_or("")))
-            }
+            (Some(LabelSource::Dataset { .. }), Some(_)) => Some((
+                &frame,
+                view.entity.as_slice(),
+                time_col.as_deref().unwrap_or(""),
+            )),
             _ => None,
         };
         let (columns, s) = state_features(view, &plan, events, queries)?;
         states = s;
-        let mut added = Vec::new();
         for (output, values) in plan.outputs.iter().zip(columns) {
-            added.push(Column::new(output.name().into(), values));
-        }
-        for c in added {
-            frame.with_column(c)?;
+            computed.insert(
+                output.name().to_string(),
+                Column::new(output.name().into(), values),
+            );
         }
     }
     let times = match &time_col {
@@ -376,7 +388,10 @@ pub fn build_table(
     for f in &view.features {
         let produced: Vec<Column> = match &f.kind {
             FeatureKind::Aggregate { .. } | FeatureKind::TimeSincePrevious => {
-                let c = frame.column(&f.name)?.clone();
+                let c = computed
+                    .get(&f.name)
+                    .cloned()
+                    .ok_or_else(|| invalid(format!("state feature '{}' missing", f.name)))?;
                 vec![transform(f, c)?]
             }
             FeatureKind::Column { column } => {
@@ -395,16 +410,17 @@ pub fn build_table(
                 vec![transform(f, Column::new(f.name.as_str().into(), values))?]
             }
             FeatureKind::Ratio { a, b } => {
-                let expr = when(col(b.as_str()).neq(lit(0.0)))
-                    .then(col(a.as_str()).cast(DataType::Float64) / col(b.as_str()))
+                let pair = operands(&computed, a, b)?;
+                let expr = when(col("b").neq(lit(0.0)))
+                    .then(col("a") / col("b"))
                     .otherwise(lit(NULL).cast(DataType::Float64))
                     .alias(f.name.as_str());
-                vec![transform(f, eval_expr(&frame, expr)?)?]
+                vec![transform(f, eval_expr(&pair, expr)?)?]
             }
             FeatureKind::Difference { a, b } => {
-                let expr = (col(a.as_str()).cast(DataType::Float64) - col(b.as_str()))
-                    .alias(f.name.as_str());
-                vec![transform(f, eval_expr(&frame, expr)?)?]
+                let pair = operands(&computed, a, b)?;
+                let expr = (col("a") - col("b")).alias(f.name.as_str());
+                vec![transform(f, eval_expr(&pair, expr)?)?]
             }
             FeatureKind::Encoded {
                 column,
@@ -432,28 +448,25 @@ pub fn build_table(
         for c in produced {
             let name = c.name().to_string();
             if f.output {
-                outputs.push(name.clone());
+                outputs.push(c.clone());
             }
-            if frame.column(&name).is_ok() {
-                frame.replace(&name, c)?;
-            } else {
-                frame.with_column(c)?;
-            }
+            computed.insert(name, c);
         }
     }
 
     // Final layout: keys, time, features, label, split; sorted by time (then input order).
-    frame.with_column(Column::new(SPLIT.into(), split))?;
-    let mut keep: Vec<String> = view.entity.clone();
-    if let Some(t) = &time_col {
-        keep.push(t.clone());
+    let mut columns: Vec<Column> = Vec::new();
+    for key in view.entity.iter().chain(time_col.iter()) {
+        columns.push(frame.column(key)?.clone());
     }
-    keep.extend(outputs.iter().cloned());
+    let names: Vec<String> = outputs.iter().map(|c| c.name().to_string()).collect();
+    columns.extend(outputs);
     if let Some(l) = &label_col {
-        keep.push(l.clone());
+        columns.push(frame.column(l)?.clone());
     }
-    keep.push(SPLIT.into());
-    let mut table = frame.select(keep)?;
+    columns.push(Column::new(SPLIT.into(), split));
+    let outputs = names;
+    let mut table = DataFrame::new(frame.height(), columns)?;
     if let Some(t) = times {
         table.with_column(Column::new("__t".into(), t))?;
         table = table.sort(
@@ -470,6 +483,24 @@ pub fn build_table(
         categories,
         counts,
     })
+}
+
+/// A two-column frame (`a`, `b`) of two computed features, as f64.
+fn operands(
+    computed: &HashMap<String, Column>,
+    a: &str,
+    b: &str,
+) -> Result<DataFrame, FeatureStageError> {
+    let get = |name: &str, alias: &str| -> Result<Column, FeatureStageError> {
+        Ok(computed
+            .get(name)
+            .ok_or_else(|| invalid(format!("feature '{name}' is not computed before its use")))?
+            .cast(&DataType::Float64)?
+            .with_name(alias.into()))
+    };
+    let a = get(a, "a")?;
+    let height = a.len();
+    Ok(DataFrame::new(height, vec![a, get(b, "b")?])?)
 }
 
 fn eval_expr(frame: &DataFrame, expr: Expr) -> Result<Column, FeatureStageError> {
@@ -504,7 +535,10 @@ fn learn_vocabulary(
             *counts.entry(v).or_default() += 1;
         }
     }
-    let mut ranked: Vec<(&str, u64)> = counts.into_iter().filter(|(_, n)| *n >= min_count).collect();
+    let mut ranked: Vec<(&str, u64)> = counts
+        .into_iter()
+        .filter(|(_, n)| *n >= min_count)
+        .collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     ranked
         .into_iter()

@@ -76,9 +76,14 @@ pub fn build_profile(
                 })
                 .collect();
             for (i, e) in edges.iter().enumerate() {
-                rows.push(name, "quantile", Some(format!("{:.1}", i as f64 / QUANTILES as f64)), *e);
+                rows.push(
+                    name,
+                    "quantile",
+                    Some(format!("{:.1}", i as f64 / QUANTILES as f64)),
+                    *e,
+                );
             }
-            let mut hist = vec![0u64; QUANTILES];
+            let mut hist = [0u64; QUANTILES];
             for x in &present {
                 // Bin i holds edges[i] <= x < edges[i+1]; the last bin is closed.
                 let bin = edges[1..QUANTILES].partition_point(|e| e <= x);

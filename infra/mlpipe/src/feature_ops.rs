@@ -115,9 +115,10 @@ pub async fn online_get(
             (backend.describe(), v)
         }
         None => {
-            let part = manifest.online_snapshot.as_ref().with_context(|| {
-                format!("version {} has no online records", manifest.version)
-            })?;
+            let part = manifest
+                .online_snapshot
+                .as_ref()
+                .with_context(|| format!("version {} has no online records", manifest.version))?;
             let snapshot = SnapshotStore::decode(&store.get(&part.key).await?.bytes)?;
             let v = features::online_features(&snapshot, &spec, &request, now).await?;
             (part.key.clone(), v)

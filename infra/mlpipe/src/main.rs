@@ -986,7 +986,11 @@ async fn features_cmd(
                         m.rows.test,
                         m.rows.entities
                     );
-                    println!("model inputs ({}): {}", m.features.len(), m.features.join(", "));
+                    println!(
+                        "model inputs ({}): {}",
+                        m.features.len(),
+                        m.features.join(", ")
+                    );
                     println!("profile: {}", m.profile.key);
                     let bytes = store.get(&m.table.key).await?.bytes;
                     let df = ParquetReader::new(std::io::Cursor::new(bytes.as_ref()))
@@ -1005,9 +1009,15 @@ async fn features_cmd(
             json,
         } => {
             let url = online_url(&store, online);
-            let served =
-                mlpipe::feature_ops::online_get(&store, url.as_deref(), &view, &entity, &fields, at.as_deref())
-                    .await?;
+            let served = mlpipe::feature_ops::online_get(
+                &store,
+                url.as_deref(),
+                &view,
+                &entity,
+                &fields,
+                at.as_deref(),
+            )
+            .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&served)?);
                 return Ok(ExitCode::SUCCESS);
@@ -1019,7 +1029,11 @@ async fn features_cmd(
                 served.version,
                 v.entity.replace(features::KEY_SEPARATOR, "|"),
                 served.source,
-                match (v.assembled.unknown_entity, v.assembled.expired, v.staleness_s) {
+                match (
+                    v.assembled.unknown_entity,
+                    v.assembled.expired,
+                    v.staleness_s
+                ) {
                     (true, _, _) => ": unknown entity (no online record)".to_string(),
                     (_, true, _) => ": record expired by TTL".to_string(),
                     (_, _, Some(s)) => format!(": record materialized {s:.0}s ago"),

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
-use features::FeatureView;
 use contracts::LoadedProject;
+use features::FeatureView;
 use ingest::definitions::{Published, publish_contract};
 use serde::Serialize;
 use storage::records::{FeatureManifest, Manifest, RunRecord, Snapshot};

@@ -421,7 +421,10 @@ impl FeatureView {
             test: raw.split.test.unwrap_or(0.15),
             seed: raw.split.seed.unwrap_or(42),
         };
-        if !(split.validation >= 0.0 && split.test >= 0.0 && split.validation + split.test < 1.0)
+        let fraction_ok = |x: f64| (0.0..1.0).contains(&x);
+        if !(fraction_ok(split.validation)
+            && fraction_ok(split.test)
+            && split.validation + split.test < 1.0)
         {
             return Err(invalid(
                 "split",
@@ -611,10 +614,12 @@ impl FeatureView {
                 ));
             };
             if f.encoding.is_some() && !matches!(kind, FeatureKind::Encoded { .. }) {
-                return Err(bad("`encoding` applies only to a plain `column` feature".into()));
+                return Err(bad(
+                    "`encoding` applies only to a plain `column` feature".into()
+                ));
             }
             if let Some([lo, hi]) = f.clip
-                && !(lo <= hi)
+                && lo.partial_cmp(&hi).is_none_or(|o| o.is_gt())
             {
                 return Err(bad(format!("clip [{lo}, {hi}] is not a range")));
             }
@@ -628,10 +633,7 @@ impl FeatureView {
             });
         }
         if !features.iter().any(|f| f.output) {
-            return Err(invalid(
-                "features",
-                "the view has no output feature".into(),
-            ));
+            return Err(invalid("features", "the view has no output feature".into()));
         }
         if let Some(l) = &label {
             let col = l.column();

@@ -47,7 +47,11 @@ pub enum OnlineError {
     #[error("online store: {0}")]
     Backend(String),
     #[error("online record for '{key}' is {bytes} bytes, over the store's limit of {limit}")]
-    TooLarge { key: String, bytes: usize, limit: usize },
+    TooLarge {
+        key: String,
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 /// Errors evaluating a request.

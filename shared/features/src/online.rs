@@ -31,9 +31,7 @@ impl OnlineRecord {
     /// Compact binary form (postcard) with a leading format byte.
     pub fn encode(&self) -> Result<Vec<u8>, OnlineError> {
         let mut out = vec![RECORD_FORMAT];
-        out.extend(
-            postcard::to_allocvec(self).map_err(|e| OnlineError::Encoding(e.to_string()))?,
-        );
+        out.extend(postcard::to_allocvec(self).map_err(|e| OnlineError::Encoding(e.to_string()))?);
         Ok(out)
     }
 

@@ -170,13 +170,19 @@ impl ViewSpec {
                 FeatureKind::Column { column } => numeric_field(record, column)?,
                 FeatureKind::TimePart { part } => Some(time_part(*part, at_us)),
                 FeatureKind::Ratio { a, b } => {
-                    match (by_name.get(a.as_str()).copied().flatten(), by_name.get(b.as_str()).copied().flatten()) {
+                    match (
+                        by_name.get(a.as_str()).copied().flatten(),
+                        by_name.get(b.as_str()).copied().flatten(),
+                    ) {
                         (Some(a), Some(b)) if b != 0.0 => Some(a / b),
                         _ => None,
                     }
                 }
                 FeatureKind::Difference { a, b } => {
-                    match (by_name.get(a.as_str()).copied().flatten(), by_name.get(b.as_str()).copied().flatten()) {
+                    match (
+                        by_name.get(a.as_str()).copied().flatten(),
+                        by_name.get(b.as_str()).copied().flatten(),
+                    ) {
                         (Some(a), Some(b)) => Some(a - b),
                         _ => None,
                     }

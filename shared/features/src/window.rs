@@ -299,7 +299,10 @@ impl EntityState {
         let Some(list) = self.slots.get(slot) else {
             return m;
         };
-        for b in list.iter().filter(|b| b.index >= oldest && b.index <= newest) {
+        for b in list
+            .iter()
+            .filter(|b| b.index >= oldest && b.index <= newest)
+        {
             m.events += b.events;
             m.stats.merge(&b.stats);
             if spec.distinct {

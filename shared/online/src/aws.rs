@@ -123,7 +123,10 @@ impl AwsJsonClient {
             .await
             .map_err(|e| transport(format!("{} ({})", e, self.endpoint)))?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| transport(e.to_string()))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport(e.to_string()))?;
         if !status.is_success() {
             let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             let code = parsed

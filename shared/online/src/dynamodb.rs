@@ -144,8 +144,7 @@ impl OnlineStore for DynamoStore {
         let mut written = 0;
         // Conditional writes cannot be batched; a few in flight at a time keeps this quick.
         for chunk in records.chunks(16) {
-            let results =
-                futures::future::join_all(chunk.iter().map(|r| self.put_one(r))).await;
+            let results = futures::future::join_all(chunk.iter().map(|r| self.put_one(r))).await;
             for r in results {
                 if r? {
                     written += 1;
