@@ -62,8 +62,14 @@ async fn sample_project_ingests_and_quarantines_every_bad_row() {
         .await
         .unwrap();
     let deliveries = stack.run_until_quiet(|_| {}).await;
-    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
-    assert!(deliveries[0].ok, "{deliveries:?}");
+    // Ingest, then the feature stage on the snapshot it wrote.
+    let stages: Vec<_> = deliveries.iter().map(|d| d.stage).collect();
+    assert_eq!(
+        stages,
+        vec![events::Stage::Ingest, events::Stage::Features],
+        "{deliveries:?}"
+    );
+    assert!(deliveries.iter().all(|d| d.ok), "{deliveries:?}");
 
     let ms = manifests(&store).await;
     assert_eq!(ms.len(), 1);

@@ -59,6 +59,60 @@ fn run_json_reports_versions_rows_and_quarantine_and_is_idempotent() {
 
     let quarantine = mlpipe(&store, &["quarantine", "list", "transactions"]);
     assert!(String::from_utf8_lossy(&quarantine.stdout).contains("broken rules"));
+
+    // The run continued through the feature stage.
+    let view = &summary["feature_views"][0];
+    assert_eq!(view["view"], "card_activity", "{summary}");
+    assert!(view["version"].is_string());
+    assert_eq!(view["rows"], ds["rows_valid"]);
+    assert!(view["features"].as_array().unwrap().len() > 10, "{view}");
+    assert!(view["entities"].as_u64().unwrap() > 100, "{view}");
+    assert_eq!(summary2["feature_views"][0]["version"], view["version"]);
+
+    let list = mlpipe(&store, &["features", "list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("card_activity"));
+    let get = mlpipe(
+        &store,
+        &[
+            "features",
+            "get",
+            "card_activity",
+            "--entity",
+            "card_id=card_000001",
+            "--field",
+            "amount=25.5",
+            "--field",
+            "channel=pos",
+            "--at",
+            "2026-03-02T00:00:00Z",
+            "--json",
+        ],
+    );
+    assert!(
+        get.status.success(),
+        "{}",
+        String::from_utf8_lossy(&get.stderr)
+    );
+    let served: serde_json::Value = serde_json::from_slice(&get.stdout).unwrap();
+    assert_eq!(served["columns"], view["features"]);
+    assert_eq!(served["unknown_entity"], false, "{served}");
+    let out = dir.path().join("train.parquet");
+    let export = mlpipe(
+        &store,
+        &[
+            "features",
+            "training-set",
+            "card_activity",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    assert!(std::fs::metadata(&out).unwrap().len() > 1000);
 }
 
 #[test]
@@ -70,6 +124,9 @@ fn user_mistakes_are_one_line_errors_not_panics() {
         &["data", "show", "transactions@0000000000000000"][..],
         &["run", "--project", "/nonexistent"][..],
         &["upload", "/nonexistent.csv", "--dataset", "transactions"][..],
+        &["features", "show", "nope"][..],
+        &["features", "get", "nope", "--entity", "card_id=x"][..],
+        &["features", "get", "card_activity", "--entity", "card_id"][..],
     ] {
         let out = mlpipe(&store, args);
         assert!(!out.status.success(), "{args:?} must fail");
