@@ -5,6 +5,9 @@
 //!   test. The install runs while Rust builds.
 //! - `bench ingest [--rows N]`: the ingest stage against plain polars CSV -> Parquet on the
 //!   same generated file, in the same run.
+//! - `bench features [--rows N] [--labels N] [--reads N]`: the offline feature table and
+//!   point-in-time features against plain polars (Python polars from PyPI: `rolling` and
+//!   `join_asof`), and online reads from the embedded store (p50/p99).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,10 +23,13 @@ fn main() -> Result<()> {
         Some("test") => test(&root),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("ingest") => bench_ingest(&root, &args[2..]),
-            other => bail!("unknown benchmark {other:?}; available: ingest"),
+            Some("features") => bench_features(&root, &args[2..]),
+            other => bail!("unknown benchmark {other:?}; available: ingest, features"),
         },
         _ => {
-            eprintln!("usage: cargo xtask test | cargo xtask bench ingest [--rows N]");
+            eprintln!(
+                "usage: cargo xtask test | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N]"
+            );
             std::process::exit(2);
         }
     }
@@ -121,12 +127,19 @@ struct Measure {
     peak: f64,
 }
 
-fn bench_ingest(root: &Path, args: &[String]) -> Result<()> {
-    let rows: usize = match args.iter().position(|a| a == "--rows") {
-        Some(i) => args.get(i + 1).context("--rows needs a number")?.parse()?,
-        None => 1_000_000,
-    };
-    let repeats = 3;
+fn flag(args: &[String], name: &str, default: usize) -> Result<usize> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => Ok(args
+            .get(i + 1)
+            .with_context(|| format!("{name} needs a number"))?
+            .parse()?),
+        None => Ok(default),
+    }
+}
+
+/// Builds the release CLI and generates (once) a sample file of `rows` transactions.
+/// Returns (binary, work folder, sample file).
+fn bench_setup(root: &Path, rows: usize) -> Result<(PathBuf, PathBuf, PathBuf)> {
     run(cargo().args(["build", "--release", "-p", "mlpipe"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -147,6 +160,13 @@ fn bench_ingest(root: &Path, args: &[String]) -> Result<()> {
             ])
             .arg(&file))?;
     }
+    Ok((bin, work, file))
+}
+
+fn bench_ingest(root: &Path, args: &[String]) -> Result<()> {
+    let rows = flag(args, "--rows", 1_000_000)?;
+    let repeats = 3;
+    let (bin, work, file) = bench_setup(root, rows)?;
     let mut best: [Option<Measure>; 2] = [None, None];
     for round in 0..repeats {
         for (i, mode) in ["plain", "ingest"].iter().enumerate() {
@@ -223,23 +243,151 @@ fn bench_ingest(root: &Path, args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Runs a command printing one JSON line `repeats` times; keeps the fastest run's numbers
+/// and the lowest peak memory.
+fn best_of(repeats: usize, mut make: impl FnMut() -> Command) -> Result<serde_like::Value> {
+    let mut best: Option<(f64, serde_like::Value)> = None;
+    let mut peak = f64::INFINITY;
+    for _ in 0..repeats {
+        let out = make().stderr(Stdio::inherit()).output()?;
+        if !out.status.success() {
+            bail!("benchmark command failed: {:?}", make());
+        }
+        let v = serde_like::parse(&String::from_utf8_lossy(&out.stdout))?;
+        peak = peak.min(v.num("peak_rss_bytes")?);
+        let secs = v.num("secs").unwrap_or(0.0);
+        if best.as_ref().is_none_or(|(s, _)| secs < *s) {
+            best = Some((secs, v));
+        }
+    }
+    let (_, v) = best.context("no runs")?;
+    Ok(v.with_peak(peak))
+}
+
+fn bench_features(root: &Path, args: &[String]) -> Result<()> {
+    let rows = flag(args, "--rows", 1_000_000)?;
+    let labels = flag(args, "--labels", 100_000)?;
+    let reads = flag(args, "--reads", 100_000)?;
+    let repeats = 3;
+    install_python_tools(root)?;
+    run(Command::new(venv(root).join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "polars>=1.30",
+    ]))?;
+    let (bin, work, file) = bench_setup(root, rows)?;
+    let dir = work.join("features");
+    std::fs::create_dir_all(&dir)?;
+    let ours = |mode: &str, n: usize| {
+        let mut c = Command::new(&bin);
+        c.args([
+            "bench-features",
+            "--mode",
+            mode,
+            "--n",
+            &n.to_string(),
+            "--file",
+        ])
+        .arg(&file)
+        .arg("--workdir")
+        .arg(&dir)
+        .arg("--project")
+        .arg(root.join("examples/fraud"));
+        c
+    };
+    let reference = |mode: &str, n: usize| {
+        let mut c = Command::new(venv(root).join("bin/python"));
+        c.arg("-W")
+            .arg("ignore")
+            .arg(root.join("xtask/bench/features_reference.py"))
+            .arg(&file)
+            .args([mode, &n.to_string()]);
+        c
+    };
+    let windows = best_of(repeats, || ours("windows", 0))?;
+    let windows_ref = best_of(repeats, || reference("windows", 0))?;
+    let join = best_of(repeats, || ours("join", labels))?;
+    let join_ref = best_of(repeats, || reference("join", labels))?;
+    let online = best_of(1, || ours("online", reads))?;
+    let mb = |b: f64| b / 1_048_576.0;
+    println!(
+        "feature benchmark: {rows} transactions, {labels} label events, {reads} online reads, best of {repeats}, {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "{:<58} {:>8} {:>12} {:>14}",
+        "", "secs", "rows/s", "peak RSS (MB)"
+    );
+    for (name, v) in [
+        (
+            "mlpipe offline table (windows + request features + split)",
+            &windows,
+        ),
+        ("plain polars rolling windows (reference)", &windows_ref),
+        ("mlpipe point-in-time features for label events", &join),
+        (
+            "plain polars join_asof on precomputed rows (reference)",
+            &join_ref,
+        ),
+    ] {
+        let secs = v.num("secs")?;
+        println!(
+            "{:<58} {:>8.3} {:>12.0} {:>14.0}",
+            name,
+            secs,
+            v.num("rows")? / secs,
+            mb(v.num("peak_rss_bytes")?)
+        );
+    }
+    println!(
+        "online (embedded store, {} entities, {:.0} B/record): read p50 {:.1} us, p99 {:.1} us; read + evaluate p50 {:.1} us, p99 {:.1} us",
+        online.num("entities")?,
+        online.num("mean_record_bytes")?,
+        online.num("read_p50_us")?,
+        online.num("read_p99_us")?,
+        online.num("served_p50_us")?,
+        online.num("served_p99_us")?
+    );
+    println!(
+        "goals: windows < 3 s (got {:.2}), join < 1 s (got {:.2}), peak < 1024 MB (got {:.0}), read p99 < 100 us (got {:.1})",
+        windows.num("secs")?,
+        join.num("secs")?,
+        mb(windows
+            .num("peak_rss_bytes")?
+            .max(join.num("peak_rss_bytes")?)),
+        online.num("read_p99_us")?
+    );
+    Ok(())
+}
+
 /// Just enough JSON reading for the one flat object `bench-ingest` prints, so xtask stays
 /// dependency-light (it must build before anything else).
 mod serde_like {
     use anyhow::{Context, Result};
 
-    pub struct Value(String);
+    pub struct Value(String, Option<f64>);
 
     pub fn parse(s: &str) -> Result<Value> {
         let line = s
             .lines()
             .find(|l| l.trim_start().starts_with('{'))
             .context("no JSON object in output")?;
-        Ok(Value(line.to_string()))
+        Ok(Value(line.to_string(), None))
     }
 
     impl Value {
+        /// The same object with `peak_rss_bytes` replaced.
+        pub fn with_peak(self, peak: f64) -> Value {
+            Value(self.0, Some(peak))
+        }
+
         pub fn num(&self, key: &str) -> Result<f64> {
+            if let (Some(p), "peak_rss_bytes") = (self.1, key) {
+                return Ok(p);
+            }
             let pat = format!("\"{key}\":");
             let start = self.0.find(&pat).with_context(|| format!("no {key}"))? + pat.len();
             let rest = &self.0[start..];

@@ -4,6 +4,7 @@
 //! Invariant: nothing here is stage logic. Stages live in `functions/*` and are called only
 //! through the routing table, exactly as a deployment would call them.
 
+pub mod bench;
 pub mod feature_ops;
 pub mod pipeline;
 pub mod sample;

@@ -112,6 +112,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmark helper used by `cargo xtask bench features`.
+    #[command(hide = true)]
+    BenchFeatures {
+        #[arg(long)]
+        file: PathBuf,
+        /// `windows`, `join` or `online`.
+        #[arg(long)]
+        mode: String,
+        #[arg(long)]
+        project: Option<PathBuf>,
+        #[arg(long)]
+        workdir: PathBuf,
+        /// Label events (join) or reads (online).
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+    },
     /// Benchmark helper used by `cargo xtask bench ingest`.
     #[command(hide = true)]
     BenchIngest {
@@ -437,6 +453,18 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchFeatures {
+            file,
+            mode,
+            project,
+            workdir,
+            n,
+        } => {
+            let project = project.unwrap_or_else(default_project);
+            let v = mlpipe::bench::features(&mode, &file, &project, &workdir, n).await?;
+            println!("{v}");
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchIngest {
