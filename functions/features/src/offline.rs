@@ -9,6 +9,7 @@
 //! polars expressions over the resulting frame, evaluated in definition order.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use features::definition::{Encoding, FeatureKind, SplitMethod};
 use features::spec::{one_hot_name, time_part};
@@ -148,24 +149,47 @@ impl SlotColumn {
     }
 }
 
-/// Rows grouped by entity, each group sorted by time (ties keep input order).
-fn group_rows(keys: &[String], times: &[Option<i64>]) -> (Vec<String>, Vec<Vec<usize>>) {
+/// Rows grouped by entity (first-seen order), each group sorted by time (ties keep input
+/// order); rows without a time are left out. Returns the entity keys and the groups.
+fn group_rows(
+    df: &DataFrame,
+    columns: &[String],
+    times: &[Option<i64>],
+) -> Result<(Vec<String>, Vec<Vec<u32>>), FeatureStageError> {
+    if let [column] = columns {
+        // One key column: group on borrowed strings, no per-row key allocation.
+        let c = df
+            .column(column)
+            .map_err(|_| invalid(format!("column '{column}' (entity key) is missing")))?
+            .cast(&DataType::String)?;
+        let ca = c.str()?;
+        Ok(group_by_key(ca.iter().map(|v| v.unwrap_or("")), times))
+    } else {
+        let keys = entity_keys(df, columns)?;
+        Ok(group_by_key(keys.iter().map(String::as_str), times))
+    }
+}
+
+fn group_by_key<'a>(
+    keys: impl Iterator<Item = &'a str>,
+    times: &[Option<i64>],
+) -> (Vec<String>, Vec<Vec<u32>>) {
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let mut names = Vec::new();
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for (row, key) in keys.iter().enumerate() {
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    for (row, key) in keys.enumerate() {
         if times[row].is_none() {
             continue;
         }
-        let id = *ids.entry(key.as_str()).or_insert_with(|| {
-            names.push(key.clone());
+        let id = *ids.entry(key).or_insert_with(|| {
+            names.push(key.to_string());
             groups.push(Vec::new());
             names.len() - 1
         });
-        groups[id].push(row);
+        groups[id].push(row as u32);
     }
     for g in &mut groups {
-        g.sort_by_key(|&r| times[r]);
+        g.sort_by_key(|&r| times[r as usize]);
     }
     (names, groups)
 }
@@ -179,41 +203,41 @@ fn state_features(
     plan: &AggPlan,
     events: &DataFrame,
     queries: Option<(&DataFrame, &[String], &str)>,
-) -> Result<(Vec<Vec<Option<f64>>>, Vec<(String, EntityState)>), FeatureStageError> {
+) -> Result<(Vec<Vec<f64>>, Vec<(String, EntityState)>), FeatureStageError> {
     let time_col = view
         .event_time
         .as_deref()
         .ok_or_else(|| invalid("state features need an event time".into()))?;
-    let keys = entity_keys(events, &view.entity)?;
     let times = micros(events, time_col)?;
-    let slots: Vec<SlotColumn> = plan
-        .slots
-        .iter()
-        .map(|s| SlotColumn::read(events, s.column.as_deref(), s.distinct))
-        .collect::<Result<_, _>>()?;
-    let (names, groups) = group_rows(&keys, &times);
+    // One read per (column, distinct): slots that differ only in bucket width share it.
+    let mut read: HashMap<(Option<&str>, bool), Arc<SlotColumn>> = HashMap::new();
+    let mut slots: Vec<Arc<SlotColumn>> = Vec::new();
+    for s in &plan.slots {
+        let key = (s.column.as_deref(), s.distinct);
+        let column = match read.get(&key) {
+            Some(c) => c.clone(),
+            None => {
+                let c = Arc::new(SlotColumn::read(events, key.0, key.1)?);
+                read.insert(key, c.clone());
+                c
+            }
+        };
+        slots.push(column);
+    }
+    let (names, groups) = group_rows(events, &view.entity, &times)?;
 
     // The queries: the events themselves, or separate label events joined per entity.
     let Some((labels, entity, time)) = queries else {
-        return run_groups(
-            plan,
-            &slots,
-            &times,
-            &groups,
-            &names,
-            groups.clone(),
-            &times,
-        );
+        return run_groups(plan, &slots, &times, &groups, &names, &groups, &times);
     };
-    let q_keys = entity_keys(labels, entity)?;
     let q_times = micros(labels, time)?;
-    let (q_names, q_rows) = group_rows(&q_keys, &q_times);
+    let (q_names, q_rows) = group_rows(labels, entity, &q_times)?;
     let by_name: HashMap<&str, usize> = q_names
         .iter()
         .enumerate()
         .map(|(i, n)| (n.as_str(), i))
         .collect();
-    let mut aligned: Vec<Vec<usize>> = names
+    let mut aligned: Vec<Vec<u32>> = names
         .iter()
         .map(|n| {
             by_name
@@ -231,58 +255,64 @@ fn state_features(
         .flat_map(|(_, rows)| rows.iter().copied())
         .collect();
     aligned.push(orphans);
-    run_groups(plan, &slots, &times, &groups, &names, aligned, &q_times)
+    run_groups(plan, &slots, &times, &groups, &names, &aligned, &q_times)
 }
 
 #[allow(clippy::type_complexity)]
 fn run_groups(
     plan: &AggPlan,
-    slots: &[SlotColumn],
+    slots: &[Arc<SlotColumn>],
     times: &[Option<i64>],
-    groups: &[Vec<usize>],
+    groups: &[Vec<u32>],
     names: &[String],
-    q_groups: Vec<Vec<usize>>,
+    q_groups: &[Vec<u32>],
     q_times: &[Option<i64>],
-) -> Result<(Vec<Vec<Option<f64>>>, Vec<(String, EntityState)>), FeatureStageError> {
+) -> Result<(Vec<Vec<f64>>, Vec<(String, EntityState)>), FeatureStageError> {
     let q_height = q_times.len();
     let width = plan.outputs.len();
-    let empty: Vec<usize> = Vec::new();
+    let empty: Vec<u32> = Vec::new();
     // One task per entity; an extra trailing query group (label events of unknown entities)
-    // runs against no events.
-    let results: Vec<(Vec<(usize, Vec<Option<f64>>)>, Option<EntityState>)> = (0..q_groups
-        .len()
-        .max(groups.len()))
-        .into_par_iter()
-        .map(|g| {
-            let events = groups.get(g).unwrap_or(&empty);
-            let queries = q_groups.get(g).unwrap_or(&empty);
-            let event_times: Vec<i64> = events.iter().map(|&r| times[r].unwrap_or(0)).collect();
-            let query_times: Vec<i64> = queries.iter().map(|&r| q_times[r].unwrap_or(0)).collect();
-            let mut out = Vec::with_capacity(queries.len() * width);
-            let state = entity_pass(
-                plan,
-                &event_times,
-                |i, values| {
-                    let row = events[i];
-                    values.extend(slots.iter().map(|s| s.value(row)));
-                },
-                &query_times,
-                &mut out,
-            );
-            let rows = queries
-                .iter()
-                .zip(out.chunks(width.max(1)))
-                .map(|(&q, vals)| (q, vals.to_vec()))
-                .collect();
-            (rows, (g < groups.len()).then_some(state))
-        })
-        .collect();
-    let mut columns = vec![vec![None; q_height]; width];
+    // runs against no events. Each returns its queries' values row-major.
+    let results: Vec<(Vec<Option<f64>>, Option<EntityState>)> =
+        (0..q_groups.len().max(groups.len()))
+            .into_par_iter()
+            .map(|g| {
+                let events = groups.get(g).unwrap_or(&empty);
+                let queries = q_groups.get(g).unwrap_or(&empty);
+                let event_times: Vec<i64> = events
+                    .iter()
+                    .map(|&r| times[r as usize].unwrap_or(0))
+                    .collect();
+                let query_times: Vec<i64> = queries
+                    .iter()
+                    .map(|&r| q_times[r as usize].unwrap_or(0))
+                    .collect();
+                let mut out = Vec::with_capacity(queries.len() * width);
+                let state = entity_pass(
+                    plan,
+                    &event_times,
+                    |i, values| {
+                        let row = events[i] as usize;
+                        values.extend(slots.iter().map(|s| s.value(row)));
+                    },
+                    &query_times,
+                    &mut out,
+                );
+                (out, (g < groups.len()).then_some(state))
+            })
+            .collect();
+    // f64 with NaN for "no value" halves the memory of Option<f64>; kernel values are never
+    // NaN themselves (finite inputs, guarded divisions).
+    let mut columns = vec![vec![f64::NAN; q_height]; width];
     let mut states = Vec::with_capacity(names.len());
-    for (g, (rows, state)) in results.into_iter().enumerate() {
-        for (q, vals) in rows {
-            for (j, v) in vals.into_iter().enumerate() {
-                columns[j][q] = v;
+    for (g, (values, state)) in results.into_iter().enumerate() {
+        if let Some(queries) = q_groups.get(g) {
+            for (&q, row) in queries.iter().zip(values.chunks(width.max(1))) {
+                for (j, v) in row.iter().enumerate() {
+                    if let Some(v) = v {
+                        columns[j][q as usize] = *v;
+                    }
+                }
             }
         }
         if let Some(state) = state {
@@ -338,6 +368,13 @@ pub fn build_table(
     {
         return Err(invalid(format!("label column '{label}' is missing")));
     }
+    // Rows in time order from the start (stable: ties keep input order), so every column
+    // computed below is already in the table's order and nothing wide is sorted at the end.
+    let frame = match &time_col {
+        Some(t) => sort_by_time(&frame, t)?,
+        None => frame,
+    };
+    let own_events = matches!(view.label, None | Some(LabelSource::Column { .. }));
     for input in view.inputs.keys() {
         if frame.column(input).is_err() {
             return Err(invalid(format!(
@@ -360,12 +397,18 @@ pub fn build_table(
             )),
             _ => None,
         };
-        let (columns, s) = state_features(view, &plan, events, queries)?;
+        // When the label events are the dataset's own rows, the kernel reads the sorted frame.
+        let history = if own_events { &frame } else { events };
+        let (columns, s) = state_features(view, &plan, history, queries)?;
         states = s;
         for (output, values) in plan.outputs.iter().zip(columns) {
+            let values: Float64Chunked = values
+                .into_iter()
+                .map(|v| (!v.is_nan()).then_some(v))
+                .collect();
             computed.insert(
                 output.name().to_string(),
-                Column::new(output.name().into(), values),
+                values.with_name(output.name().into()).into_column(),
             );
         }
     }
@@ -466,15 +509,7 @@ pub fn build_table(
     }
     columns.push(Column::new(SPLIT.into(), split));
     let outputs = names;
-    let mut table = DataFrame::new(frame.height(), columns)?;
-    if let Some(t) = times {
-        table.with_column(Column::new("__t".into(), t))?;
-        table = table.sort(
-            ["__t"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )?;
-        table = table.drop("__t")?;
-    }
+    let table = DataFrame::new(frame.height(), columns)?;
     Ok(OfflineTable {
         table,
         columns: outputs,
@@ -501,6 +536,18 @@ fn operands(
     let a = get(a, "a")?;
     let height = a.len();
     Ok(DataFrame::new(height, vec![a, get(b, "b")?])?)
+}
+
+fn sort_by_time(frame: &DataFrame, column: &str) -> Result<DataFrame, FeatureStageError> {
+    let times = micros(frame, column)?;
+    let mut order: Vec<IdxSize> = (0..frame.height() as IdxSize).collect();
+    // Rows without a time go last; ties keep input order (stable sort).
+    order.sort_by_key(|&i| times[i as usize].unwrap_or(i64::MAX));
+    if order.windows(2).all(|w| w[0] < w[1]) {
+        return Ok(frame.clone());
+    }
+    let idx = IdxCa::from_vec("idx".into(), order);
+    Ok(frame.take(&idx)?)
 }
 
 fn eval_expr(frame: &DataFrame, expr: Expr) -> Result<Column, FeatureStageError> {

@@ -299,9 +299,12 @@ impl EntityState {
         let Some(list) = self.slots.get(slot) else {
             return m;
         };
+        // Newest first: buckets are sorted, so the scan stops at the window's old end.
         for b in list
             .iter()
-            .filter(|b| b.index >= oldest && b.index <= newest)
+            .rev()
+            .take_while(|b| b.index >= oldest)
+            .filter(|b| b.index <= newest)
         {
             m.events += b.events;
             m.stats.merge(&b.stats);
