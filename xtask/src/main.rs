@@ -1,8 +1,8 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
 //! - `test`: installs what the tests need when missing (the Python venv with moto's S3/SQS
-//!   server, in `.venv/`), then runs `cargo fmt --check`, `cargo clippy -D warnings` and every
-//!   test. The install runs while Rust builds.
+//!   server, in `.venv/`), then runs `cargo fmt --check`, `cargo clippy -D warnings`, a wasm32
+//!   build of the shared feature evaluator and every test. The install runs while Rust builds.
 //! - `bench ingest [--rows N]`: the ingest stage against plain polars CSV -> Parquet on the
 //!   same generated file, in the same run.
 //! - `bench features [--rows N] [--labels N] [--reads N]`: the offline feature table and
@@ -53,8 +53,44 @@ fn run(cmd: &mut Command) -> Result<()> {
 
 /// `cargo` from the PATH (the rustup proxy, which honours rust-toolchain.toml), rather than
 /// `$CARGO`: builds then share their cache with the user's own `cargo` commands.
+/// `cargo`, with the environment `cargo run` gave this process taken back out: the package
+/// variables of xtask itself and the library paths cargo prepended. Left in, they make the
+/// builds xtask starts look different from the ones a user starts by hand, and each side
+/// rebuilds everything the other built.
 fn cargo() -> Command {
-    Command::new("cargo")
+    let mut c = Command::new("cargo");
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if key.starts_with("CARGO_PKG_")
+            || matches!(
+                key,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "RUST_RECURSION_COUNT"
+            )
+        {
+            c.env_remove(key);
+        }
+    }
+    if let Some(paths) = std::env::var_os("LD_LIBRARY_PATH") {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| project_root().join("target"));
+        let kept: Vec<PathBuf> = std::env::split_paths(&paths)
+            .filter(|p| {
+                !(p.to_string_lossy().contains("/.rustup/toolchains/") || p.starts_with(&target))
+            })
+            .collect();
+        if kept.is_empty() {
+            c.env_remove("LD_LIBRARY_PATH");
+        } else if let Ok(joined) = std::env::join_paths(kept) {
+            c.env("LD_LIBRARY_PATH", joined);
+        }
+    }
+    c
 }
 
 /// The venv that holds moto (S3 + SQS protocol server) for the end-to-end tests.
@@ -104,6 +140,15 @@ fn test(root: &Path) -> Result<()> {
         "--",
         "-D",
         "warnings",
+    ]))?;
+    // The shared feature evaluator must build for wasm32 (the edge runs it there).
+    run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    run(cargo().args([
+        "build",
+        "--package",
+        "features",
+        "--target",
+        "wasm32-unknown-unknown",
     ]))?;
     run(cargo().args(["test", "--workspace", "--no-run"]))?;
     installer

@@ -806,6 +806,7 @@ async fn quarantine(stack: LocalStack, command: QuarantineCommand) -> Result<Exi
 
 async fn status(store: Store, json: bool) -> Result<ExitCode> {
     let mut rows = Vec::new();
+    let views = pipeline::view_runs(&store).await?;
     for dataset in pipeline::datasets(&store).await? {
         let state = pipeline::dataset_state(&store, &dataset).await?;
         let runs = pipeline::recent_runs(&store, "ingest", &dataset, 50).await?;
@@ -820,6 +821,30 @@ async fn status(store: Store, json: bool) -> Result<ExitCode> {
             "stage": "ingest",
             "latest_version": state.versions.last().map(|v| v.version.clone()),
             "versions": state.versions.len(),
+            "snapshot": state.latest_snapshot.as_ref().map(|s| s.hash.clone()),
+            "last_run": runs.first(),
+            "recent_failures": failures,
+        }));
+        let mine: Vec<&pipeline::ViewRun> = views.iter().filter(|v| v.dataset == dataset).collect();
+        let runs = pipeline::recent_runs(&store, "features", &dataset, 50).await?;
+        if mine.is_empty() && runs.is_empty() {
+            continue;
+        }
+        let failures: Vec<_> = runs
+            .iter()
+            .filter(|r| r.outcome == "failed" || r.outcome == "rejected")
+            .take(5)
+            .cloned()
+            .collect();
+        rows.push(serde_json::json!({
+            "dataset": dataset,
+            "stage": "features",
+            "latest_version": mine
+                .iter()
+                .map(|v| format!("{}@{}", v.view, v.version.as_deref().unwrap_or("-")))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "versions": mine.iter().filter(|v| v.version.is_some()).count(),
             "snapshot": state.latest_snapshot.as_ref().map(|s| s.hash.clone()),
             "last_run": runs.first(),
             "recent_failures": failures,

@@ -62,3 +62,7 @@ pub enum EvalError {
     #[error(transparent)]
     Online(#[from] OnlineError),
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
