@@ -284,8 +284,9 @@ impl FeatureView {
                 )
             })
         };
-        let entity = match raw.entity {
-            Some(e) => e.into_vec(),
+        // `entity = ""` (or `[]`) says "no entity" even when the contract names one.
+        let entity: Vec<String> = match raw.entity {
+            Some(e) => e.into_vec().into_iter().filter(|c| !c.is_empty()).collect(),
             None => contract.entity_key.iter().cloned().collect(),
         };
         for e in &entity {

@@ -246,8 +246,8 @@ fn the_evaluator_assembles_encodings_windows_and_ratios() {
     assert_eq!(v[4], Some(1.0));
     assert_eq!(
         v[5],
-        Some(1.0),
-        "the 00:30 event left the 1h window; 01:00 is in"
+        Some(2.0),
+        "00:30 and 01:00 are both inside the hour before 01:01"
     );
     assert_eq!(v[6], Some(20.0));
     assert_eq!(v[7], Some(60.0));
