@@ -34,3 +34,76 @@ pub async fn handle(
     }
     Ok(json!({ "results": results }))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use lambda_runtime::{Context, LambdaEvent};
+    use serde_json::Value;
+    use storage::Store;
+    use storage::records::Snapshot;
+
+    use crate::Config;
+
+    /// The EventBridge fixture AWS delivers, pointed at `key`.
+    fn eventbridge(key: &str) -> Value {
+        let path = format!(
+            "{}/../../shared/events/tests/fixtures/eventbridge-s3.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v["detail"]["object"]["key"] = Value::String(key.into());
+        v
+    }
+
+    async fn invoke(store: &Store, payload: Value) -> Result<Value, lambda_runtime::Error> {
+        super::handle(
+            store,
+            &Config::default(),
+            LambdaEvent::new(payload, Context::default()),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn snapshot_events_reach_the_stage_other_keys_do_not() {
+        let store = Store::memory();
+        let snapshot = Snapshot {
+            format: 1,
+            dataset: "transactions".into(),
+            hash: "abc".into(),
+            versions: vec![],
+            contract_lineage: 1,
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
+        store
+            .put(
+                "snapshots/transactions/abc.json",
+                serde_json::to_vec(&snapshot).unwrap(),
+            )
+            .await
+            .unwrap();
+        // No view reads the dataset: a committed no-op.
+        let out = invoke(&store, eventbridge("snapshots/transactions/abc.json"))
+            .await
+            .unwrap();
+        assert_eq!(out["results"][0]["dataset"], "transactions", "{out}");
+        assert_eq!(out["results"][0]["views"], Value::Array(vec![]));
+        // Raw uploads belong to ingest.
+        let out = invoke(&store, eventbridge("raw/transactions/a.csv"))
+            .await
+            .unwrap();
+        assert_eq!(out["results"], Value::Array(vec![]));
+        // A snapshot that is gone is reported, not retried forever.
+        let out = invoke(&store, eventbridge("snapshots/transactions/gone.json"))
+            .await
+            .unwrap();
+        assert_eq!(out["results"][0]["outcome"], "rejected", "{out}");
+        // A payload that is no event at all fails the invocation.
+        assert!(
+            invoke(&store, serde_json::json!({"nope": 1}))
+                .await
+                .is_err()
+        );
+    }
+}
