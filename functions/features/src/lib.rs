@@ -162,30 +162,18 @@ pub async fn handle(
         Err(e) if e.is_retryable() => ("failed", None, Some(e.to_string())),
         Err(e) => ("rejected", None, Some(e.to_string())),
     };
-    let record = RunRecord {
-        stage: "features".into(),
-        dataset: dataset.to_string(),
-        trigger_key: event.key.clone(),
-        started_at: started_at.clone(),
-        duration_ms: started.elapsed().as_millis() as u64,
-        outcome: outcome.into(),
-        version,
-        message,
-    };
-    let run_id = format!(
-        "{}-{}",
-        started_at.replace([':', '.'], ""),
-        short_hash(&[event.key.as_bytes(), started_at.as_bytes()])
-    );
-    if let Err(e) = store
-        .put(
-            &zones::pipeline_run("features", dataset, &run_id),
-            serde_json::to_vec_pretty(&record).unwrap_or_default(),
-        )
-        .await
-    {
-        tracing::warn!(error = %e, "could not write run record");
-    }
+    store
+        .record_run(&RunRecord {
+            stage: "features".into(),
+            dataset: dataset.to_string(),
+            trigger_key: event.key.clone(),
+            started_at,
+            duration_ms: started.elapsed().as_millis() as u64,
+            outcome: outcome.into(),
+            version,
+            message,
+        })
+        .await;
     result
 }
 

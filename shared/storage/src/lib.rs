@@ -321,6 +321,26 @@ impl Store {
     }
 
     /// Every object under `prefix` (a folder-like prefix such as `curated/tx/`), sorted by key.
+    /// Writes a handler's run record (`pipeline-runs/<stage>/<dataset>/<run>.json`, read by
+    /// `mlpipe status`). Bookkeeping: a failure is logged, never returned, so it cannot turn
+    /// committed work into a failed delivery.
+    pub async fn record_run(&self, record: &records::RunRecord) {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(
+            format!("{}\n{}", record.trigger_key, record.started_at).as_bytes(),
+        );
+        let run_id = format!(
+            "{}-{}",
+            record.started_at.replace([':', '.'], ""),
+            &hex::encode(digest)[..16]
+        );
+        let key = zones::pipeline_run(&record.stage, &record.dataset, &run_id);
+        let body = serde_json::to_vec_pretty(record).unwrap_or_default();
+        if let Err(e) = self.put(&key, body).await {
+            tracing::warn!(error = %e, key, "could not write run record");
+        }
+    }
+
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
         let trimmed = prefix.trim_end_matches('/');
         let path = if trimmed.is_empty() {
