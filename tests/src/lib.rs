@@ -111,3 +111,104 @@ fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free local port")
 }
+
+/// A real MLflow tracking server (sqlite backend, artifacts proxied into a temp folder) on
+/// 127.0.0.1, stopped on drop.
+pub struct Mlflow {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Mlflow {
+    /// Starts `mlflow server` from `MLPIPE_MLFLOW`, `.venv/bin/mlflow` or the PATH.
+    ///
+    /// # Panics
+    /// When no MLflow server can be found or started: the test must not pass without it.
+    pub fn start() -> Mlflow {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let candidates = [
+            std::env::var("MLPIPE_MLFLOW").ok().map(PathBuf::from),
+            Some(repo_root().join(".venv/bin/mlflow")),
+            Some(PathBuf::from("mlflow")),
+        ];
+        let port = free_port();
+        let backend = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
+        let artifacts = dir.path().join("artifacts");
+        for bin in candidates.into_iter().flatten() {
+            let child = Command::new(&bin)
+                .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--backend-store-uri", &backend])
+                .arg("--artifacts-destination")
+                .arg(&artifacts)
+                .args(["--workers", "1"])
+                .env("MLFLOW_SERVER_ALLOWED_HOSTS", "*")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            let Ok(child) = child else { continue };
+            let mut server = Mlflow {
+                child,
+                port,
+                _dir: dir,
+            };
+            if server.wait_ready(Duration::from_secs(120)) {
+                return server;
+            }
+            let _ = server.child.kill();
+            panic!("{} started but did not answer within 120 s", bin.display());
+        }
+        panic!(
+            "no mlflow server could be started: run `cargo xtask test`, which installs it into .venv/, or set MLPIPE_MLFLOW"
+        );
+    }
+
+    pub fn uri(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            let ok = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && probe::blocking_health(&self.uri());
+            if ok {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        false
+    }
+}
+
+impl Drop for Mlflow {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+mod probe {
+    //! A tiny blocking health probe (the tests' reqwest is async-only).
+    use std::io::{Read, Write};
+
+    pub fn blocking_health(base: &str) -> bool {
+        let Some(hostport) = base.strip_prefix("http://") else {
+            return false;
+        };
+        let Ok(mut s) = std::net::TcpStream::connect(hostport) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        let req = format!("GET /health HTTP/1.0\r\nHost: {hostport}\r\n\r\n");
+        if s.write_all(req.as_bytes()).is_err() {
+            return false;
+        }
+        let mut buf = String::new();
+        let _ = s.read_to_string(&mut buf);
+        buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200")
+    }
+}

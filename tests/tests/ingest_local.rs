@@ -62,11 +62,15 @@ async fn sample_project_ingests_and_quarantines_every_bad_row() {
         .await
         .unwrap();
     let deliveries = stack.run_until_quiet(|_| {}).await;
-    // Ingest, then the feature stage on the snapshot it wrote.
+    // Ingest, then the feature stage on the snapshot it wrote, then training on its manifest.
     let stages: Vec<_> = deliveries.iter().map(|d| d.stage).collect();
     assert_eq!(
         stages,
-        vec![events::Stage::Ingest, events::Stage::Features],
+        vec![
+            events::Stage::Ingest,
+            events::Stage::Features,
+            events::Stage::Train
+        ],
         "{deliveries:?}"
     );
     assert!(deliveries.iter().all(|d| d.ok), "{deliveries:?}");

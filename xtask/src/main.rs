@@ -102,25 +102,32 @@ fn moto_server(root: &Path) -> PathBuf {
     venv(root).join("bin").join("moto_server")
 }
 
-/// Creates `.venv` and installs moto's server into it unless already there.
+fn mlflow(root: &Path) -> PathBuf {
+    venv(root).join("bin").join("mlflow")
+}
+
+/// Creates `.venv` and installs what the tests start (moto's server, an MLflow tracking
+/// server) unless already there.
 fn install_python_tools(root: &Path) -> Result<()> {
-    if moto_server(root).is_file() {
+    if moto_server(root).is_file() && mlflow(root).is_file() {
         return Ok(());
     }
     let venv = venv(root);
-    run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    if !venv.join("bin").join("pip").is_file() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
     let pip = venv.join("bin").join("pip");
     run(Command::new(&pip).args([
         "install",
         "--quiet",
         "--disable-pip-version-check",
         "moto[server]>=5.1,<6",
+        "mlflow>=2.20,<4",
     ]))?;
-    if !moto_server(root).is_file() {
-        bail!(
-            "moto installed but {} is missing",
-            moto_server(root).display()
-        );
+    for bin in [moto_server(root), mlflow(root)] {
+        if !bin.is_file() {
+            bail!("Python tools installed but {} is missing", bin.display());
+        }
     }
     Ok(())
 }
@@ -156,7 +163,8 @@ fn test(root: &Path) -> Result<()> {
         .map_err(|_| anyhow::anyhow!("installer thread panicked"))??;
     run(cargo()
         .args(["test", "--workspace"])
-        .env("MLPIPE_MOTO_SERVER", moto_server(root)))?;
+        .env("MLPIPE_MOTO_SERVER", moto_server(root))
+        .env("MLPIPE_MLFLOW", mlflow(root)))?;
     eprintln!(
         "xtask: all checks passed in {:.0}s",
         started.elapsed().as_secs_f64()

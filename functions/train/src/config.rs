@@ -75,7 +75,8 @@ impl Metric {
         }
     }
 
-    fn fits(self, task: Task) -> bool {
+    /// Whether the metric is defined for `task`.
+    pub fn fits(self, task: Task) -> bool {
         match task {
             Task::BinaryClassification => matches!(
                 self,
@@ -158,6 +159,20 @@ struct TrainingFile {
     train_on_new_features: bool,
     #[serde(default = "bootstrap")]
     bootstrap_resamples: usize,
+    #[serde(default)]
+    class_weight: ClassWeight,
+    positive_class: Option<String>,
+}
+
+/// How classes are weighted in training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClassWeight {
+    /// Each class carries the same total weight (rare classes count as much as common ones).
+    #[default]
+    Balanced,
+    /// Every row weighs 1 (better-calibrated probabilities on imbalanced data).
+    None,
 }
 
 fn yes() -> bool {
@@ -185,9 +200,16 @@ pub struct TrainingConfig {
     pub promotion: Promotion,
     pub train_on_new_features: bool,
     pub bootstrap_resamples: usize,
+    pub class_weight: ClassWeight,
+    /// The positive class of a binary label (default: the larger or later value).
+    pub positive_class: Option<String>,
 }
 
 impl TrainingConfig {
+    pub fn balanced(&self) -> bool {
+        self.class_weight == ClassWeight::Balanced
+    }
+
     pub fn from_toml(text: &str, file: &str) -> Result<TrainingConfig, ConfigError> {
         let raw: TrainingFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
             file: file.into(),
@@ -252,6 +274,8 @@ impl TrainingConfig {
             promotion: raw.promotion,
             train_on_new_features: raw.train_on_new_features,
             bootstrap_resamples: raw.bootstrap_resamples,
+            class_weight: raw.class_weight,
+            positive_class: raw.positive_class,
         })
     }
 

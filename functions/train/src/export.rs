@@ -36,22 +36,37 @@ pub enum Node {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tree {
     pub nodes: Vec<Node>,
+    /// The output (class) this tree's leaves add to; 0 unless multi-class.
+    pub class: usize,
 }
 
-/// What a tree ensemble's summed raw score means.
+/// What a tree ensemble's summed raw scores mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TreeOutput {
     /// Log-odds of the positive class.
     Binary,
+    /// One raw score per class, turned into probabilities by a softmax.
+    Multiclass(usize),
     /// The predicted value.
     Regression,
 }
 
-/// A sum of trees plus a base score.
+impl TreeOutput {
+    /// Raw scores per row.
+    pub fn width(self) -> usize {
+        match self {
+            TreeOutput::Multiclass(k) => k,
+            _ => 1,
+        }
+    }
+}
+
+/// A sum of trees plus a base score per output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TreeEnsemble {
     pub trees: Vec<Tree>,
-    pub base_score: f64,
+    /// One per raw score (`output.width()`).
+    pub base_score: Vec<f64>,
     pub n_features: usize,
     pub output: TreeOutput,
 }
@@ -71,15 +86,15 @@ pub fn f32_threshold(t: f64) -> f32 {
 }
 
 impl TreeEnsemble {
-    /// The ensemble's raw score for one f32 row, evaluated as the exported graph does.
-    pub fn raw_score(&self, x: &[f32]) -> f64 {
-        let mut sum = self.base_score;
+    /// The ensemble's raw scores for one f32 row, evaluated as the exported graph routes it.
+    pub fn raw_scores(&self, x: &[f32]) -> Vec<f64> {
+        let mut sum = self.base_score.clone();
         for tree in &self.trees {
             let mut i = 0;
             loop {
                 match &tree.nodes[i] {
                     Node::Leaf { value } => {
-                        sum += value;
+                        sum[tree.class] += value;
                         break;
                     }
                     Node::Split {
@@ -101,6 +116,11 @@ impl TreeEnsemble {
             }
         }
         sum
+    }
+
+    /// The raw score of a single-output ensemble.
+    pub fn raw_score(&self, x: &[f32]) -> f64 {
+        self.raw_scores(x)[0]
     }
 }
 
@@ -223,7 +243,14 @@ pub fn trees_to_onnx(ensemble: &TreeEnsemble) -> Result<Vec<u8>, ExportError> {
     let mut leaf_node = Vec::new();
     let mut leaf_class = Vec::new();
     let mut leaf_weight = Vec::new();
-    let binary = ensemble.output == TreeOutput::Binary;
+    let regression = ensemble.output == TreeOutput::Regression;
+    if let TreeOutput::Multiclass(k) = ensemble.output
+        && (k < 3 || ensemble.trees.iter().any(|t| t.class >= k))
+    {
+        return Err(ExportError::Shape(format!(
+            "a multi-class ensemble needs at least 3 classes and trees within them (k = {k})"
+        )));
+    }
     for (t, tree) in ensemble.trees.iter().enumerate() {
         if tree.nodes.is_empty() {
             return Err(ExportError::Tree {
@@ -265,32 +292,39 @@ pub fn trees_to_onnx(ensemble: &TreeEnsemble) -> Result<Vec<u8>, ExportError> {
                     true_ids.push(0);
                     false_ids.push(0);
                     missing_true.push(0);
-                    if binary {
-                        for (class, w) in [(0, 0.0), (1, *value as f32)] {
+                    match ensemble.output {
+                        TreeOutput::Binary => {
+                            for (class, w) in [(0, 0.0), (1, *value as f32)] {
+                                leaf_tree.push(t as i64);
+                                leaf_node.push(n as i64);
+                                leaf_class.push(class);
+                                leaf_weight.push(w);
+                            }
+                        }
+                        _ => {
                             leaf_tree.push(t as i64);
                             leaf_node.push(n as i64);
-                            leaf_class.push(class);
-                            leaf_weight.push(w);
+                            leaf_class.push(tree.class as i64);
+                            leaf_weight.push(*value as f32);
                         }
-                    } else {
-                        leaf_tree.push(t as i64);
-                        leaf_node.push(n as i64);
-                        leaf_class.push(0);
-                        leaf_weight.push(*value as f32);
                     }
                 }
             }
         }
     }
-    let (labels, base, post) = if binary {
-        (vec![0, 1], vec![0.0, ensemble.base_score as f32], "SOFTMAX")
-    } else {
+    if ensemble.base_score.len() != ensemble.output.width() {
+        return Err(ExportError::Shape(format!(
+            "{} base scores for {} outputs",
+            ensemble.base_score.len(),
+            ensemble.output.width()
+        )));
+    }
+    let base: Vec<f32> = ensemble.base_score.iter().map(|&b| b as f32).collect();
+    let (labels, base, post, width) = match ensemble.output {
+        TreeOutput::Binary => (vec![0, 1], vec![0.0, base[0]], "SOFTMAX", 2),
+        TreeOutput::Multiclass(k) => ((0..k as i64).collect(), base, "SOFTMAX", k),
         // Three labels keep tract away from its binary special case; only class 0 is used.
-        (
-            vec![0, 1, 2],
-            vec![ensemble.base_score as f32, 0.0, 0.0],
-            "NONE",
-        )
+        TreeOutput::Regression => (vec![0, 1, 2], vec![base[0], 0.0, 0.0], "NONE", 1),
     };
     let mut tree = node(
         "TreeEnsembleClassifier",
@@ -317,9 +351,9 @@ pub fn trees_to_onnx(ensemble: &TreeEnsemble) -> Result<Vec<u8>, ExportError> {
     ];
     let mut nodes = vec![tree];
     let n = Dim::DimParam("N".into());
-    let out_width = if binary {
+    let out_width = if !regression {
         nodes.push(node("Identity", "", &["scores"], &[OUTPUT]));
-        2
+        width as i64
     } else {
         // Keep column 0 of the [N, 3] scores.
         let mut slice = node(
@@ -333,7 +367,7 @@ pub fn trees_to_onnx(ensemble: &TreeEnsemble) -> Result<Vec<u8>, ExportError> {
         1
     };
     let mut initializer = Vec::new();
-    if !binary {
+    if regression {
         for (name, v) in [("starts", 0i64), ("ends", 1), ("axes", 1)] {
             initializer.push(pb::TensorProto {
                 name: name.into(),
@@ -363,75 +397,193 @@ pub fn trees_to_onnx(ensemble: &TreeEnsemble) -> Result<Vec<u8>, ExportError> {
     Ok(model(graph).encode_to_vec())
 }
 
-/// A linear model over standardised inputs: missing inputs are replaced by `fill` (the
-/// training mean), then `z = ((x - mean) / scale) . weights + bias`.
+/// One fully connected layer: `y = x . weights + bias`, `weights` row-major `[inputs, outputs]`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LinearModel {
+pub struct Dense {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// What turns the last layer's output into the model output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// One logit -> `[1 - p, p]`.
+    Sigmoid,
+    /// One logit per class -> class probabilities.
+    Softmax,
+    /// The value itself (regression).
+    Identity,
+}
+
+/// A feed-forward network over standardised inputs (a linear model is one layer): missing
+/// inputs are replaced by `fill` (the training mean), then `(x - mean) / scale`, then the
+/// layers with ReLU between them, then the head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
     pub fill: Vec<f32>,
     pub mean: Vec<f32>,
     pub scale: Vec<f32>,
-    pub weights: Vec<f32>,
-    pub bias: f32,
-    /// Binary: output `[N, 2]` probabilities through a sigmoid; else `[N, 1]` values.
-    pub binary: bool,
+    pub layers: Vec<Dense>,
+    pub head: Head,
 }
 
-impl LinearModel {
-    /// The model's output for one row, computed as the graph does (f32).
-    pub fn predict(&self, x: &[f32]) -> f32 {
-        let mut z = 0f32;
-        for (j, &v) in x.iter().enumerate() {
-            let v = if v.is_nan() { self.fill[j] } else { v };
-            z += (v - self.mean[j]) / self.scale[j] * self.weights[j];
+impl Network {
+    pub fn n_features(&self) -> usize {
+        self.fill.len()
+    }
+
+    /// Width of the model output.
+    pub fn output_width(&self) -> usize {
+        match self.head {
+            Head::Sigmoid => 2,
+            _ => self.layers.last().map_or(0, |l| l.outputs),
         }
-        z += self.bias;
-        if self.binary {
-            1.0 / (1.0 + (-z).exp())
-        } else {
-            z
+    }
+
+    /// The standardised (imputed, centred, scaled) copy of one row.
+    pub fn standardise(&self, x: &[f32]) -> Vec<f32> {
+        x.iter()
+            .enumerate()
+            .map(|(j, &v)| {
+                let v = if v.is_nan() { self.fill[j] } else { v };
+                (v - self.mean[j]) / self.scale[j]
+            })
+            .collect()
+    }
+
+    /// The model output for one row, computed on the host in f32 as the graph computes it.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let mut h = self.standardise(x);
+        for (i, l) in self.layers.iter().enumerate() {
+            let mut z = l.bias.clone();
+            for (a, &hv) in h.iter().enumerate() {
+                let w = &l.weights[a * l.outputs..(a + 1) * l.outputs];
+                for (zo, wo) in z.iter_mut().zip(w) {
+                    *zo += hv * wo;
+                }
+            }
+            if i + 1 < self.layers.len() {
+                z.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            h = z;
         }
+        match self.head {
+            Head::Sigmoid => {
+                let p = 1.0 / (1.0 + (-h[0]).exp());
+                vec![1.0 - p, p]
+            }
+            Head::Softmax => {
+                let mx = h.iter().copied().fold(f32::MIN, f32::max);
+                let z: f32 = h.iter().map(|v| (v - mx).exp()).sum();
+                h.iter().map(|v| (v - mx).exp() / z).collect()
+            }
+            Head::Identity => h,
+        }
+    }
+
+    fn check(&self) -> Result<(), ExportError> {
+        let f = self.fill.len();
+        if self.mean.len() != f || self.scale.len() != f {
+            return Err(ExportError::Shape(
+                "fill, mean and scale must have one entry per feature".into(),
+            ));
+        }
+        let mut width = f;
+        for (i, l) in self.layers.iter().enumerate() {
+            if l.inputs != width
+                || l.weights.len() != l.inputs * l.outputs
+                || l.bias.len() != l.outputs
+            {
+                return Err(ExportError::Shape(format!(
+                    "layer {i}: shapes do not chain ({} inputs expected)",
+                    width
+                )));
+            }
+            width = l.outputs;
+        }
+        let want = match self.head {
+            Head::Sigmoid | Head::Identity => width == 1,
+            Head::Softmax => width >= 3,
+        };
+        if self.layers.is_empty() || !want {
+            return Err(ExportError::Shape(format!(
+                "{:?} head cannot follow a last layer of width {width}",
+                self.head
+            )));
+        }
+        Ok(())
     }
 }
 
-pub fn linear_to_onnx(m: &LinearModel) -> Result<Vec<u8>, ExportError> {
-    let f = m.weights.len();
-    if [m.fill.len(), m.mean.len(), m.scale.len()]
-        .iter()
-        .any(|&l| l != f)
-    {
-        return Err(ExportError::Shape(
-            "fill, mean, scale and weights must have one entry per feature".into(),
-        ));
+fn attr_int(name: &str, v: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Int as i32,
+        i: v,
+        ..Default::default()
     }
-    let fi = f as i64;
+}
+
+/// Exports a network; output `[N, 2]` (sigmoid head), `[N, k]` (softmax) or `[N, 1]`.
+pub fn network_to_onnx(m: &Network) -> Result<Vec<u8>, ExportError> {
+    m.check()?;
+    let fi = m.n_features() as i64;
     let mut nodes = vec![
         node("IsNaN", "", &[INPUT], &["is_nan"]),
         node("Where", "", &["is_nan", "fill", INPUT], &["filled"]),
         node("Sub", "", &["filled", "mean"], &["centred"]),
-        node("Div", "", &["centred", "scale"], &["scaled"]),
-        node("MatMul", "", &["scaled", "weights"], &["xw"]),
-        node("Add", "", &["xw", "bias"], &["z"]),
+        node("Div", "", &["centred", "scale"], &["h0"]),
     ];
-    let width = if m.binary {
-        nodes.push(node("Sigmoid", "", &["z"], &["p"]));
-        nodes.push(node("Neg", "", &["p"], &["minus_p"]));
-        nodes.push(node("Add", "", &["minus_p", "one"], &["q"]));
-        let mut concat = node("Concat", "", &["q", "p"], &[OUTPUT]);
-        concat.attribute = vec![pb::AttributeProto {
-            name: "axis".into(),
-            r#type: AttributeType::Int as i32,
-            i: 1,
-            ..Default::default()
-        }];
-        nodes.push(concat);
-        2
-    } else {
-        nodes.push(node("Identity", "", &["z"], &[OUTPUT]));
-        1
-    };
+    let mut initializer = vec![
+        tensor("fill", &[fi], m.fill.clone()),
+        tensor("mean", &[fi], m.mean.clone()),
+        tensor("scale", &[fi], m.scale.clone()),
+        tensor("one", &[1], vec![1.0]),
+    ];
+    let mut h = "h0".to_string();
+    for (i, l) in m.layers.iter().enumerate() {
+        let (w, b, xw, z) = (
+            format!("w{i}"),
+            format!("b{i}"),
+            format!("xw{i}"),
+            format!("z{i}"),
+        );
+        initializer.push(tensor(
+            &w,
+            &[l.inputs as i64, l.outputs as i64],
+            l.weights.clone(),
+        ));
+        initializer.push(tensor(&b, &[l.outputs as i64], l.bias.clone()));
+        nodes.push(node("MatMul", "", &[&h, &w], &[&xw]));
+        nodes.push(node("Add", "", &[&xw, &b], &[&z]));
+        h = z;
+        if i + 1 < m.layers.len() {
+            let a = format!("a{i}");
+            nodes.push(node("Relu", "", &[&h], &[&a]));
+            h = a;
+        }
+    }
+    match m.head {
+        Head::Sigmoid => {
+            nodes.push(node("Sigmoid", "", &[&h], &["p"]));
+            nodes.push(node("Neg", "", &["p"], &["minus_p"]));
+            nodes.push(node("Add", "", &["minus_p", "one"], &["q"]));
+            let mut concat = node("Concat", "", &["q", "p"], &[OUTPUT]);
+            concat.attribute = vec![attr_int("axis", 1)];
+            nodes.push(concat);
+        }
+        Head::Softmax => {
+            let mut softmax = node("Softmax", "", &[&h], &[OUTPUT]);
+            softmax.attribute = vec![attr_int("axis", 1)];
+            nodes.push(softmax);
+        }
+        Head::Identity => nodes.push(node("Identity", "", &[&h], &[OUTPUT])),
+    }
     let n = Dim::DimParam("N".into());
     let graph = pb::GraphProto {
-        name: "linear".into(),
+        name: "network".into(),
         node: nodes,
         input: vec![value_info(
             INPUT,
@@ -440,45 +592,47 @@ pub fn linear_to_onnx(m: &LinearModel) -> Result<Vec<u8>, ExportError> {
         )],
         output: vec![value_info(
             OUTPUT,
-            vec![n, Dim::DimValue(width)],
+            vec![n, Dim::DimValue(m.output_width() as i64)],
             DataType::Float,
         )],
-        initializer: vec![
-            tensor("fill", &[fi], m.fill.clone()),
-            tensor("mean", &[fi], m.mean.clone()),
-            tensor("scale", &[fi], m.scale.clone()),
-            tensor("weights", &[fi, 1], m.weights.clone()),
-            tensor("bias", &[1], vec![m.bias]),
-            tensor("one", &[1], vec![1.0]),
-        ],
+        initializer,
         ..Default::default()
     };
     Ok(model(graph).encode_to_vec())
+}
+
+/// Runs an exported model with tract over row-major f32 rows and returns the output rows:
+/// the same engine the edge runs, used for parity tests and champion comparisons.
+pub fn run_onnx(bytes: &[u8], x: &[f32], n: usize, f: usize) -> Result<Vec<Vec<f32>>, String> {
+    use tract_onnx::prelude::*;
+    let plan = tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| format!("tract cannot load the model: {e}"))?;
+    let input =
+        tract_ndarray::Array2::from_shape_vec((n, f), x.to_vec()).map_err(|e| e.to_string())?;
+    let out = plan
+        .run(tvec!(input.into_tensor().into()))
+        .map_err(|e| format!("tract run failed: {e}"))?;
+    let view = out[0]
+        .to_plain_array_view::<f32>()
+        .map_err(|e| e.to_string())?;
+    Ok(view
+        .outer_iter()
+        .map(|row| row.iter().copied().collect())
+        .collect())
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use rand::{RngExt, SeedableRng};
-    use tract_onnx::prelude::*;
 
     use super::*;
 
-    /// Runs an exported model with tract and returns the output rows.
     fn run_tract(bytes: &[u8], x: &[f32], n: usize, f: usize) -> Vec<Vec<f32>> {
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])
-            .unwrap()
-            .into_optimized()
-            .unwrap()
-            .into_runnable()
-            .unwrap();
-        let input = tract_ndarray::Array2::from_shape_vec((n, f), x.to_vec()).unwrap();
-        let out = plan.run(tvec!(input.into_tensor().into())).unwrap();
-        let view = out[0].to_plain_array_view::<f32>().unwrap();
-        view.outer_iter()
-            .map(|row| row.iter().copied().collect())
-            .collect()
+        run_onnx(bytes, x, n, f).unwrap()
     }
 
     /// A random ensemble of depth-3 trees over `f` features, NaN routing included.
@@ -504,11 +658,14 @@ mod tests {
                     });
                 }
             }
-            trees.push(Tree { nodes });
+            trees.push(Tree {
+                nodes,
+                class: trees.len() % output.width(),
+            });
         }
         TreeEnsemble {
             trees,
-            base_score: -1.25,
+            base_score: (0..output.width()).map(|c| -1.25 + c as f64).collect(),
             n_features: f,
             output,
         }
@@ -569,30 +726,74 @@ mod tests {
     }
 
     #[test]
-    fn linear_models_run_in_tract_with_imputation_and_scaling_inside() {
+    fn multiclass_trees_run_in_tract_as_trained() {
+        let (n, f, k) = (300, 5, 4);
+        let model = random_ensemble(6, f, TreeOutput::Multiclass(k));
+        let x = random_rows(7, n, f);
+        let out = run_tract(&trees_to_onnx(&model).unwrap(), &x, n, f);
+        for (i, row) in out.iter().enumerate() {
+            let raw = model.raw_scores(&x[i * f..(i + 1) * f]);
+            let m = raw.iter().copied().fold(f64::MIN, f64::max);
+            let z: f64 = raw.iter().map(|r| (r - m).exp()).sum();
+            for c in 0..k {
+                let p = (raw[c] - m).exp() / z;
+                assert!((f64::from(row[c]) - p).abs() <= 1e-5, "row {i} class {c}");
+            }
+        }
+    }
+
+    fn random_network(seed: u64, f: usize, hidden: &[usize], out: usize, head: Head) -> Network {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut dims = vec![f];
+        dims.extend_from_slice(hidden);
+        dims.push(out);
+        let layers = dims
+            .windows(2)
+            .map(|d| Dense {
+                inputs: d[0],
+                outputs: d[1],
+                weights: (0..d[0] * d[1])
+                    .map(|_| rng.random_range(-0.5..0.5f32))
+                    .collect(),
+                bias: (0..d[1]).map(|_| rng.random_range(-0.1..0.1f32)).collect(),
+            })
+            .collect();
+        Network {
+            fill: (0..f).map(|j| j as f32 * 0.1).collect(),
+            mean: (0..f).map(|j| j as f32 * 0.3 - 0.5).collect(),
+            scale: (0..f).map(|j| 0.5 + j as f32).collect(),
+            layers,
+            head,
+        }
+    }
+
+    #[test]
+    fn networks_run_in_tract_with_imputation_and_scaling_inside() {
         let (n, f) = (200, 5);
-        let m = LinearModel {
-            fill: vec![0.1, 0.2, 0.3, 0.4, 0.5],
-            mean: vec![0.0, 1.0, -1.0, 0.5, 2.0],
-            scale: vec![1.0, 2.0, 0.5, 3.0, 1.5],
-            weights: vec![0.3, -0.2, 0.8, 0.05, -1.1],
-            bias: 0.25,
-            binary: true,
-        };
         let x = random_rows(5, n, f);
-        let out = run_tract(&linear_to_onnx(&m).unwrap(), &x, n, f);
-        for (i, row) in out.iter().enumerate() {
-            let p = m.predict(&x[i * f..(i + 1) * f]);
-            assert!((row[1] - p).abs() <= 1e-6 && (row[0] - (1.0 - p)).abs() <= 1e-6);
+        for (seed, hidden, out, head) in [
+            (1, vec![], 1, Head::Sigmoid),
+            (2, vec![], 1, Head::Identity),
+            (3, vec![8, 4], 1, Head::Sigmoid),
+            (4, vec![6], 3, Head::Softmax),
+            (5, vec![7], 1, Head::Identity),
+        ] {
+            let m = random_network(seed, f, &hidden, out, head);
+            let got = run_tract(&network_to_onnx(&m).unwrap(), &x, n, f);
+            for (i, row) in got.iter().enumerate() {
+                let want = m.forward(&x[i * f..(i + 1) * f]);
+                assert_eq!(row.len(), want.len());
+                for (a, b) in row.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-5, "{head:?} row {i}: {a} vs {b}");
+                }
+            }
         }
-        let reg = LinearModel {
-            binary: false,
-            ..m.clone()
+        let bad = Network {
+            fill: vec![],
+            ..random_network(1, f, &[], 1, Head::Sigmoid)
         };
-        let out = run_tract(&linear_to_onnx(&reg).unwrap(), &x, n, f);
-        for (i, row) in out.iter().enumerate() {
-            assert!((row[0] - reg.predict(&x[i * f..(i + 1) * f])).abs() <= 1e-5);
-        }
-        assert!(linear_to_onnx(&LinearModel { fill: vec![], ..m }).is_err());
+        assert!(network_to_onnx(&bad).is_err());
+        let bad_head = random_network(1, f, &[], 2, Head::Softmax);
+        assert!(network_to_onnx(&bad_head).is_err());
     }
 }

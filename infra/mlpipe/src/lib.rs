@@ -10,6 +10,7 @@ pub mod pipeline;
 pub mod sample;
 pub mod sqs;
 pub mod stack;
+pub mod train_ops;
 pub mod worker;
 
 use std::path::PathBuf;

@@ -71,6 +71,27 @@ enum Command {
         #[command(subcommand)]
         command: FeaturesCommand,
     },
+    /// Train every model of a project now, on the newest feature version of its view (or the
+    /// one built from --snapshot). `mlpipe run` trains too, on every new feature version.
+    Train {
+        #[arg(long)]
+        project: Option<PathBuf>,
+        /// Dataset snapshot hash (or prefix) whose feature version to train on.
+        #[arg(long)]
+        snapshot: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The model registry: versions, aliases and their history, promotion, rollback.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Training runs: parameters, trials, metrics, artifacts.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
     /// Rejected rows and files.
     Quarantine {
         #[command(subcommand)]
@@ -140,6 +161,53 @@ enum Command {
         project: Option<PathBuf>,
         #[arg(long)]
         workdir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Every model with its version count, champion and challenger.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A version's bundle (default: the champion) with every alias's history.
+    Show {
+        name: String,
+        #[arg(long)]
+        version: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make VERSION the champion (recorded in the alias history).
+    Promote {
+        name: String,
+        version: u64,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Move the champion back to the version it replaced.
+    Rollback { name: String },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// Every training run, oldest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run (id or unique prefix) with its trials and their metrics per rung.
+    Show {
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Parameters and test metrics of runs side by side.
+    Compare {
+        runs: Vec<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -305,11 +373,19 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         let online = online.clone();
         async move {
             let config = feature_config(&store, online.as_deref()).await?;
-            anyhow::Ok(LocalStack::with_config(&store, config))
+            let train = train::job::JobConfig::from_env()?;
+            anyhow::Ok(LocalStack::with_config(&store, config).with_train(train))
         }
     };
     match cli.command {
         Command::Run { project, json } => run(stack(open()?).await?, project, json).await,
+        Command::Train {
+            project,
+            snapshot,
+            json,
+        } => train_cmd(stack(open()?).await?, project, snapshot, json).await,
+        Command::Models { command } => models_cmd(open()?, command).await,
+        Command::Runs { command } => runs_cmd(open()?, command).await,
         Command::Features { command } => {
             features_cmd(open()?, cli.online.as_deref(), command).await
         }
@@ -590,11 +666,17 @@ async fn run(stack: LocalStack, project: Option<PathBuf>, json: bool) -> Result<
     }
     let ok = deliveries.iter().all(|d| d.ok);
     let feature_views = pipeline::view_runs(&store).await?;
+    let training: Vec<serde_json::Value> = deliveries
+        .iter()
+        .filter(|d| d.stage == events::Stage::Train && d.ok)
+        .flat_map(|d| d.result.as_array().cloned().unwrap_or_default())
+        .collect();
     let summary = RunSummary {
         project: project.project.name.clone(),
         store: store.url().to_string(),
         datasets,
         feature_views,
+        training,
         deliveries,
         ok,
     };
@@ -632,6 +714,9 @@ async fn run(stack: LocalStack, project: Option<PathBuf>, json: bool) -> Result<
                     .unwrap_or_default()
             );
         }
+        for t in &summary.training {
+            println!("{}", mlpipe::train_ops::describe_outcome(t));
+        }
         println!(
             "{} in {:.1}s",
             if ok {
@@ -642,7 +727,7 @@ async fn run(stack: LocalStack, project: Option<PathBuf>, json: bool) -> Result<
             started.elapsed().as_secs_f64()
         );
         println!(
-            "next: `mlpipe data versions <dataset>`, `mlpipe features list`, `mlpipe quarantine list <dataset>`, `mlpipe status`"
+            "next: `mlpipe data versions <dataset>`, `mlpipe features list`, `mlpipe models list`, `mlpipe runs list`, `mlpipe status`"
         );
     }
     Ok(exit(ok))
@@ -944,6 +1029,261 @@ async fn bench_ingest(
         "{}",
         serde_json::json!({"mode": mode, "rows": rows, "bytes": bytes, "secs": secs, "peak_rss_bytes": peak_kb * 1024})
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn train_cmd(
+    stack: LocalStack,
+    project: Option<PathBuf>,
+    snapshot: Option<String>,
+    json: bool,
+) -> Result<ExitCode> {
+    let project = load_project(project)?;
+    pipeline::push_project(stack.store(), &project).await?;
+    if project.training_files.is_empty() {
+        bail!(
+            "project '{}' lists no training files (`training = [...]` in mlpipe.toml)",
+            project.project.name
+        );
+    }
+    let job = train::job::JobConfig::from_env()?;
+    let mut results = Vec::new();
+    for (path, text) in &project.training_files {
+        let cfg = train::TrainingConfig::from_toml(text, &path.display().to_string())?;
+        let spinner = if json || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let b = ProgressBar::new_spinner();
+            b.set_message(format!("training {}", cfg.model));
+            b.enable_steady_tick(std::time::Duration::from_millis(120));
+            b
+        };
+        let request = train::job::RetrainRequest {
+            model: cfg.model.clone(),
+            snapshot: snapshot.clone(),
+            reason: Some("mlpipe train".into()),
+        };
+        let outcome = train::job::retrain(stack.store(), &request, "cli:mlpipe-train", &job)
+            .await
+            .with_context(|| format!("training '{}'", cfg.model))?;
+        spinner.finish_and_clear();
+        results.push(serde_json::to_value(outcome)?);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        for r in &results {
+            println!("{}", mlpipe::train_ops::describe_outcome(r));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn models_cmd(store: Store, command: ModelsCommand) -> Result<ExitCode> {
+    use mlpipe::train_ops;
+    match command {
+        ModelsCommand::List { json } => {
+            let rows = train_ops::models(&store).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!("no models yet (run `mlpipe run` or `mlpipe train`)");
+            } else {
+                for r in rows {
+                    println!(
+                        "{}: {} version(s), champion {}, challenger {}{}",
+                        r.model,
+                        r.versions,
+                        r.champion.map_or("-".into(), |v| format!("v{v}")),
+                        r.challenger.map_or("-".into(), |v| format!("v{v}")),
+                        match (&r.metric, r.champion_metric) {
+                            (Some(m), Some(v)) => format!(", champion test {m} {v:.4}"),
+                            _ => String::new(),
+                        }
+                    );
+                }
+            }
+        }
+        ModelsCommand::Show {
+            name,
+            version,
+            json,
+        } => {
+            let v = train_ops::show(&store, &name, version).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                let b = &v["bundle"];
+                println!(
+                    "{} v{} ({}, {}), created {}",
+                    name,
+                    b["version"],
+                    b["family"].as_str().unwrap_or("?"),
+                    b["task"].as_str().unwrap_or("?"),
+                    b["created_at"].as_str().unwrap_or("?")
+                );
+                println!(
+                    "  feature view {} version {}, snapshot {}, run {}",
+                    b["feature_view"].as_str().unwrap_or("?"),
+                    b["feature_view_version"].as_str().unwrap_or("?"),
+                    b["dataset_snapshot"].as_str().unwrap_or("?"),
+                    b["training_run"].as_str().unwrap_or("?")
+                );
+                println!(
+                    "  model {} (sha256 {})",
+                    b["model_key"].as_str().unwrap_or("?"),
+                    b["content_hash"].as_str().unwrap_or("?")
+                );
+                if let Some(t) = b["threshold"].as_f64() {
+                    println!("  threshold {t:.4}");
+                }
+                if let Some(m) = b["metrics"].as_object() {
+                    let line: Vec<String> = m
+                        .iter()
+                        .map(|(k, v)| {
+                            format!(
+                                "{k} {}",
+                                v.as_f64().map_or(v.to_string(), |x| format!("{x:.4}"))
+                            )
+                        })
+                        .collect();
+                    println!("  test: {}", line.join(", "));
+                }
+                for alias in ["champion", "challenger"] {
+                    for h in v["history"][alias].as_array().cloned().unwrap_or_default() {
+                        println!(
+                            "  {alias} #{}: v{} (was {}) at {} by {}: {}",
+                            h["seq"],
+                            h["version"],
+                            h["previous"]
+                                .as_u64()
+                                .map_or("-".into(), |p| format!("v{p}")),
+                            h["moved_at"].as_str().unwrap_or("?"),
+                            h["by"].as_str().unwrap_or("?"),
+                            h["reason"].as_str().unwrap_or("")
+                        );
+                    }
+                }
+            }
+        }
+        ModelsCommand::Promote {
+            name,
+            version,
+            reason,
+        } => {
+            let a = train_ops::promote(&store, &name, version, reason).await?;
+            println!(
+                "{name}: champion is now v{} (was {})",
+                a.version,
+                a.previous.map_or("-".into(), |p| format!("v{p}"))
+            );
+        }
+        ModelsCommand::Rollback { name } => {
+            let a = train_ops::rollback(&store, &name).await?;
+            println!(
+                "{name}: champion rolled back to v{} (from {})",
+                a.version,
+                a.previous.map_or("-".into(), |p| format!("v{p}"))
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn runs_cmd(store: Store, command: RunsCommand) -> Result<ExitCode> {
+    use mlpipe::train_ops;
+    match command {
+        RunsCommand::List { json } => {
+            let runs = train_ops::runs(&store).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else if runs.is_empty() {
+                println!("no training runs yet");
+            } else {
+                for r in runs {
+                    let metric = r.metric.clone().unwrap_or_default();
+                    println!(
+                        "{} {} {} on {} v={}: {} trials, test {} {}, {}",
+                        r.started_at,
+                        r.run_id,
+                        r.status,
+                        r.view,
+                        r.feature_version,
+                        r.trials,
+                        metric,
+                        r.test_metrics
+                            .get(&metric)
+                            .map_or("-".into(), |v| format!("{v:.4}")),
+                        r.registration
+                            .as_ref()
+                            .map_or("not registered".into(), |g| format!(
+                                "v{}{}",
+                                g.version,
+                                if g.promoted { " (promoted)" } else { "" }
+                            ))
+                    );
+                }
+            }
+        }
+        RunsCommand::Show { run, json } => {
+            let v = train_ops::run_detail(&store, &run).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                let r = &v["run"];
+                println!(
+                    "run {} ({}), model {}, view {} v={}",
+                    r["run_id"].as_str().unwrap_or("?"),
+                    r["status"].as_str().unwrap_or("?"),
+                    r["model"].as_str().unwrap_or("?"),
+                    r["view"].as_str().unwrap_or("?"),
+                    r["feature_version"].as_str().unwrap_or("?")
+                );
+                println!(
+                    "  snapshot {}, config {}, code {}",
+                    r["dataset_snapshot"].as_str().unwrap_or("?"),
+                    r["config_hash"].as_str().unwrap_or("?"),
+                    r["code_version"].as_str().unwrap_or("?")
+                );
+                println!("  params {}", r["params"]);
+                println!("  test {}", r["test_metrics"]);
+                if let Some(e) = r["error"].as_str() {
+                    println!("  error: {e}");
+                }
+                for t in v["trials"].as_array().cloned().unwrap_or_default() {
+                    let steps: Vec<String> = t["rungs"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|g| {
+                            format!(
+                                "{:.0}%: {}",
+                                g["resource"].as_f64().unwrap_or(0.0) * 100.0,
+                                g["metric"]
+                                    .as_f64()
+                                    .map_or("n/a".into(), |m| format!("{m:.4}"))
+                            )
+                        })
+                        .collect();
+                    println!(
+                        "  trial {} {}: {}",
+                        t["id"],
+                        t["params"]["family"].as_str().unwrap_or("?"),
+                        steps.join(", ")
+                    );
+                }
+            }
+        }
+        RunsCommand::Compare { runs, json } => {
+            let v = train_ops::compare(&store, &runs).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                train_ops::print_compare(&v);
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -62,6 +62,21 @@ pub async fn push_project(
             .await
             .with_context(|| format!("publishing feature view '{}'", view.name))?;
     }
+    for (path, text) in &project.training_files {
+        let shown = path
+            .strip_prefix(&project.root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        let cfg = train::TrainingConfig::from_toml(text, &shown)?;
+        if !views.iter().any(|(v, _)| v.name == cfg.view) {
+            anyhow::bail!(
+                "{shown}: view '{}' is not one of the project's feature views",
+                cfg.view
+            );
+        }
+        train::job::publish_config(store, text, &shown).await?;
+    }
     Ok(out)
 }
 
@@ -296,6 +311,8 @@ pub struct RunSummary {
     pub store: String,
     pub datasets: Vec<DatasetRun>,
     pub feature_views: Vec<ViewRun>,
+    /// What each training run did (`train::job::TrainOutcome` as JSON).
+    pub training: Vec<serde_json::Value>,
     pub deliveries: Vec<Delivery>,
     pub ok: bool,
 }

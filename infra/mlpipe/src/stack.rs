@@ -33,6 +33,7 @@ pub struct Delivery {
 pub struct LocalStack {
     store: Store,
     features: feature_stage::Config,
+    train: train::job::JobConfig,
     pending: Arc<Mutex<VecDeque<ObjectInfo>>>,
     bucket: String,
     max_attempts: u32,
@@ -42,6 +43,12 @@ impl LocalStack {
     /// Wraps `store` so that every write through [`LocalStack::store`] raises an event.
     pub fn new(store: &Store) -> LocalStack {
         LocalStack::with_config(store, feature_stage::Config::default())
+    }
+
+    /// The same stack with the training job configured as `train` says (MLflow, actor).
+    pub fn with_train(mut self, train: train::job::JobConfig) -> LocalStack {
+        self.train = train;
+        self
     }
 
     /// A stack whose feature stage writes online records as `features` says.
@@ -57,6 +64,7 @@ impl LocalStack {
             bucket: store.bucket_name(),
             store: observed,
             features,
+            train: train::job::JobConfig::default(),
             pending,
             max_attempts: 3,
         }
@@ -139,6 +147,16 @@ impl LocalStack {
                     ),
                     Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
                 },
+                Stage::Train => {
+                    match train::job::handle(&self.store, &event.key, &self.train).await {
+                        Ok(outcome) => (
+                            true,
+                            false,
+                            serde_json::to_value(outcome).unwrap_or(Value::Null),
+                        ),
+                        Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
+                    }
+                }
                 Stage::Features => {
                     match feature_stage::handle(&self.store, event, &self.features).await {
                         Ok(outcome) => (

@@ -30,7 +30,8 @@ pub async fn run(
     features: feature_stage::Config,
     mut on_delivery: impl FnMut(&Delivery),
 ) -> Result<WorkerStats> {
-    let stack = LocalStack::with_config(store, features);
+    let train = train::job::JobConfig::from_env()?;
+    let stack = LocalStack::with_config(store, features).with_train(train);
     let mut stats = WorkerStats::default();
     let mut idle_since = Instant::now();
     loop {

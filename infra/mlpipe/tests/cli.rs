@@ -113,6 +113,38 @@ fn run_json_reports_versions_rows_and_quarantine_and_is_idempotent() {
         String::from_utf8_lossy(&export.stderr)
     );
     assert!(std::fs::metadata(&out).unwrap().len() > 1000);
+
+    // ... and through training: a registered version, promoted as the first champion.
+    let t = &summary["training"][0];
+    assert_eq!(t["outcome"], "trained", "{summary}");
+    assert_eq!(t["model"], "fraud");
+    assert_eq!(t["version"], 1);
+    assert_eq!(t["promoted"], true, "{t}");
+    assert_eq!(t["metric"], "pr_auc");
+    let pr_auc = t["test_metrics"]["pr_auc"].as_f64().unwrap();
+    // The sample's fraud is behavioural and learnable; a broken pipeline scores near the
+    // base rate (under 0.01).
+    assert!(pr_auc > 0.3, "test PR-AUC {pr_auc}");
+    assert_eq!(
+        summary2["training"][0]["outcome"], "already-done",
+        "{summary2}"
+    );
+
+    let models = mlpipe(&store, &["models", "list", "--json"]);
+    let models: serde_json::Value = serde_json::from_slice(&models.stdout).unwrap();
+    assert_eq!(models[0]["champion"], 1, "{models}");
+    let show = mlpipe(&store, &["models", "show", "fraud"]);
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(text.contains("champion #1: v1"), "{text}");
+    let runs = mlpipe(&store, &["runs", "list", "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs[0]["status"], "finished", "{runs}");
+    let run_id = runs[0]["run_id"].as_str().unwrap();
+    let detail = mlpipe(&store, &["runs", "show", run_id, "--json"]);
+    let detail: serde_json::Value = serde_json::from_slice(&detail.stdout).unwrap();
+    assert_eq!(detail["trials"].as_array().unwrap().len(), 12, "{detail}");
+    let rollback = mlpipe(&store, &["models", "rollback", "fraud"]);
+    assert!(!rollback.status.success(), "nothing to roll back to yet");
 }
 
 #[test]
@@ -127,6 +159,10 @@ fn user_mistakes_are_one_line_errors_not_panics() {
         &["features", "show", "nope"][..],
         &["features", "get", "nope", "--entity", "card_id=x"][..],
         &["features", "get", "card_activity", "--entity", "card_id"][..],
+        &["models", "show", "nope"][..],
+        &["models", "promote", "nope", "3"][..],
+        &["runs", "show", "nope"][..],
+        &["train", "--project", "/nonexistent"][..],
     ] {
         let out = mlpipe(&store, args);
         assert!(!out.status.success(), "{args:?} must fail");

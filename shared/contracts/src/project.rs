@@ -21,6 +21,10 @@ pub struct Project {
     /// `features` crate; see docs/features.md.
     #[serde(default)]
     pub features: Vec<PathBuf>,
+    /// Training files (one model each), relative to the project folder. Parsed by the
+    /// `train` crate; see docs/training.md.
+    #[serde(default)]
+    pub training: Vec<PathBuf>,
 }
 
 /// One dataset of a project.
@@ -62,6 +66,8 @@ pub struct LoadedProject {
     pub contracts: BTreeMap<String, (Contract, String)>,
     /// Feature files as (path, text), in the order the project lists them.
     pub feature_files: Vec<(PathBuf, String)>,
+    /// Training files as (path, text), in the order the project lists them.
+    pub training_files: Vec<(PathBuf, String)>,
 }
 
 impl LoadedProject {
@@ -124,12 +130,18 @@ impl LoadedProject {
             let full = dir.join(path);
             feature_files.push((full.clone(), read(&full)?));
         }
+        let mut training_files = Vec::new();
+        for path in &project.training {
+            let full = dir.join(path);
+            training_files.push((full.clone(), read(&full)?));
+        }
         Ok(LoadedProject {
             root: dir.to_path_buf(),
             project,
             project_text,
             contracts,
             feature_files,
+            training_files,
         })
     }
 

@@ -12,6 +12,9 @@ pub enum Stage {
     Ingest,
     /// Dataset snapshot -> offline feature table, online store, reference profile.
     Features,
+    /// Feature-view manifest or retrain request -> search, evaluation, ONNX model,
+    /// registered version, alias moves, run records.
+    Train,
 }
 
 impl Stage {
@@ -19,6 +22,7 @@ impl Stage {
         match self {
             Stage::Ingest => "ingest",
             Stage::Features => "features",
+            Stage::Train => "train",
         }
     }
 }
@@ -90,6 +94,16 @@ pub fn routing_table() -> Vec<Route> {
             reads: vec!["snapshots/", "definitions/", "curated/", "features/"],
             writes: vec!["features/", "pipeline-runs/"],
         },
+        Route {
+            stage: Stage::Train,
+            target: Target::BatchJob,
+            triggers: vec![
+                object("features/", "/_manifest.json"),
+                object("requests/retrain/", ".json"),
+            ],
+            reads: vec!["features/", "definitions/", "models/", "requests/", "runs/"],
+            writes: vec!["models/", "runs/", "pipeline-runs/"],
+        },
     ]
 }
 
@@ -116,6 +130,16 @@ mod tests {
             .map(|r| r.stage)
             .collect();
         assert_eq!(stages, vec![Stage::Features]);
+        let stages: Vec<_> = routes_for("features/card/v=abc/_manifest.json")
+            .iter()
+            .map(|r| r.stage)
+            .collect();
+        assert_eq!(stages, vec![Stage::Train]);
+        assert!(routes_for("features/card/v=abc/table.parquet").is_empty());
+        assert_eq!(
+            routes_for("requests/retrain/r1.json")[0].stage,
+            Stage::Train
+        );
     }
 
     #[test]

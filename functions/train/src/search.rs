@@ -1,0 +1,303 @@
+//! Hyperparameter search: seeded random configurations per family, judged by successive
+//! halving (ASHA-style). Every trial starts on a small share of the resource (training rows
+//! for trees, epochs for networks); after each rung only the best `1/reduction_factor`
+//! continue, with `reduction_factor` times the resource, until the survivors use all of it.
+//! Rungs run their trials in parallel; results are ordered by trial id, so the outcome does
+//! not depend on which trial finished first.
+
+use std::time::Instant;
+
+use rand::{RngExt, SeedableRng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
+use crate::config::{Family, Metric, Search};
+use crate::data::{Dataset, Split};
+use crate::evaluate::{self, Outputs};
+use crate::gbm::GbmParams;
+use crate::model::{self, Budget, Fitted, Params};
+use crate::nn::NetParams;
+
+/// One rung of one trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RungScore {
+    pub rung: usize,
+    pub resource: f64,
+    /// Validation value of the main metric (`None`: undefined or the fit failed).
+    pub metric: Option<f64>,
+    pub seconds: f64,
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    pub id: usize,
+    pub seed: u64,
+    pub params: Params,
+    pub rungs: Vec<RungScore>,
+}
+
+impl Trial {
+    pub fn last_metric(&self) -> Option<f64> {
+        self.rungs.last().and_then(|r| r.metric)
+    }
+}
+
+/// The search's result: every trial, the winner's index, the winner's final-rung model and
+/// its validation predictions (where the decision threshold is chosen).
+#[derive(Debug)]
+pub struct Outcome {
+    pub trials: Vec<Trial>,
+    pub best: usize,
+    pub model: Fitted,
+    pub validation_predictions: Vec<f64>,
+    pub rungs: Vec<f64>,
+}
+
+fn log_uniform(rng: &mut rand_chacha::ChaCha8Rng, lo: f64, hi: f64) -> f64 {
+    (rng.random_range(lo.ln()..hi.ln())).exp()
+}
+
+/// `trials` configurations of `family`; the first is the family's defaults.
+pub fn sample(family: Family, trials: usize, seed: u64) -> Vec<Params> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ (family as u64 + 1) * 0x9E37);
+    let mut out = vec![Params::default_for(family)];
+    while out.len() < trials {
+        out.push(match family {
+            Family::Gbm => Params::Gbm(GbmParams {
+                budget: rng.random_range(0.3..1.3f32),
+                max_bin: [63u16, 127, 255][rng.random_range(0..3usize)],
+            }),
+            Family::Linear => Params::Linear(NetParams {
+                learning_rate: log_uniform(&mut rng, 3e-3, 0.1),
+                weight_decay: log_uniform(&mut rng, 1e-6, 1e-2),
+                batch_size: [256, 512, 1024][rng.random_range(0..3usize)],
+                ..NetParams::linear()
+            }),
+            Family::Mlp => Params::Mlp(NetParams {
+                hidden: [vec![32], vec![64], vec![64, 32], vec![128, 64]]
+                    [rng.random_range(0..4usize)]
+                .clone(),
+                learning_rate: log_uniform(&mut rng, 1e-3, 1e-2),
+                weight_decay: log_uniform(&mut rng, 1e-6, 1e-3),
+                epochs: [15, 20, 30][rng.random_range(0..3usize)],
+                batch_size: [256, 512][rng.random_range(0..2usize)],
+            }),
+        });
+    }
+    out
+}
+
+/// Resources of the rungs: `min_resource * reduction_factor^i`, ending at 1.
+pub fn rungs(search: &Search) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut r = search.min_resource.clamp(1e-3, 1.0);
+    while r < 1.0 - 1e-9 {
+        out.push(r);
+        r *= search.reduction_factor as f64;
+    }
+    out.push(1.0);
+    out
+}
+
+/// Threads for trials at once, and threads per trial.
+pub fn parallelism(search: &Search) -> (usize, usize) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parallel = if search.parallel == 0 {
+        cores
+    } else {
+        search.parallel
+    }
+    .max(1);
+    (parallel, (cores / parallel).max(1))
+}
+
+/// Runs the search over `families` on the train split, judged on validation.
+pub fn run(
+    ds: &Dataset,
+    families: &[Family],
+    search: &Search,
+    metric: Metric,
+    weights: &[f64],
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Outcome, TrainError> {
+    let train = ds.rows(Split::Train);
+    let valid = ds.rows(Split::Validation);
+    let train_w: Vec<f64> = train.iter().map(|&i| weights[i]).collect();
+    let valid_y = ds.targets(&valid);
+    let mut trials: Vec<Trial> = Vec::new();
+    for family in families {
+        for params in sample(*family, search.trials, search.seed) {
+            let id = trials.len();
+            trials.push(Trial {
+                id,
+                seed: search.seed.wrapping_mul(1_000_003).wrapping_add(id as u64),
+                params,
+                rungs: Vec::new(),
+            });
+        }
+    }
+    let resources = rungs(search);
+    let (parallel, threads) = parallelism(search);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(parallel)
+        .build()
+        .map_err(|e| TrainError::Fit(format!("thread pool: {e}")))?;
+    let mut alive: Vec<usize> = (0..trials.len()).collect();
+    let mut last: Vec<(usize, Option<(Fitted, Vec<f64>)>)> = Vec::new();
+    for (rung, &resource) in resources.iter().enumerate() {
+        progress(&format!(
+            "rung {}/{}: {} trial(s) on {:.0}% of the resource",
+            rung + 1,
+            resources.len(),
+            alive.len(),
+            resource * 100.0
+        ));
+        let results: Vec<(usize, RungScore, Option<(Fitted, Vec<f64>)>)> = pool.install(|| {
+            alive
+                .par_iter()
+                .map(|&id| {
+                    let t = &trials[id];
+                    let start = Instant::now();
+                    let budget = Budget {
+                        resource,
+                        threads,
+                        seed: t.seed,
+                    };
+                    let fitted = model::fit(ds, &train, &train_w, &t.params, budget)
+                        .and_then(|m| m.predict(ds, &valid).map(|p| (m, p)));
+                    let seconds = start.elapsed().as_secs_f64();
+                    match fitted {
+                        Ok((m, p)) => {
+                            let o = Outputs {
+                                task: ds.task,
+                                k: ds.n_classes(),
+                                y: &valid_y,
+                                p: &p,
+                            };
+                            let threshold = 0.5;
+                            let value =
+                                evaluate::score(metric, o, threshold).filter(|v| v.is_finite());
+                            let score = RungScore {
+                                rung,
+                                resource,
+                                metric: value,
+                                seconds,
+                                model: m.describe(),
+                                error: None,
+                            };
+                            (id, score, Some((m, p)))
+                        }
+                        Err(e) => (
+                            id,
+                            RungScore {
+                                rung,
+                                resource,
+                                metric: None,
+                                seconds,
+                                model: String::new(),
+                                error: Some(e.to_string()),
+                            },
+                            None,
+                        ),
+                    }
+                })
+                .collect()
+        });
+        last.clear();
+        for (id, score, fitted) in results {
+            progress(&format!(
+                "  trial {id} ({}): {} = {} in {:.2}s{}",
+                model::family_name(trials[id].params.family()),
+                metric.name(),
+                score.metric.map_or("n/a".into(), |v| format!("{v:.5}")),
+                score.seconds,
+                score
+                    .error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            ));
+            trials[id].rungs.push(score);
+            last.push((id, fitted));
+        }
+        // Rank by metric (failures last), ties by id.
+        let mut ranked = alive.clone();
+        ranked.sort_by(|&a, &b| {
+            let (ma, mb) = (trials[a].last_metric(), trials[b].last_metric());
+            if evaluate::better(metric, ma, mb) {
+                std::cmp::Ordering::Less
+            } else if evaluate::better(metric, mb, ma) {
+                std::cmp::Ordering::Greater
+            } else {
+                a.cmp(&b)
+            }
+        });
+        if rung + 1 < resources.len() {
+            let keep = alive.len().div_ceil(search.reduction_factor).max(1);
+            alive = ranked[..keep].to_vec();
+            alive.sort_unstable();
+        } else {
+            alive = ranked;
+        }
+    }
+    let best = alive[0];
+    if trials[best].last_metric().is_none() {
+        let why: Vec<String> = trials
+            .iter()
+            .filter_map(|t| t.rungs.last().and_then(|r| r.error.clone()))
+            .take(3)
+            .collect();
+        return Err(TrainError::Fit(format!(
+            "no trial produced a usable model ({})",
+            why.join("; ")
+        )));
+    }
+    let (model, validation_predictions) = last
+        .into_iter()
+        .find(|(id, _)| *id == best)
+        .and_then(|(_, f)| f)
+        .ok_or_else(|| TrainError::Fit("the best trial's model is missing".into()))?;
+    Ok(Outcome {
+        trials,
+        best,
+        model,
+        validation_predictions,
+        rungs: resources,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rungs_grow_by_the_reduction_factor_to_the_full_resource() {
+        let s = Search {
+            min_resource: 0.1,
+            reduction_factor: 3,
+            ..Search::default()
+        };
+        assert_eq!(rungs(&s).len(), 4);
+        assert_eq!(*rungs(&s).last().unwrap_or(&0.0), 1.0);
+        let s = Search {
+            min_resource: 1.0,
+            ..Search::default()
+        };
+        assert_eq!(rungs(&s), vec![1.0]);
+    }
+
+    #[test]
+    fn sampling_is_seeded_and_starts_from_the_defaults() {
+        for f in [Family::Gbm, Family::Linear, Family::Mlp] {
+            let a = sample(f, 5, 7);
+            assert_eq!(a, sample(f, 5, 7));
+            assert_ne!(a, sample(f, 5, 8));
+            assert_eq!(a[0], Params::default_for(f));
+            assert_eq!(a.len(), 5);
+        }
+    }
+}

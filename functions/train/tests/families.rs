@@ -1,0 +1,230 @@
+//! Every model family on every task: it learns a planted signal, and tract running the
+//! exported ONNX reproduces the training library's own test-set predictions within 1e-5.
+
+#![allow(clippy::unwrap_used)]
+
+use polars::prelude::*;
+use rand::{RngExt, SeedableRng};
+use train::config::{Family, Task, TrainingConfig};
+use train::data::{Dataset, Split, class_weights};
+use train::model::{self, Budget, Params};
+use train::pipeline::{self, PARITY_TOLERANCE};
+
+/// `n` rows, 6 features (one often missing, one constant-ish), a label of the task.
+fn synthetic(n: usize, task: Task, seed: u64) -> DataFrame {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut cols: Vec<Vec<Option<f64>>> = vec![Vec::new(); 6];
+    let mut label_f = Vec::new();
+    let mut label_s = Vec::new();
+    let mut split = Vec::new();
+    for i in 0..n {
+        let x: Vec<f64> = (0..6).map(|_| rng.random_range(-2.0..2.0f64)).collect();
+        let missing = rng.random_bool(0.1);
+        for (j, c) in cols.iter_mut().enumerate() {
+            c.push(if j == 2 && missing {
+                None
+            } else {
+                Some(x[j] * 10f64.powi(j as i32 - 2))
+            });
+        }
+        let z = 1.5 * x[0] - x[1] + if missing { 0.8 } else { 0.5 * x[2] } + 0.3 * x[3] * x[0];
+        match task {
+            Task::BinaryClassification => {
+                let p = 1.0 / (1.0 + (-(z - 1.5)).exp());
+                label_f.push(f64::from(u8::from(rng.random_bool(p))));
+            }
+            Task::MulticlassClassification => {
+                let noisy = z + rng.random_range(-0.5..0.5);
+                label_s.push(if noisy < -1.0 {
+                    "low"
+                } else if noisy < 1.0 {
+                    "mid"
+                } else {
+                    "high"
+                });
+            }
+            Task::Regression => label_f.push(3.0 * z + rng.random_range(-0.5..0.5) + 10.0),
+        }
+        split.push(match i * 10 / n {
+            0..=5 => "train",
+            6 | 7 => "validation",
+            _ => "test",
+        });
+    }
+    let mut columns: Vec<Column> = cols
+        .into_iter()
+        .enumerate()
+        .map(|(j, c)| Series::new(format!("x{j}").into(), c).into())
+        .collect();
+    columns.push(if task == Task::MulticlassClassification {
+        Series::new("y".into(), label_s).into()
+    } else {
+        Series::new("y".into(), label_f).into()
+    });
+    columns.push(Series::new("__split".into(), split).into());
+    DataFrame::new(n, columns).unwrap()
+}
+
+fn dataset(n: usize, task: Task) -> Dataset {
+    let features: Vec<String> = (0..6).map(|j| format!("x{j}")).collect();
+    Dataset::from_frame(
+        &synthetic(n, task, 7),
+        &features,
+        "y",
+        Some("__split"),
+        Some(task),
+        None,
+    )
+    .unwrap()
+}
+
+fn check_family(ds: &Dataset, params: &Params) -> (f64, f64) {
+    let train = ds.rows(Split::Train);
+    let test = ds.rows(Split::Test);
+    let w = class_weights(&ds.targets(&train), ds.task, true);
+    let fitted = model::fit(
+        ds,
+        &train,
+        &w,
+        params,
+        Budget {
+            resource: 1.0,
+            threads: 2,
+            seed: 3,
+        },
+    )
+    .unwrap();
+    let own = fitted.predict(ds, &test).unwrap();
+    let onnx = fitted.to_onnx().unwrap();
+    let tract = pipeline::onnx_outputs(&onnx, ds, &test, ds.task).unwrap();
+    assert_eq!(own.len(), tract.len());
+    let diff = pipeline::max_difference(&tract, &own);
+    assert!(
+        diff <= PARITY_TOLERANCE,
+        "{params:?} on {:?}: tract differs by {diff:e}",
+        ds.task
+    );
+    let y = ds.targets(&test);
+    let o = train::evaluate::Outputs {
+        task: ds.task,
+        k: ds.n_classes(),
+        y: &y,
+        p: &own,
+    };
+    let quality = match ds.task {
+        Task::BinaryClassification => {
+            train::evaluate::score(train::Metric::RocAuc, o, 0.5).unwrap()
+        }
+        Task::MulticlassClassification => {
+            train::evaluate::score(train::Metric::Accuracy, o, 0.5).unwrap()
+        }
+        Task::Regression => train::evaluate::score(train::Metric::R2, o, 0.5).unwrap(),
+    };
+    let imp = fitted.importance(ds, &ds.rows(Split::Validation), 1);
+    assert_eq!(imp.len(), ds.n_features());
+    assert!((imp.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{imp:?}");
+    // x0 carries the most signal in every task; x5 none.
+    assert!(imp[0] > imp[5], "{params:?}: importance {imp:?}");
+    (diff, quality)
+}
+
+#[test]
+fn every_family_learns_and_exports_exactly() {
+    for task in [
+        Task::BinaryClassification,
+        Task::MulticlassClassification,
+        Task::Regression,
+    ] {
+        let ds = dataset(4000, task);
+        for family in [Family::Gbm, Family::Linear, Family::Mlp] {
+            let (diff, quality) = check_family(&ds, &Params::default_for(family));
+            let floor = match task {
+                Task::BinaryClassification => 0.75,
+                Task::MulticlassClassification => 0.7,
+                Task::Regression => 0.8,
+            };
+            assert!(
+                quality > floor,
+                "{family:?} on {task:?}: quality {quality} (parity {diff:e})"
+            );
+        }
+    }
+}
+
+fn config(families: &str) -> TrainingConfig {
+    TrainingConfig::from_toml(
+        &format!(
+            r#"
+model = "m"
+view = "v"
+families = [{families}]
+[search]
+trials = 3
+seed = 11
+reduction_factor = 3
+min_resource = 0.34
+"#
+        ),
+        "t.toml",
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_search_is_seeded_and_reproducible() {
+    let ds = dataset(3000, Task::BinaryClassification);
+    let cfg = config(r#""gbm", "linear""#);
+    let a = pipeline::train(&ds, &cfg, &|_| {}).unwrap();
+    let b = pipeline::train(&ds, &cfg, &|_| {}).unwrap();
+    assert_eq!(a.trials.len(), 6);
+    assert_eq!(a.rungs, vec![0.34, 1.0]);
+    // Successive halving: 6 trials at the first rung, 2 at the last.
+    assert_eq!(a.trials.iter().filter(|t| t.rungs.len() == 2).count(), 2);
+    assert_eq!(a.params, b.params);
+    let metrics = |c: &pipeline::Candidate| -> Vec<Option<f64>> {
+        c.trials
+            .iter()
+            .flat_map(|t| t.rungs.iter().map(|r| r.metric))
+            .collect()
+    };
+    assert_eq!(metrics(&a), metrics(&b));
+    if a.params.family() == Family::Gbm {
+        assert_eq!(a.onnx, b.onnx, "same seed, same trees");
+    }
+    assert!(a.threshold.is_some_and(|t| (0.0..=1.0).contains(&t)));
+    assert!(
+        a.interval
+            .is_some_and(|i| i.low <= a.main.unwrap() + 1e-9 && a.main.unwrap() <= i.high + 1e-9)
+    );
+    for key in [
+        "roc_auc",
+        "pr_auc",
+        "log_loss",
+        "brier",
+        "f1",
+        "precision",
+        "recall",
+        "tp",
+        "fp",
+        "tn",
+        "fn",
+    ] {
+        assert!(a.test_metrics.contains_key(key), "{key} missing");
+    }
+}
+
+#[test]
+fn a_label_with_one_class_in_training_is_a_clear_error() {
+    let mut df = synthetic(500, Task::BinaryClassification, 1);
+    let n = df.height();
+    let y: Vec<f64> = (0..n)
+        .map(|i| if i < n * 6 / 10 { 0.0 } else { (i % 2) as f64 })
+        .collect();
+    df.with_column(Column::from(Series::new("y".into(), y)))
+        .unwrap();
+    let features: Vec<String> = (0..6).map(|j| format!("x{j}")).collect();
+    let e = Dataset::from_frame(&df, &features, "y", Some("__split"), None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("'y'") && e.contains("training split"), "{e}");
+}
