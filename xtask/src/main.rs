@@ -24,11 +24,12 @@ fn main() -> Result<()> {
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("ingest") => bench_ingest(&root, &args[2..]),
             Some("features") => bench_features(&root, &args[2..]),
-            other => bail!("unknown benchmark {other:?}; available: ingest, features"),
+            Some("train") => bench_train(&root),
+            other => bail!("unknown benchmark {other:?}; available: ingest, features, train"),
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N]"
+                "usage: cargo xtask test | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train"
             );
             std::process::exit(2);
         }
@@ -413,6 +414,154 @@ fn bench_features(root: &Path, args: &[String]) -> Result<()> {
             .max(join.num("peak_rss_bytes")?)),
         online.num("read_p99_us")?
     );
+    Ok(())
+}
+
+/// `cargo xtask bench train`: model quality next to scikit-learn on the sample project and
+/// on statsmodels' bundled `fair` dataset, and a full search on 100,000 training rows timed
+/// against the same number of scikit-learn HistGradientBoosting fits.
+fn bench_train(root: &Path) -> Result<()> {
+    install_python_tools(root)?;
+    run(Command::new(venv(root).join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "statsmodels>=0.14",
+        "scikit-learn>=1.5",
+        "pyarrow>=15",
+    ]))?;
+    let (bin, work, _) = bench_setup(root, 1000)?;
+    let dir = work.join("train");
+    std::fs::create_dir_all(&dir)?;
+    let python = venv(root).join("bin/python");
+    let script = root.join("xtask/bench/train_reference.py");
+    run(Command::new(&python).arg(&script).arg("prepare").arg(&dir))?;
+    // The sample project's point-in-time training table, as the pipeline builds it.
+    let store = dir.join("store");
+    let _ = std::fs::remove_dir_all(&store);
+    run(Command::new(&bin)
+        .args(["run", "--store"])
+        .arg(&store)
+        .arg("--project")
+        .arg(root.join("examples/fraud"))
+        .stdout(std::process::Stdio::null()))?;
+    let fraud = dir.join("fraud.parquet");
+    run(Command::new(&bin)
+        .args(["features", "training-set", "card_activity", "--store"])
+        .arg(&store)
+        .arg("--out")
+        .arg(&fraud))?;
+    let cases: [(&str, PathBuf, &str, &str, Option<PathBuf>); 3] = [
+        (
+            "fraud sample (card_activity view)",
+            fraud,
+            "is_fraud",
+            "pr_auc",
+            Some(root.join("examples/fraud/training/fraud.toml")),
+        ),
+        (
+            "statsmodels fair (any affair)",
+            dir.join("fair.parquet"),
+            "y",
+            "roc_auc",
+            None,
+        ),
+        (
+            "synthetic 100k x 20 (10% positive)",
+            dir.join("synthetic.parquet"),
+            "y",
+            "roc_auc",
+            None,
+        ),
+    ];
+    println!(
+        "training benchmark, {} cores; quality on the test split, models fitted on train + validation",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    for (name, file, label, metric, config) in cases {
+        let mut ours = Command::new(&bin);
+        ours.arg("bench-train")
+            .arg("--file")
+            .arg(&file)
+            .args(["--label", label, "--metric", metric]);
+        if let Some(c) = &config {
+            ours.arg("--config").arg(c);
+        }
+        let out = ours.stderr(std::process::Stdio::null()).output()?;
+        if !out.status.success() {
+            bail!("bench-train on {name} failed");
+        }
+        let ours = serde_like::parse(&String::from_utf8_lossy(&out.stdout))?;
+        let fits = ours.num("fits")? as usize;
+        let speed = name.starts_with("synthetic");
+        let out = Command::new(&python)
+            .arg("-W")
+            .arg("ignore")
+            .arg(&script)
+            .arg("fit")
+            .arg(&file)
+            .args([label, metric, &if speed { fits } else { 0 }.to_string()])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "scikit-learn reference on {name} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let reference = serde_like::parse(&String::from_utf8_lossy(&out.stdout))?;
+        println!("\n{name}: {} rows, main metric {metric}", ours.num("rows")?);
+        println!(
+            "{:<44} {:>9} {:>9} {:>9}",
+            "", "roc_auc", "pr_auc", "log_loss"
+        );
+        println!(
+            "{:<44} {:>9.4} {:>9.4} {:>9.4}",
+            "mlpipe (best of the search)",
+            ours.num("test_roc_auc")?,
+            ours.num("test_pr_auc")?,
+            ours.num("test_log_loss")?
+        );
+        for (label, prefix) in [
+            ("scikit-learn HistGradientBoosting (default)", "hgb"),
+            ("scikit-learn LogisticRegression (default)", "lr"),
+        ] {
+            println!(
+                "{:<44} {:>9.4} {:>9.4} {:>9.4}",
+                label,
+                reference.num(&format!("{prefix}_roc_auc"))?,
+                reference.num(&format!("{prefix}_pr_auc"))?,
+                reference.num(&format!("{prefix}_log_loss"))?
+            );
+        }
+        let ours_main = ours.num(&format!("test_{metric}"))?;
+        let best = reference.num(&format!("best_{metric}"))?;
+        println!(
+            "goal: within 0.01 of the better scikit-learn model: {metric} {ours_main:.4} vs {best:.4} ({:+.4})",
+            ours_main - best
+        );
+        println!(
+            "mlpipe search: {} models fitted in {:.2} s, peak {:.0} MB",
+            fits,
+            ours.num("secs")?,
+            ours.num("peak_rss_bytes")? / 1_048_576.0
+        );
+        if speed {
+            println!(
+                "scikit-learn: {} HistGradientBoosting fits on the same training rows in {:.2} s (one fit {:.2} s), peak {:.0} MB",
+                reference.num("hgb_n_fits")?,
+                reference.num("hgb_n_fits_secs")?,
+                reference.num("hgb_fit_secs")?,
+                reference.num("peak_rss_bytes")? / 1_048_576.0
+            );
+            println!(
+                "goal: no slower than scikit-learn for the same number of models: {:.2} s vs {:.2} s",
+                ours.num("secs")?,
+                reference.num("hgb_n_fits_secs")?
+            );
+        }
+    }
     Ok(())
 }
 

@@ -28,7 +28,7 @@ async fn main() -> std::process::ExitCode {
     let result = async {
         let store = Store::open(&args.store)?;
         let job = train::job::JobConfig::from_env()?;
-        Ok::<_, train::TrainError>(train::job::handle(&store, &args.key, &job).await?)
+        train::job::handle(&store, &args.key, &job).await
     }
     .await;
     match result {

@@ -57,13 +57,16 @@ pub struct Outcome {
     pub rungs: Vec<f64>,
 }
 
+/// A fitted trial model and its validation predictions.
+type Survivor = (Fitted, Vec<f64>);
+
 fn log_uniform(rng: &mut rand_chacha::ChaCha8Rng, lo: f64, hi: f64) -> f64 {
     (rng.random_range(lo.ln()..hi.ln())).exp()
 }
 
 /// `trials` configurations of `family`; the first is the family's defaults.
 pub fn sample(family: Family, trials: usize, seed: u64) -> Vec<Params> {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ (family as u64 + 1) * 0x9E37);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ ((family as u64 + 1) * 0x9E37));
     let mut out = vec![Params::default_for(family)];
     while out.len() < trials {
         out.push(match family {
@@ -147,7 +150,7 @@ pub fn run(
         .build()
         .map_err(|e| TrainError::Fit(format!("thread pool: {e}")))?;
     let mut alive: Vec<usize> = (0..trials.len()).collect();
-    let mut last: Vec<(usize, Option<(Fitted, Vec<f64>)>)> = Vec::new();
+    let mut last: Vec<(usize, Option<Survivor>)> = Vec::new();
     for (rung, &resource) in resources.iter().enumerate() {
         progress(&format!(
             "rung {}/{}: {} trial(s) on {:.0}% of the resource",
@@ -156,7 +159,7 @@ pub fn run(
             alive.len(),
             resource * 100.0
         ));
-        let results: Vec<(usize, RungScore, Option<(Fitted, Vec<f64>)>)> = pool.install(|| {
+        let results: Vec<(usize, RungScore, Option<Survivor>)> = pool.install(|| {
             alive
                 .par_iter()
                 .map(|&id| {

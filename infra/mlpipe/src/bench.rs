@@ -219,3 +219,83 @@ pub async fn features(
         other => bail!("unknown mode '{other}' (windows, join or online)"),
     }
 }
+
+/// `mlpipe bench-train`: a full search on a table (Parquet or CSV) with `label` and a
+/// `__split` column; every other numeric or boolean column is a feature. Prints one JSON
+/// object: test metrics of the chosen model, models fitted, timings and peak memory.
+pub fn train(
+    file: &Path,
+    label: &str,
+    metric: &str,
+    config: Option<&Path>,
+) -> Result<serde_json::Value> {
+    let started = std::time::Instant::now();
+    let df = if file.extension().is_some_and(|e| e == "csv") {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .try_into_reader_with_file_path(Some(file.to_path_buf()))?
+            .finish()?
+    } else {
+        ParquetReader::new(
+            std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+        )
+        .finish()?
+    };
+    let features: Vec<String> = df
+        .columns()
+        .iter()
+        .filter(|c| {
+            let name = c.name().as_str();
+            name != label
+                && name != "__split"
+                && (c.dtype().is_primitive_numeric() || c.dtype() == &DataType::Boolean)
+        })
+        .map(|c| c.name().to_string())
+        .collect();
+    let text = match config {
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
+        None => format!(
+            "model = \"bench\"\nview = \"bench\"\nfamilies = [\"gbm\", \"linear\"]\nmetric = \"{metric}\"\nclass_weight = \"none\"\n"
+        ),
+    };
+    let cfg = train::TrainingConfig::from_toml(&text, "bench training file")?;
+    let load_secs = started.elapsed().as_secs_f64();
+    let search_started = std::time::Instant::now();
+    let (ds, cand) = train::job::train_table(
+        &df,
+        &features,
+        label,
+        Some("__split"),
+        &cfg,
+        &|line: &str| eprintln!("{line}"),
+    )?;
+    let secs = search_started.elapsed().as_secs_f64();
+    let fits: usize = cand.trials.iter().map(|t| t.rungs.len()).sum::<usize>() + 1;
+    let families: Vec<&str> = cfg
+        .families
+        .iter()
+        .map(|f| train::model::family_name(*f))
+        .collect();
+    let flat = |k: &str| cand.test_metrics.get(k).copied().unwrap_or(f64::NAN);
+    Ok(serde_json::json!({
+        "test_roc_auc": flat("roc_auc"),
+        "test_pr_auc": flat("pr_auc"),
+        "test_log_loss": flat("log_loss"),
+        "rows": ds.n_rows(),
+        "features": ds.n_features(),
+        "train_rows": ds.rows(train::data::Split::Train).len(),
+        "families": families,
+        "best": cand.params,
+        "metric": cand.metric.name(),
+        "value": cand.main,
+        "test": cand.test_metrics,
+        "fits": fits,
+        "trials": cand.trials.len(),
+        "load_secs": load_secs,
+        "secs": secs,
+        "timings": cand.timings,
+        "peak_rss_bytes": peak_rss_bytes(),
+    }))
+}

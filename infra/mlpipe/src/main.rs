@@ -149,6 +149,19 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         n: usize,
     },
+    /// Benchmark helper used by `cargo xtask bench train`.
+    #[command(hide = true)]
+    BenchTrain {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, default_value = "y")]
+        label: String,
+        #[arg(long, default_value = "roc_auc")]
+        metric: String,
+        /// A training file to use instead of the default (gbm + linear, no class weights).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Benchmark helper used by `cargo xtask bench ingest`.
     #[command(hide = true)]
     BenchIngest {
@@ -529,6 +542,16 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchTrain {
+            file,
+            label,
+            metric,
+            config,
+        } => {
+            let v = mlpipe::bench::train(&file, &label, &metric, config.as_deref())?;
+            println!("{}", serde_json::to_string(&v)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchFeatures {
