@@ -42,7 +42,7 @@ async fn train_register_promote_track_in_mlflow_and_roll_back() {
     let mut file = std::fs::File::create(&path).unwrap();
     generate(
         &SampleOptions {
-            rows: 8000,
+            rows: 20_000,
             bad_rows: 0,
             ..Default::default()
         },
@@ -208,7 +208,10 @@ async fn train_register_promote_track_in_mlflow_and_roll_back() {
     let mut project = sample_project();
     let (_, text) = &mut project.training_files[0];
     *text = text
-        .replace("trials = 4", "trials = 2")
+        .replace(
+            r#"families = ["gbm", "linear", "mlp"]"#,
+            r#"families = ["linear"]"#,
+        )
         .replace("min_improvement = 0.0", "min_improvement = 10.0");
     pipeline::push_project(&store, &project).await.unwrap();
     let req = train::job::RetrainRequest {

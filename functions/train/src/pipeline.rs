@@ -119,6 +119,23 @@ pub fn train(
             model::task_name(ds.task)
         )));
     }
+    if ds.task != Task::Regression {
+        let valid = ds.rows(Split::Validation);
+        let seen: std::collections::BTreeSet<u64> = valid.iter().map(|&i| ds.y[i] as u64).collect();
+        if seen.len() < ds.n_classes() {
+            let missing: Vec<&str> = (0..ds.n_classes())
+                .filter(|c| !seen.contains(&(*c as u64)))
+                .map(|c| ds.classes[c].as_str())
+                .collect();
+            return Err(TrainError::Data {
+                column: "validation split".into(),
+                message: format!(
+                    "{} validation rows hold no example of class(es) {missing:?}, so the search cannot be judged; more labelled data (or a different split) is needed",
+                    valid.len()
+                ),
+            });
+        }
+    }
     let mut timings = BTreeMap::new();
     let weights = class_weights(&ds.y, ds.task, cfg.balanced());
     let started = Instant::now();
