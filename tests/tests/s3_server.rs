@@ -42,7 +42,10 @@ async fn ingest_runs_against_an_s3_server() {
     assert_eq!(store.get("probe/a").await.unwrap().bytes.as_ref(), b"3");
 
     // The pipeline, with duplicate delivery.
-    let project = LoadedProject::load(&tests::repo_root().join("examples/fraud")).unwrap();
+    let mut project = LoadedProject::load(&tests::repo_root().join("examples/fraud")).unwrap();
+    // Too few rows to train on: this test is about the store and its events.
+    project.project.training.clear();
+    project.training_files.clear();
     let stack = LocalStack::new(&store);
     pipeline::push_project(stack.store(), &project)
         .await

@@ -67,7 +67,10 @@ async fn worker_consumes_s3_notifications_from_sqs() {
     );
 
     let store = Store::open(&moto.store_url(bucket)).unwrap();
-    let project = LoadedProject::load(&tests::repo_root().join("examples/fraud")).unwrap();
+    let mut project = LoadedProject::load(&tests::repo_root().join("examples/fraud")).unwrap();
+    // Too few rows to train on: this test is about the store and its events.
+    project.project.training.clear();
+    project.training_files.clear();
     pipeline::push_project(&store, &project).await.unwrap();
     // Uploaded by a plain S3 client, not through mlpipe: only moto's own event reaches us.
     let mut csv = Vec::new();
