@@ -89,8 +89,32 @@ pub struct Budget {
     pub seed: u64,
 }
 
-/// Fits `params` on `rows` of `ds` with per-row `weights` (aligned with `rows`).
+/// Fits `params` on `rows` of `ds` with per-row `weights` (aligned with `rows`). A panic
+/// inside a training library (data it did not expect) becomes an error for this trial.
 pub fn fit(
+    ds: &Dataset,
+    rows: &[usize],
+    weights: &[f64],
+    params: &Params,
+    budget: Budget,
+) -> Result<Fitted, TrainError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fit_inner(ds, rows, weights, params, budget)
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(TrainError::Fit(format!(
+            "{} training failed inside the library: {what}",
+            family_name(params.family())
+        )))
+    })
+}
+
+fn fit_inner(
     ds: &Dataset,
     rows: &[usize],
     weights: &[f64],

@@ -957,6 +957,29 @@ async fn status(store: Store, json: bool) -> Result<ExitCode> {
             "last_run": runs.first(),
             "recent_failures": failures,
         }));
+        // Training runs are recorded per feature view.
+        for view in &mine {
+            let runs = pipeline::recent_runs(&store, "train", &view.view, 50).await?;
+            if runs.is_empty() {
+                continue;
+            }
+            let failures: Vec<_> = runs
+                .iter()
+                .filter(|r| r.outcome == "failed" || r.outcome == "rejected")
+                .take(5)
+                .cloned()
+                .collect();
+            let latest = runs.iter().find_map(|r| r.version.clone());
+            rows.push(serde_json::json!({
+                "dataset": dataset,
+                "stage": "train",
+                "latest_version": latest,
+                "versions": runs.iter().filter(|r| r.outcome == "committed").count(),
+                "snapshot": state.latest_snapshot.as_ref().map(|s| s.hash.clone()),
+                "last_run": runs.first(),
+                "recent_failures": failures,
+            }));
+        }
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
