@@ -6,7 +6,9 @@ use train::export::TreeOutput;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let df = ParquetReader::new(std::fs::File::open(&args[1]).unwrap()).finish().unwrap();
+    let df = ParquetReader::new(std::fs::File::open(&args[1]).unwrap())
+        .finish()
+        .unwrap();
     let budget: f32 = args[2].parse().unwrap();
     let threads: usize = args[3].parse().unwrap();
     let features: Vec<String> = df
@@ -21,10 +23,25 @@ fn main() {
     let test = ds.rows(Split::Test);
     let w = vec![1.0; rows.len()];
     let t = std::time::Instant::now();
-    let g = train::gbm::fit(&ds.columns(&rows), &ds.targets(&rows), &w, TreeOutput::Binary,
-        &train::gbm::GbmParams { budget, max_bin: 256 }, threads, 1).unwrap();
+    let g = train::gbm::fit(
+        &ds.columns(&rows),
+        &ds.targets(&rows),
+        &w,
+        TreeOutput::Binary,
+        &train::gbm::GbmParams {
+            budget,
+            max_bin: 256,
+        },
+        threads,
+        1,
+    )
+    .unwrap();
     let secs = t.elapsed().as_secs_f64();
     let p = g.predict(&ds.columns(&test));
     let y: Vec<bool> = ds.targets(&test).iter().map(|v| *v == 1.0).collect();
-    println!("budget {budget}: {} trees in {secs:.2}s, test auc {:.4}", g.n_trees(), train::metrics::roc_auc(&y, &p).unwrap());
+    println!(
+        "budget {budget}: {} trees in {secs:.2}s, test auc {:.4}",
+        g.n_trees(),
+        train::metrics::roc_auc(&y, &p).unwrap()
+    );
 }
