@@ -9,7 +9,7 @@ fn main() {
     let df = ParquetReader::new(std::fs::File::open(&args[1]).unwrap())
         .finish()
         .unwrap();
-    let budget: f32 = args[2].parse().unwrap();
+    let learning_rate: f32 = args[2].parse().unwrap();
     let threads: usize = args[3].parse().unwrap();
     let features: Vec<String> = df
         .columns()
@@ -29,8 +29,11 @@ fn main() {
         &w,
         TreeOutput::Binary,
         &train::gbm::GbmParams {
-            budget,
-            max_bin: 256,
+            learning_rate,
+            max_trees: args.get(4).map_or(100, |v| v.parse().unwrap()),
+            max_leaves: args.get(5).map_or(31, |v| v.parse().unwrap()),
+            min_leaf_weight: args.get(6).map_or(1.0, |v| v.parse().unwrap()),
+            ..Default::default()
         },
         threads,
         1,
@@ -40,7 +43,7 @@ fn main() {
     let p = g.predict(&ds.columns(&test));
     let y: Vec<bool> = ds.targets(&test).iter().map(|v| *v == 1.0).collect();
     println!(
-        "budget {budget}: {} trees in {secs:.2}s, test auc {:.4}",
+        "learning rate {learning_rate}: {} trees in {secs:.2}s, test auc {:.4}",
         g.n_trees(),
         train::metrics::roc_auc(&y, &p).unwrap()
     );

@@ -1,41 +1,94 @@
-//! Gradient-boosted trees with the `perpetual` crate, and their conversion to the exported
-//! tree ensemble.
+//! Gradient-boosted trees with the `forust-ml` crate (histogram-based, XGBoost-style, with
+//! weights and missing values), and their conversion to the exported tree ensemble.
 //!
 //! Binary classification and regression fit one booster; multi-class fits one log-loss
 //! booster per class (one-vs-rest) and the model's probabilities are the softmax of their
 //! raw scores, which is exactly what one multi-target ONNX ensemble with a softmax computes.
-//! perpetual's own extras that ONNX could not reproduce are switched off: its automatic
-//! class weights (we pass our own weights), the fold-averaged probabilities (we use the
-//! sigmoid of the raw score) and the ridge regression head.
+//! Like scikit-learn's HistGradientBoosting, a fit on more than 10,000 rows holds out a
+//! seeded 10% of them to stop adding trees once the loss there has not improved for
+//! `early_stopping_rounds` rounds; the model keeps the trees up to the best round.
 
-use perpetual::booster::config::ImportanceMethod;
-use perpetual::objective::Objective;
-use perpetual::{ColumnarMatrix, PerpetualBooster};
+use forust_ml::data::Matrix;
+use forust_ml::gradientbooster::{GradientBooster, GrowPolicy, ImportanceMethod};
+use forust_ml::metric::Metric;
+use forust_ml::objective::ObjectiveType;
 use serde::{Deserialize, Serialize};
 
 use crate::TrainError;
 use crate::export::{self, TreeEnsemble, TreeOutput};
 
-/// perpetual's only real knob: the budget sets the learning rate (`10^-budget`) and with it
-/// how many trees grow before its built-in stopping rule ends training.
+/// Rows above which a fit holds out part of its rows for early stopping (as scikit-learn).
+pub const EARLY_STOPPING_MIN_ROWS: usize = 10_000;
+/// Share of the rows held out for early stopping.
+pub const EARLY_STOPPING_SHARE: f64 = 0.1;
+
+/// Tree hyperparameters. The defaults are scikit-learn's HistGradientBoosting defaults
+/// (100 rounds, learning rate 0.1, 31 leaves grown best-first, 255 bins, early stopping),
+/// with a little L2 regularisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GbmParams {
-    pub budget: f32,
+    pub learning_rate: f32,
+    /// Most boosting rounds (trees per booster).
+    pub max_trees: usize,
+    /// Most leaves per tree (trees grow best-first).
+    pub max_leaves: usize,
+    pub max_depth: usize,
+    /// Least hessian sum in a leaf (for log-loss about rows x p(1-p)).
+    pub min_leaf_weight: f32,
+    pub l2: f32,
     pub max_bin: u16,
+    /// Share of rows sampled for each tree.
+    pub subsample: f32,
+    /// Share of features sampled for each tree.
+    pub colsample: f64,
+    /// Rounds without improvement on the held-out rows before stopping (0: never stop early).
+    pub early_stopping_rounds: usize,
 }
 
 impl Default for GbmParams {
     fn default() -> GbmParams {
         GbmParams {
-            budget: 0.5,
-            max_bin: 256,
+            learning_rate: 0.1,
+            max_trees: 100,
+            max_leaves: 31,
+            max_depth: 32,
+            min_leaf_weight: 1.0,
+            l2: 1.0,
+            max_bin: 255,
+            subsample: 1.0,
+            colsample: 1.0,
+            early_stopping_rounds: 10,
         }
+    }
+}
+
+impl GbmParams {
+    fn check(&self) -> Result<(), TrainError> {
+        let bad = |what: &str| Err(TrainError::Fit(format!("gbm: {what}")));
+        if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
+            return bad("learning_rate must be in (0, 1]");
+        }
+        if self.max_trees == 0 || self.max_leaves < 2 || self.max_depth == 0 {
+            return bad("max_trees must be >= 1, max_leaves >= 2 and max_depth >= 1");
+        }
+        if self.max_bin < 2 {
+            return bad("max_bin must be >= 2");
+        }
+        let share = |v: f64| v > 0.0 && v <= 1.0;
+        if !(share(f64::from(self.subsample)) && share(self.colsample)) {
+            return bad("subsample and colsample must be in (0, 1]");
+        }
+        if !(self.min_leaf_weight >= 0.0 && self.l2 >= 0.0) {
+            return bad("min_leaf_weight and l2 must be >= 0");
+        }
+        Ok(())
     }
 }
 
 /// A fitted tree model.
 pub struct Gbm {
-    boosters: Vec<PerpetualBooster>,
+    boosters: Vec<GradientBooster>,
     output: TreeOutput,
     n_features: usize,
 }
@@ -50,9 +103,34 @@ impl std::fmt::Debug for Gbm {
     }
 }
 
-fn matrix(cols: &[Vec<f64>]) -> ColumnarMatrix<'_, f64> {
-    let rows = cols.first().map_or(0, Vec::len);
-    ColumnarMatrix::new(cols.iter().map(Vec::as_slice).collect(), None, rows)
+/// forust's matrix is one column-major slice.
+fn flatten(cols: &[Vec<f64>], rows: &[usize]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(cols.len() * rows.len());
+    for c in cols {
+        out.extend(rows.iter().map(|&r| c[r]));
+    }
+    out
+}
+
+/// Seeded split of `0..n` into (fit rows, early-stopping rows); no hold-out for small fits.
+fn holdout(n: usize, params: &GbmParams, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    if params.early_stopping_rounds == 0 || n <= EARLY_STOPPING_MIN_ROWS {
+        return ((0..n).collect(), Vec::new());
+    }
+    let mut s = seed ^ 0x5DEE_CE66_D1CE_4E5B;
+    let mut fit = Vec::with_capacity(n);
+    let mut held = Vec::with_capacity((n as f64 * EARLY_STOPPING_SHARE) as usize + 1);
+    for i in 0..n {
+        s = s
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        if ((s >> 11) as f64 / (1u64 << 53) as f64) < EARLY_STOPPING_SHARE {
+            held.push(i);
+        } else {
+            fit.push(i);
+        }
+    }
+    (fit, held)
 }
 
 /// Fits on column-major `cols` with targets `y` (0/1, class index or value) and weights.
@@ -65,7 +143,18 @@ pub fn fit(
     threads: usize,
     seed: u64,
 ) -> Result<Gbm, TrainError> {
-    let data = matrix(cols);
+    params.check()?;
+    let n = cols.first().map_or(0, Vec::len);
+    if n == 0 || y.len() != n || weights.len() != n {
+        return Err(TrainError::Fit(
+            "gbm: no rows, or targets/weights do not match the rows".into(),
+        ));
+    }
+    let (fit_rows, held_rows) = holdout(n, params, seed);
+    let x = flatten(cols, &fit_rows);
+    let xh = flatten(cols, &held_rows);
+    let w: Vec<f64> = fit_rows.iter().map(|&i| weights[i]).collect();
+    let wh: Vec<f64> = held_rows.iter().map(|&i| weights[i]).collect();
     let targets: Vec<Vec<f64>> = match output {
         TreeOutput::Binary | TreeOutput::Regression => vec![y.to_vec()],
         TreeOutput::Multiclass(k) => (0..k)
@@ -76,29 +165,67 @@ pub fn fit(
             })
             .collect(),
     };
-    let objective = match output {
-        TreeOutput::Regression => Objective::SquaredLoss,
-        _ => Objective::LogLoss,
+    // forust's objective and metric types are not Clone: made fresh for each booster.
+    let regression = output == TreeOutput::Regression;
+    let objective = || {
+        if regression {
+            ObjectiveType::SquaredLoss
+        } else {
+            ObjectiveType::LogLoss
+        }
+    };
+    let metric = || {
+        if regression {
+            Metric::RootMeanSquaredError
+        } else {
+            Metric::LogLoss
+        }
     };
     let mut boosters = Vec::with_capacity(targets.len());
     for (c, target) in targets.iter().enumerate() {
-        let logloss = output != TreeOutput::Regression;
-        if logloss && !(target.contains(&1.0) && target.contains(&0.0)) {
+        let yf: Vec<f64> = fit_rows.iter().map(|&i| target[i]).collect();
+        let yh: Vec<f64> = held_rows.iter().map(|&i| target[i]).collect();
+        if output != TreeOutput::Regression && !(yf.contains(&1.0) && yf.contains(&0.0)) {
             return Err(TrainError::Fit(format!(
                 "gbm: class {c} is absent or alone in the training rows"
             )));
         }
-        let mut b = PerpetualBooster::default()
-            .set_objective(objective.clone())
-            .set_budget(params.budget)
-            .set_max_bin(params.max_bin)
+        let mut b = GradientBooster::default()
+            .set_objective_type(objective())
+            .set_iterations(params.max_trees)
+            .set_learning_rate(params.learning_rate)
+            .set_max_leaves(params.max_leaves)
+            .set_max_depth(params.max_depth)
+            .set_min_leaf_weight(params.min_leaf_weight)
+            .set_l2(params.l2)
+            .set_nbins(params.max_bin)
+            .set_subsample(params.subsample)
+            .set_colsample_bytree(params.colsample)
+            .set_seed(seed.wrapping_add(c as u64))
             .set_num_threads(Some(threads.max(1)))
-            .set_seed(seed)
+            .set_parallel(threads > 1)
+            .set_missing(f64::NAN)
             .set_create_missing_branch(false);
-        b.cfg.auto_class_weights = false;
-        b.fit_columnar(&data, target, Some(weights), None)
+        b.grow_policy = GrowPolicy::LossGuide;
+        let eval = if held_rows.is_empty() {
+            None
+        } else {
+            b = b
+                .set_evaluation_metric(Some(metric()))
+                .set_early_stopping_rounds(Some(params.early_stopping_rounds));
+            Some(vec![(
+                Matrix::new(&xh, held_rows.len(), cols.len()),
+                &yh[..],
+                &wh[..],
+            )])
+        };
+        b.fit(&Matrix::new(&x, fit_rows.len(), cols.len()), &yf, &w, eval)
             .map_err(|e| TrainError::Fit(format!("gbm: {e}")))?;
-        b.regression_head = None;
+        // Keep exactly the trees the model predicts with.
+        if let Some(keep) = b.prediction_iteration {
+            b.trees.truncate(keep);
+        }
+        b.prediction_iteration = None;
         boosters.push(b);
     }
     Ok(Gbm {
@@ -110,22 +237,20 @@ pub fn fit(
 
 impl Gbm {
     pub fn n_trees(&self) -> usize {
-        self.boosters
-            .iter()
-            .map(|b| b.get_prediction_trees().len())
-            .sum()
+        self.boosters.iter().map(|b| b.trees.len()).sum()
     }
 
     /// Model outputs, row-major: binary P(positive) (1 per row), multi-class
-    /// probabilities (k per row), regression value (1 per row). Computed by perpetual.
+    /// probabilities (k per row), regression value (1 per row). Computed by forust.
     pub fn predict(&self, cols: &[Vec<f64>]) -> Vec<f64> {
-        let data = matrix(cols);
+        let n = cols.first().map_or(0, Vec::len);
+        let x: Vec<f64> = cols.iter().flatten().copied().collect();
+        let data = Matrix::new(&x, n, cols.len());
         let raw: Vec<Vec<f64>> = self
             .boosters
             .iter()
-            .map(|b| b.predict_columnar(&data, false))
+            .map(|b| b.predict(&data, false))
             .collect();
-        let n = data.rows;
         match self.output {
             TreeOutput::Regression => raw.into_iter().next().unwrap_or_default(),
             TreeOutput::Binary => raw
@@ -166,7 +291,7 @@ impl Gbm {
         let mut base = Vec::new();
         for (class, b) in self.boosters.iter().enumerate() {
             base.push(b.base_score);
-            for (t, tree) in b.get_prediction_trees().iter().enumerate() {
+            for (t, tree) in b.trees.iter().enumerate() {
                 trees.push(
                     convert(tree, class).map_err(|m| {
                         TrainError::Export(format!("booster {class} tree {t}: {m}"))
@@ -187,15 +312,15 @@ impl Gbm {
     }
 }
 
-/// perpetual keys nodes by arbitrary ids in a map; the exporter wants 0..n with the root 0.
-fn convert(tree: &perpetual::tree::core::Tree, class: usize) -> Result<export::Tree, String> {
+/// Renumbers a tree's nodes breadth-first from the root (the exporter wants 0..n, root 0).
+fn convert(tree: &forust_ml::tree::Tree, class: usize) -> Result<export::Tree, String> {
     let mut ids = std::collections::HashMap::new();
     let mut order = vec![0usize];
     let mut i = 0;
     while i < order.len() {
         let id = order[i];
         ids.insert(id, i);
-        let node = tree.nodes.get(&id).ok_or(format!("node {id} is missing"))?;
+        let node = tree.nodes.get(id).ok_or(format!("node {id} is missing"))?;
         if !node.is_leaf {
             order.push(node.left_child);
             order.push(node.right_child);
@@ -207,15 +332,12 @@ fn convert(tree: &perpetual::tree::core::Tree, class: usize) -> Result<export::T
     }
     let mut nodes = Vec::with_capacity(order.len());
     for id in &order {
-        let n = &tree.nodes[id];
+        let n = &tree.nodes[*id];
         if n.is_leaf {
             nodes.push(export::Node::Leaf {
                 value: f64::from(n.weight_value),
             });
         } else {
-            if n.left_cats.is_some() {
-                return Err("categorical splits are not exported".into());
-            }
             let missing_left = if n.missing_node == n.left_child {
                 true
             } else if n.missing_node == n.right_child {

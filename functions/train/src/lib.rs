@@ -1,5 +1,5 @@
 //! The training stage: reads a feature view's point-in-time training table, searches model
-//! families (gradient-boosted trees with `perpetual`; logistic/linear regression and an MLP
+//! families (gradient-boosted trees with `forust-ml`; logistic/linear regression and an MLP
 //! with `candle`) with seeded random search and successive halving, re-fits the winner,
 //! evaluates it on the held-out test split against the current champion, exports it to ONNX
 //! that tract runs, registers it and promotes it when the project's rule holds. Every run

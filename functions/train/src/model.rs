@@ -42,8 +42,19 @@ impl Params {
         let mut out = vec![("family".to_string(), family_name(self.family()).to_string())];
         match self {
             Params::Gbm(p) => {
-                out.push(("budget".into(), format!("{}", p.budget)));
+                out.push(("learning_rate".into(), format!("{}", p.learning_rate)));
+                out.push(("max_trees".into(), p.max_trees.to_string()));
+                out.push(("max_leaves".into(), p.max_leaves.to_string()));
+                out.push(("max_depth".into(), p.max_depth.to_string()));
+                out.push(("min_leaf_weight".into(), format!("{}", p.min_leaf_weight)));
+                out.push(("l2".into(), format!("{}", p.l2)));
                 out.push(("max_bin".into(), p.max_bin.to_string()));
+                out.push(("subsample".into(), format!("{}", p.subsample)));
+                out.push(("colsample".into(), format!("{}", p.colsample)));
+                out.push((
+                    "early_stopping_rounds".into(),
+                    p.early_stopping_rounds.to_string(),
+                ));
             }
             Params::Linear(p) | Params::Mlp(p) => {
                 out.push(("hidden".into(), format!("{:?}", p.hidden)));

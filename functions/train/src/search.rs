@@ -70,10 +70,21 @@ pub fn sample(family: Family, trials: usize, seed: u64) -> Vec<Params> {
     let mut out = vec![Params::default_for(family)];
     while out.len() < trials {
         out.push(match family {
-            Family::Gbm => Params::Gbm(GbmParams {
-                budget: rng.random_range(0.3..1.3f32),
-                max_bin: [63u16, 127, 255][rng.random_range(0..3usize)],
-            }),
+            Family::Gbm => {
+                let learning_rate = log_uniform(&mut rng, 0.02, 0.3) as f32;
+                Params::Gbm(GbmParams {
+                    learning_rate,
+                    // Enough rounds for the step size; early stopping ends most fits sooner.
+                    max_trees: ((10.0 / learning_rate).ceil() as usize).clamp(100, 500),
+                    max_leaves: [15usize, 31, 63, 127][rng.random_range(0..4usize)],
+                    min_leaf_weight: [0.5f32, 1.0, 5.0, 20.0][rng.random_range(0..4usize)],
+                    l2: log_uniform(&mut rng, 0.01, 10.0) as f32,
+                    max_bin: [63u16, 127, 255][rng.random_range(0..3usize)],
+                    subsample: [0.7f32, 0.85, 1.0][rng.random_range(0..3usize)],
+                    colsample: [0.6f64, 0.8, 1.0][rng.random_range(0..3usize)],
+                    ..GbmParams::default()
+                })
+            }
             Family::Linear => Params::Linear(NetParams {
                 learning_rate: log_uniform(&mut rng, 3e-3, 0.1),
                 weight_decay: log_uniform(&mut rng, 1e-6, 1e-2),

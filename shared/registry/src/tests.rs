@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 
+use sha2::{Digest, Sha256};
 use storage::Store;
 
 use super::*;

@@ -1,0 +1,564 @@
+//! One HTTP API for every runtime: the router and handlers over plain request/response
+//! values. Runtimes (the Worker, the Spin component, the native server) convert their own
+//! request types, supply the model and the online store, and write the response back.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use features::OnlineStore;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::InferenceError;
+use crate::model::{Model, Prediction, Task};
+use crate::oip::{self, HEADER_LENGTH, json_f32};
+
+/// A request as the runtime received it.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Path without the query string.
+    pub path: &'a str,
+    /// Header names in any case.
+    pub headers: Vec<(String, String)>,
+    pub body: &'a [u8],
+}
+
+impl Request<'_> {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The response to write back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// What was predicted, for the runtime's prediction log (drift checks, delayed labels).
+    pub log: Option<PredictionLog>,
+}
+
+impl Response {
+    fn json(status: u16, value: &Value, id: Option<&str>) -> Response {
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        if let Some(id) = id {
+            headers.push(("x-request-id".into(), id.into()));
+        }
+        Response {
+            status,
+            headers,
+            body: value.to_string().into_bytes(),
+            log: None,
+        }
+    }
+
+    pub fn error(e: &InferenceError, id: Option<&str>) -> Response {
+        let mut r = Response::json(e.status(), &json!({}), id);
+        r.body = e.body();
+        r
+    }
+}
+
+/// One request's predictions, as logged: the request id, and per record its index, the
+/// model input and the prediction. `(id, index)` is the key later labels join on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PredictionLog {
+    pub id: String,
+    pub model: String,
+    pub version: u64,
+    pub at_us: i64,
+    pub inputs: Vec<String>,
+    pub rows: Vec<LoggedRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LoggedRow {
+    pub index: usize,
+    /// Model input (null = missing).
+    pub features: Vec<Option<f32>>,
+    pub label: Option<String>,
+    pub score: f32,
+}
+
+impl PredictionLog {
+    /// JSON lines, one per record, each carrying the request id and record index.
+    pub fn to_json_lines(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for row in &self.rows {
+            let features: Map<String, Value> = self
+                .inputs
+                .iter()
+                .zip(&row.features)
+                .map(|(k, v)| (k.clone(), v.map_or(Value::Null, json_f32)))
+                .collect();
+            let line = json!({
+                "request_id": self.id,
+                "index": row.index,
+                "model": self.model,
+                "version": self.version,
+                "at_us": self.at_us,
+                "features": features,
+                "label": row.label,
+                "score": json_f32(row.score),
+            });
+            out.extend(line.to_string().into_bytes());
+            out.push(b'\n');
+        }
+        out
+    }
+}
+
+/// Where the service finds models: a runtime's cache of loaded bundles (embedded, R2, the
+/// object store). `version: None` is the served (champion) version.
+pub trait Models {
+    fn model(
+        &self,
+        name: &str,
+        version: Option<u64>,
+    ) -> impl Future<Output = Result<Arc<Model>, InferenceError>>;
+
+    /// Names of the models this instance serves (for readiness).
+    fn names(&self) -> Vec<String>;
+}
+
+/// Limits and identity of one server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server_name: String,
+    pub server_version: String,
+    pub max_body_bytes: usize,
+    pub max_batch: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            server_name: "mlpipe".into(),
+            server_version: env!("CARGO_PKG_VERSION").into(),
+            max_body_bytes: 4 << 20,
+            max_batch: 1024,
+        }
+    }
+}
+
+/// The routes of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Live,
+    Ready,
+    Server,
+    Model { name: String, version: Option<u64> },
+    ModelReady { name: String, version: Option<u64> },
+    Infer { name: String, version: Option<u64> },
+    Predict { name: String },
+}
+
+/// Matches a method and path to a route.
+pub fn route(method: &str, path: &str) -> Result<Route, InferenceError> {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let not_found = || InferenceError::NotFound(format!("no route for {method} {path}"));
+    let version = |v: &str| {
+        v.parse::<u64>().map_err(|_| {
+            InferenceError::NotFound(format!("model version '{v}' is not a version number"))
+        })
+    };
+    let (route, post) = match parts.as_slice() {
+        ["v2", "health", "live"] => (Route::Live, false),
+        ["v2", "health", "ready"] => (Route::Ready, false),
+        ["v2"] => (Route::Server, false),
+        ["v2", "models", name] => (
+            Route::Model {
+                name: name.to_string(),
+                version: None,
+            },
+            false,
+        ),
+        ["v2", "models", name, "versions", v] => (
+            Route::Model {
+                name: name.to_string(),
+                version: Some(version(v)?),
+            },
+            false,
+        ),
+        ["v2", "models", name, "ready"] => (
+            Route::ModelReady {
+                name: name.to_string(),
+                version: None,
+            },
+            false,
+        ),
+        ["v2", "models", name, "versions", v, "ready"] => (
+            Route::ModelReady {
+                name: name.to_string(),
+                version: Some(version(v)?),
+            },
+            false,
+        ),
+        ["v2", "models", name, "infer"] => (
+            Route::Infer {
+                name: name.to_string(),
+                version: None,
+            },
+            true,
+        ),
+        ["v2", "models", name, "versions", v, "infer"] => (
+            Route::Infer {
+                name: name.to_string(),
+                version: Some(version(v)?),
+            },
+            true,
+        ),
+        ["v1", "models", name, "predict"] => (
+            Route::Predict {
+                name: name.to_string(),
+            },
+            true,
+        ),
+        _ => return Err(not_found()),
+    };
+    let allowed = if post { "POST" } else { "GET" };
+    if method.eq_ignore_ascii_case(allowed) || (!post && method.eq_ignore_ascii_case("HEAD")) {
+        Ok(route)
+    } else {
+        Err(InferenceError::MethodNotAllowed(format!(
+            "{path} takes {allowed}, not {method}"
+        )))
+    }
+}
+
+/// A request id: the client's, or one derived from the time, a counter and the body.
+pub fn request_id(given: Option<&str>, now_us: i64, body: &[u8]) -> String {
+    match given {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => {
+            static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut h = Sha256::new();
+            h.update(now_us.to_le_bytes());
+            h.update(n.to_le_bytes());
+            h.update(body);
+            let d = hex::encode(h.finalize());
+            format!(
+                "{}-{}-{}-{}-{}",
+                &d[0..8],
+                &d[8..12],
+                &d[12..16],
+                &d[16..20],
+                &d[20..32]
+            )
+        }
+    }
+}
+
+/// Handles one request. Never panics on input; every failure is a JSON error response.
+pub async fn handle<M: Models, S: OnlineStore>(
+    models: &M,
+    online: &S,
+    settings: &Settings,
+    req: &Request<'_>,
+    now_us: i64,
+) -> Response {
+    let header_id = req.header("x-request-id").map(str::to_string);
+    match dispatch(models, online, settings, req, now_us).await {
+        Ok(r) => r,
+        Err((e, id)) => Response::error(&e, id.as_deref().or(header_id.as_deref())),
+    }
+}
+
+type Failed = (InferenceError, Option<String>);
+
+async fn dispatch<M: Models, S: OnlineStore>(
+    models: &M,
+    online: &S,
+    settings: &Settings,
+    req: &Request<'_>,
+    now_us: i64,
+) -> Result<Response, Failed> {
+    let route = route(req.method, req.path).map_err(|e| (e, None))?;
+    if req.body.len() > settings.max_body_bytes {
+        return Err((
+            InferenceError::TooLarge(format!(
+                "the body is {} bytes, over the limit of {}",
+                req.body.len(),
+                settings.max_body_bytes
+            )),
+            None,
+        ));
+    }
+    let plain = |e: InferenceError| (e, None);
+    match route {
+        Route::Live => Ok(Response::json(200, &json!({ "live": true }), None)),
+        Route::Ready => {
+            let mut ready = !models.names().is_empty();
+            for name in models.names() {
+                ready &= models.model(&name, None).await.is_ok();
+            }
+            if ready {
+                Ok(Response::json(200, &json!({ "ready": true }), None))
+            } else {
+                Ok(Response::json(503, &json!({ "ready": false }), None))
+            }
+        }
+        Route::Server => Ok(Response::json(
+            200,
+            &json!({
+                "name": settings.server_name,
+                "version": settings.server_version,
+                "extensions": ["binary_tensor_data"],
+            }),
+            None,
+        )),
+        Route::Model { name, version } => {
+            let model = models.model(&name, version).await.map_err(plain)?;
+            Ok(Response::json(200, &metadata(&model), None))
+        }
+        Route::ModelReady { name, version } => match models.model(&name, version).await {
+            Ok(_) => Ok(Response::json(200, &json!({ "name": name, "ready": true }), None)),
+            Err(e @ InferenceError::NotFound(_)) => Err((e, None)),
+            Err(_) => Ok(Response::json(
+                503,
+                &json!({ "name": name, "ready": false }),
+                None,
+            )),
+        },
+        Route::Infer { name, version } => {
+            let (request, inputs) =
+                oip::parse_request(req.body, req.header(HEADER_LENGTH)).map_err(plain)?;
+            let id = request_id(request.id.as_deref(), now_us, req.body);
+            let fail = |e: InferenceError| (e, Some(id.clone()));
+            let model = models.model(&name, version).await.map_err(fail)?;
+            let (x, n) = oip::to_matrix(&model, &inputs, settings.max_batch).map_err(fail)?;
+            let features = x.clone();
+            let predictions = model.predict(x, n).map_err(fail)?;
+            let encoded = oip::response(&model, &request, &id, &predictions).map_err(fail)?;
+            let mut headers = vec![("x-request-id".to_string(), id.clone())];
+            match encoded.header_length {
+                Some(len) => {
+                    headers.push((
+                        "content-type".into(),
+                        "application/octet-stream".to_string(),
+                    ));
+                    headers.push((HEADER_LENGTH.into(), len.to_string()));
+                }
+                None => headers.push(("content-type".into(), "application/json".into())),
+            }
+            Ok(Response {
+                status: 200,
+                headers,
+                body: encoded.body,
+                log: Some(log(&model, &id, now_us, &features, &predictions)),
+            })
+        }
+        Route::Predict { name } => predict(models, online, settings, req, now_us, &name).await,
+    }
+}
+
+fn log(
+    model: &Model,
+    id: &str,
+    now_us: i64,
+    features: &[f32],
+    predictions: &[Prediction],
+) -> PredictionLog {
+    let f = model.n_inputs();
+    PredictionLog {
+        id: id.to_string(),
+        model: model.name().to_string(),
+        version: model.version(),
+        at_us: now_us,
+        inputs: model.input_names().map(str::to_string).collect(),
+        rows: predictions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| LoggedRow {
+                index: i,
+                features: features[i * f..(i + 1) * f]
+                    .iter()
+                    .map(|v| (!v.is_nan()).then_some(*v))
+                    .collect(),
+                label: p.label.clone(),
+                score: p.score,
+            })
+            .collect(),
+    }
+}
+
+/// The model metadata document (`GET /v2/models/{name}`).
+pub fn metadata(model: &Model) -> Value {
+    let n = -1i64;
+    let f = model.n_inputs() as i64;
+    let k = model.bundle.classes.len() as i64;
+    let outputs: Vec<Value> = oip::output_names(model.task)
+        .iter()
+        .map(|name| match *name {
+            "label" => json!({ "name": name, "datatype": "BYTES", "shape": [n] }),
+            "probabilities" => json!({ "name": name, "datatype": "FP32", "shape": [n, k] }),
+            _ => json!({ "name": name, "datatype": "FP32", "shape": [n] }),
+        })
+        .collect();
+    let b = &model.bundle;
+    json!({
+        "name": b.model,
+        "versions": [b.version.to_string()],
+        "platform": "onnx_tract",
+        "inputs": [{ "name": "features", "datatype": "FP32", "shape": [n, f] }],
+        "outputs": outputs,
+        "parameters": {
+            "task": b.task,
+            "family": b.family,
+            "feature_names": b.inputs.iter().map(|i| i.name.clone()).collect::<Vec<_>>(),
+            "classes": b.classes,
+            "threshold": b.threshold,
+            "feature_view": b.feature_view,
+            "feature_view_version": b.feature_view_version,
+            "content_hash": b.content_hash,
+            "metrics": b.metrics,
+        },
+    })
+}
+
+/// `POST /v1/models/{name}/predict`: raw records (event fields and entity keys) in, one
+/// prediction per record out; the features are computed here, as training computed them.
+async fn predict<M: Models, S: OnlineStore>(
+    models: &M,
+    online: &S,
+    settings: &Settings,
+    req: &Request<'_>,
+    now_us: i64,
+    name: &str,
+) -> Result<Response, Failed> {
+    let body: Value = serde_json::from_slice(req.body).map_err(|e| {
+        (
+            InferenceError::BadRequest(format!("the body is not valid JSON: {e}")),
+            None,
+        )
+    })?;
+    let (given_id, records) = match &body {
+        Value::Array(items) => (None, items.as_slice()),
+        Value::Object(o) => {
+            let items = o
+                .get("records")
+                .or_else(|| o.get("instances"))
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    (
+                        InferenceError::BadRequest(
+                            "expected {\"records\": [{...}, ...]} or a JSON array of records"
+                                .into(),
+                        ),
+                        None,
+                    )
+                })?;
+            (o.get("id").and_then(Value::as_str), items.as_slice())
+        }
+        _ => {
+            return Err((
+                InferenceError::BadRequest(
+                    "expected {\"records\": [{...}, ...]} or a JSON array of records".into(),
+                ),
+                None,
+            ));
+        }
+    };
+    let id = request_id(given_id, now_us, req.body);
+    let fail = |e: InferenceError| (e, Some(id.clone()));
+    if records.is_empty() {
+        return Err(fail(InferenceError::BadRequest(
+            "the request has no records".into(),
+        )));
+    }
+    if records.len() > settings.max_batch {
+        return Err(fail(InferenceError::TooLarge(format!(
+            "{} records is over the batch limit of {}",
+            records.len(),
+            settings.max_batch
+        ))));
+    }
+    let model = models.model(name, None).await.map_err(fail)?;
+    let Some(spec) = &model.spec else {
+        return Err(fail(InferenceError::Unavailable(format!(
+            "model '{name}' was loaded without its feature-view spec; use /v2/models/{name}/infer with feature values"
+        ))));
+    };
+    let f = model.n_inputs();
+    let mut x = Vec::with_capacity(records.len() * f);
+    let mut facts = Vec::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        let Value::Object(record) = record else {
+            return Err(fail(InferenceError::BadRequest(format!(
+                "record {i} is not a JSON object"
+            ))));
+        };
+        let fv = features::online_features(online, spec, record, now_us)
+            .await
+            .map_err(|e| match e {
+                features::EvalError::Field { .. } => {
+                    fail(InferenceError::Unprocessable(format!("record {i}: {e}")))
+                }
+                features::EvalError::Online(o) => fail(InferenceError::Unavailable(format!(
+                    "record {i}: the online store failed: {o}"
+                ))),
+            })?;
+        let input = fv.assembled.model_input();
+        if let Some(j) = input.iter().position(|v| v.is_infinite()) {
+            return Err(fail(InferenceError::Unprocessable(format!(
+                "record {i}: feature '{}' is not finite",
+                fv.columns.get(j).cloned().unwrap_or_default()
+            ))));
+        }
+        x.extend(input);
+        facts.push(fv);
+    }
+    let features_used = x.clone();
+    let predictions = model.predict(x, records.len()).map_err(fail)?;
+    let classes = &model.bundle.classes;
+    let out: Vec<Value> = predictions
+        .iter()
+        .zip(&facts)
+        .enumerate()
+        .map(|(i, (p, fv))| {
+            let mut o = json!({ "index": i });
+            match model.task {
+                Task::Regression => o["value"] = json_f32(p.score),
+                Task::Binary | Task::Multiclass => {
+                    o["label"] = json!(p.label);
+                    if model.task == Task::Binary {
+                        o["probability"] = json_f32(p.score);
+                    }
+                    o["probabilities"] = Value::Object(
+                        classes
+                            .iter()
+                            .zip(&p.probabilities)
+                            .map(|(c, v)| (c.clone(), json_f32(*v)))
+                            .collect(),
+                    );
+                }
+            }
+            if !fv.entity.is_empty() {
+                o["entity"] = json!(fv.entity);
+                o["unknown_entity"] = json!(fv.assembled.unknown_entity);
+            }
+            if !fv.assembled.missing.is_empty() {
+                o["missing"] = json!(fv.assembled.missing);
+            }
+            o
+        })
+        .collect();
+    let mut doc = json!({
+        "id": id,
+        "model_name": model.name(),
+        "model_version": model.version().to_string(),
+        "predictions": out,
+    });
+    if model.task == Task::Binary {
+        doc["threshold"] = json_f32(model.threshold);
+    }
+    let mut r = Response::json(200, &doc, Some(&id));
+    r.log = Some(log(&model, &id, now_us, &features_used, &predictions));
+    Ok(r)
+}

@@ -1,0 +1,432 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use features::SnapshotStore;
+use registry::{Bundle, Input, ObjectRef};
+use serde_json::{Value, json};
+use train::export::{Dense, Head, Network, network_to_onnx};
+
+use crate::model::sha256_hex;
+use crate::*;
+
+const F: usize = 3;
+
+/// A logistic model with known weights: p = sigmoid(x0 - 2 x1 + 0.5 x2 + 0.1), missing
+/// values filled with 1.
+fn network() -> Network {
+    Network {
+        fill: vec![1.0; F],
+        mean: vec![0.0; F],
+        scale: vec![1.0; F],
+        layers: vec![Dense {
+            inputs: F,
+            outputs: 1,
+            weights: vec![1.0, -2.0, 0.5],
+            bias: vec![0.1],
+        }],
+        head: Head::Sigmoid,
+    }
+}
+
+fn expected(x: [f32; F]) -> f32 {
+    let x: Vec<f32> = x.iter().map(|v| if v.is_nan() { 1.0 } else { *v }).collect();
+    let z = x[0] - 2.0 * x[1] + 0.5 * x[2] + 0.1;
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn bundle(onnx: &[u8]) -> Bundle {
+    Bundle {
+        format: registry::BUNDLE_FORMAT,
+        model: "fraud".into(),
+        version: 3,
+        created_at: "2026-11-27T00:00:00Z".into(),
+        content_hash: sha256_hex(onnx),
+        model_key: "models/fraud/3/model.onnx".into(),
+        task: "binary-classification".into(),
+        family: "linear".into(),
+        inputs: ["a", "b", "c"]
+            .iter()
+            .map(|n| Input {
+                name: n.to_string(),
+                ty: "f32".into(),
+            })
+            .collect(),
+        classes: vec!["false".into(), "true".into()],
+        threshold: Some(0.6),
+        feature_view: "v".into(),
+        feature_view_version: "x".into(),
+        feature_spec: ObjectRef {
+            key: "features/v/v=x/spec.json".into(),
+            sha256: "00".into(),
+        },
+        dataset_snapshot: "s".into(),
+        reference_profile: ObjectRef {
+            key: "k".into(),
+            sha256: "00".into(),
+        },
+        training_run: "r".into(),
+        metrics: BTreeMap::new(),
+        tags: BTreeMap::new(),
+    }
+}
+
+fn model() -> Model {
+    let onnx = network_to_onnx(&network()).unwrap();
+    let b = serde_json::to_vec(&bundle(&onnx)).unwrap();
+    Model::load(&b, &onnx, None).unwrap()
+}
+
+struct One(Arc<Model>);
+
+impl Models for One {
+    async fn model(&self, name: &str, version: Option<u64>) -> Result<Arc<Model>, InferenceError> {
+        if name != self.0.name() || version.is_some_and(|v| v != self.0.version()) {
+            return Err(InferenceError::NotFound(format!("no model {name} {version:?}")));
+        }
+        Ok(self.0.clone())
+    }
+    fn names(&self) -> Vec<String> {
+        vec![self.0.name().to_string()]
+    }
+}
+
+fn call(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    call_with(&Settings::default(), method, path, headers, body)
+}
+
+fn call_with(
+    settings: &Settings,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let models = One(Arc::new(model()));
+    let req = Request {
+        method,
+        path,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body,
+    };
+    futures::executor::block_on(handle(
+        &models,
+        &SnapshotStore::default(),
+        settings,
+        &req,
+        1_700_000_000_000_000,
+    ))
+}
+
+fn body_json(r: &Response) -> Value {
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+#[test]
+fn a_model_that_does_not_match_its_bundle_is_refused() {
+    let onnx = network_to_onnx(&network()).unwrap();
+    let mut b = bundle(&onnx);
+    b.content_hash = "ab".repeat(32);
+    let err = Model::load(&serde_json::to_vec(&b).unwrap(), &onnx, None).unwrap_err();
+    assert!(matches!(err, BundleError::ModelHash { .. }), "{err}");
+    let err = Model::load(b"{not json", &onnx, None).unwrap_err();
+    assert!(matches!(err, BundleError::Bundle(_)), "{err}");
+    let b = bundle(&onnx);
+    let err = Model::load(&serde_json::to_vec(&b).unwrap(), &onnx, Some(b"{}")).unwrap_err();
+    assert!(matches!(err, BundleError::SpecHash { .. }), "{err}");
+}
+
+#[test]
+fn predictions_follow_the_model_and_the_threshold() {
+    let m = model();
+    let rows = [[0.0, 0.0, 0.0], [2.0, 0.0, 1.0], [f32::NAN, 1.0, 0.0]];
+    let x: Vec<f32> = rows.iter().flatten().copied().collect();
+    let p = m.predict(x, 3).unwrap();
+    for (row, pred) in rows.iter().zip(&p) {
+        let e = expected(*row);
+        assert!((pred.score - e).abs() < 1e-6, "{} vs {e}", pred.score);
+        let label = if e >= 0.6 { "true" } else { "false" };
+        assert_eq!(pred.label.as_deref(), Some(label));
+        assert!((pred.probabilities[0] + pred.probabilities[1] - 1.0).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn json_infer_by_feature_name_and_as_one_matrix() {
+    let by_name = json!({
+        "id": "req-1",
+        "inputs": [
+            {"name": "a", "shape": [2], "datatype": "FP32", "data": [0.0, 2.0]},
+            {"name": "c", "shape": [2, 1], "datatype": "FP64", "data": [[0.0], [1.0]]},
+            {"name": "b", "shape": [2], "datatype": "INT64", "data": [0, 0]}
+        ]
+    });
+    let r = call("POST", "/v2/models/fraud/infer", &[], by_name.to_string().as_bytes());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = body_json(&r);
+    assert_eq!(v["id"], "req-1");
+    assert_eq!(v["model_name"], "fraud");
+    assert_eq!(v["model_version"], "3");
+    let prob = v["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "probability")
+        .unwrap();
+    assert_eq!(prob["shape"], json!([2]));
+    let got: Vec<f64> = serde_json::from_value(prob["data"].clone()).unwrap();
+    assert!((got[1] as f32 - expected([2.0, 0.0, 1.0])).abs() < 1e-6);
+    let log = r.log.unwrap();
+    assert_eq!(log.id, "req-1");
+    assert_eq!(log.rows.len(), 2);
+
+    let matrix = json!({
+        "inputs": [{"name": "features", "shape": [2, 3], "datatype": "FP32",
+                    "data": [[0.0, 0.0, 0.0], [2.0, 0.0, null]]}],
+        "outputs": [{"name": "label"}]
+    });
+    let r = call("POST", "/v2/models/fraud/versions/3/infer", &[], matrix.to_string().as_bytes());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = body_json(&r);
+    // A generated id, echoed in the body and the header.
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 36);
+    assert!(r.headers.contains(&("x-request-id".into(), id)));
+    assert_eq!(v["outputs"].as_array().unwrap().len(), 1);
+    assert_eq!(v["outputs"][0]["datatype"], "BYTES");
+    assert_eq!(v["outputs"][0]["data"], json!(["false", "true"]));
+}
+
+/// The request a Triton client sends with default settings: the JSON header, then raw
+/// little-endian tensors; outputs asked for in binary.
+#[test]
+fn binary_tensor_extension_in_and_out() {
+    let rows: [[f32; 3]; 2] = [[0.5, -1.0, 2.0], [3.0, 1.0, 0.0]];
+    let head = json!({
+        "inputs": [{"name": "features", "shape": [2, 3], "datatype": "FP32",
+                    "parameters": {"binary_data_size": 24}}],
+        "parameters": {"binary_data_output": true}
+    })
+    .to_string();
+    let mut body = head.clone().into_bytes();
+    for v in rows.iter().flatten() {
+        body.extend(v.to_le_bytes());
+    }
+    let len = head.len().to_string();
+    let r = call(
+        "POST",
+        "/v2/models/fraud/infer",
+        &[("Inference-Header-Content-Length", &len)],
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let hl: usize = r
+        .headers
+        .iter()
+        .find(|(k, _)| k == "inference-header-content-length")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&r.body[..hl]).unwrap();
+    let mut rest = &r.body[hl..];
+    for o in v["outputs"].as_array().unwrap() {
+        let size = o["parameters"]["binary_data_size"].as_u64().unwrap() as usize;
+        let (bytes, tail) = rest.split_at(size);
+        rest = tail;
+        if o["name"] == "probability" {
+            let p: Vec<f32> = bytes
+                .chunks(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            for (row, p) in rows.iter().zip(p) {
+                assert!((p - expected(*row)).abs() < 1e-6);
+            }
+        }
+        if o["name"] == "label" {
+            // BYTES: 4-byte little-endian length, then the bytes, per element.
+            // Row 0 scores 0.97 (>= 0.6): "true".
+            assert_eq!(&bytes[..4], &4u32.to_le_bytes());
+            assert_eq!(&bytes[4..8], b"true");
+        }
+    }
+    assert!(rest.is_empty());
+}
+
+#[test]
+fn every_bad_request_gets_a_json_error_with_the_right_status() {
+    let infer = "/v2/models/fraud/infer";
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        ("POST", infer, b"{nope".to_vec(), 400, "not valid JSON"),
+        ("POST", infer, br#"{"inputs": []}"#.to_vec(), 400, "no inputs"),
+        (
+            "POST",
+            infer,
+            json!({"inputs": [{"name": "zz", "shape": [1], "datatype": "FP32", "data": [1]}]})
+                .to_string()
+                .into_bytes(),
+            400,
+            "shape",
+        ),
+        (
+            "POST",
+            infer,
+            json!({"inputs": [{"name": "a", "shape": [1], "datatype": "FP32", "data": [1]}]})
+                .to_string()
+                .into_bytes(),
+            400,
+            "missing inputs: b, c",
+        ),
+        (
+            "POST",
+            infer,
+            json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2]}]})
+                .to_string()
+                .into_bytes(),
+            400,
+            "do not fit shape",
+        ),
+        (
+            "POST",
+            infer,
+            json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "BYTES", "data": ["a", "b", "c"]}]})
+                .to_string()
+                .into_bytes(),
+            400,
+            "not supported",
+        ),
+        (
+            "POST",
+            infer,
+            json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 1e300]}]})
+                .to_string()
+                .into_bytes(),
+            422,
+            "not a finite number",
+        ),
+        (
+            "POST",
+            infer,
+            json!({"inputs": [{"name": "x", "shape": [-1, 3], "datatype": "FP32", "data": []}]})
+                .to_string()
+                .into_bytes(),
+            400,
+            "negative",
+        ),
+        (
+            "POST",
+            infer,
+            json!({"inputs": [{"name": "x", "shape": [2000, 3], "datatype": "FP32", "data": vec![0.0; 6000]}]})
+                .to_string()
+                .into_bytes(),
+            413,
+            "batch limit",
+        ),
+        (
+            "POST",
+            infer,
+            json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}],
+                   "outputs": [{"name": "bogus"}]})
+            .to_string()
+            .into_bytes(),
+            400,
+            "unknown output",
+        ),
+        ("POST", "/v2/models/other/infer", b"{}".to_vec(), 400, ""),
+        ("GET", "/v2/models/other", Vec::new(), 404, "no model"),
+        ("GET", "/v2/models/fraud/versions/9", Vec::new(), 404, "no model"),
+        ("GET", "/v2/models/fraud/versions/x", Vec::new(), 404, "not a version"),
+        ("GET", infer, Vec::new(), 405, "takes POST"),
+        ("GET", "/nowhere", Vec::new(), 404, "no route"),
+        ("POST", "/v1/models/fraud/predict", b"[1]".to_vec(), 503, "feature-view spec"),
+        ("POST", "/v1/models/fraud/predict", b"{\"x\": 1}".to_vec(), 400, "records"),
+    ];
+    for (method, path, body, status, message) in cases {
+        let r = call(method, path, &[], &body);
+        let v = body_json(&r);
+        assert_eq!(r.status, status, "{method} {path}: {v}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(message), "{method} {path}: {msg}");
+        assert!(
+            r.headers
+                .contains(&("content-type".into(), "application/json".into()))
+        );
+    }
+    // Binary framing that does not add up.
+    let r = call(
+        "POST",
+        infer,
+        &[("Inference-Header-Content-Length", "99999")],
+        b"{}",
+    );
+    assert_eq!(r.status, 400);
+    let head = json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32",
+                                  "parameters": {"binary_data_size": 12}}]})
+    .to_string();
+    let mut body = head.clone().into_bytes();
+    body.extend([0u8; 8]);
+    let r = call(
+        "POST",
+        infer,
+        &[("inference-header-content-length", &head.len().to_string())],
+        &body,
+    );
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    // Over the body limit.
+    let small = Settings {
+        max_body_bytes: 10,
+        ..Settings::default()
+    };
+    let r = call_with(&small, "POST", infer, &[], &[b' '; 11]);
+    assert_eq!(r.status, 413);
+}
+
+#[test]
+fn health_and_metadata() {
+    assert_eq!(call("GET", "/v2/health/live", &[], b"").status, 200);
+    assert_eq!(call("GET", "/v2/health/ready", &[], b"").status, 200);
+    let v = body_json(&call("GET", "/v2", &[], b""));
+    assert_eq!(v["extensions"], json!(["binary_tensor_data"]));
+    let v = body_json(&call("GET", "/v2/models/fraud", &[], b""));
+    assert_eq!(v["name"], "fraud");
+    assert_eq!(v["versions"], json!(["3"]));
+    assert_eq!(v["inputs"][0]["shape"], json!([-1, 3]));
+    assert_eq!(v["parameters"]["feature_names"], json!(["a", "b", "c"]));
+    let r = call("GET", "/v2/models/fraud/versions/3/ready", &[], b"");
+    assert_eq!(r.status, 200);
+}
+
+/// No input, however malformed, makes the handler panic.
+#[test]
+fn arbitrary_bodies_never_panic() {
+    let mut seed = 7u64;
+    let pieces: [&[u8]; 8] = [
+        b"{\"inputs\":[{\"name\":\"features\",\"shape\":[",
+        b"1,3],\"datatype\":\"FP32\",\"data\":[",
+        b"1e39,",
+        b"null,",
+        b"\"x\"]}]}",
+        b"\xff\xfe",
+        b"{\"parameters\":{\"binary_data_size\":",
+        b"18446744073709551615}}",
+    ];
+    for _ in 0..300 {
+        let mut body = Vec::new();
+        for _ in 0..4 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            body.extend(pieces[(seed >> 33) as usize % pieces.len()]);
+        }
+        let hl = ((seed >> 20) as usize % (body.len() + 1)).to_string();
+        let r = call(
+            "POST",
+            "/v2/models/fraud/infer",
+            &[("Inference-Header-Content-Length", &hl)],
+            &body,
+        );
+        assert!(r.status == 200 || (400..600).contains(&r.status));
+        let r = call("POST", "/v1/models/fraud/predict", &[], &body);
+        assert!((400..600).contains(&r.status));
+    }
+}

@@ -1,0 +1,381 @@
+//! Registration, aliases and history over the object store.
+
+use sha2::{Digest, Sha256};
+use storage::{Created, ObjectInfo, StorageError, Store, Swapped};
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Store(#[from] StorageError),
+    #[error("{key}: {message}")]
+    Record { key: String, message: String },
+    #[error("model '{model}' has no version {version}")]
+    NoSuchVersion { model: String, version: u64 },
+    #[error("model '{model}' has no alias '{alias}'")]
+    NoSuchAlias { model: String, alias: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "alias '{alias}' of '{model}' moved concurrently (expected version {expected:?}, found {found:?})"
+    )]
+    Conflict {
+        model: String,
+        alias: String,
+        expected: Option<u64>,
+        found: Option<u64>,
+    },
+}
+
+impl RegistryError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, RegistryError::Store(e) if e.is_retryable())
+    }
+}
+
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// Result of [`register`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Registered {
+    Created(Bundle),
+    /// The same model content was registered before: that version.
+    Existing(Bundle),
+}
+
+impl Registered {
+    pub fn bundle(&self) -> &Bundle {
+        match self {
+            Registered::Created(b) | Registered::Existing(b) => b,
+        }
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn check_name(kind: &str, s: &str) -> Result<()> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid(format!(
+            "{kind} '{s}' must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter"
+        )))
+    }
+}
+
+fn history_key(model: &str, alias: &str, seq: u64) -> String {
+    format!("{}{seq:08}.json", history_prefix(model, alias))
+}
+
+fn hash_key(model: &str, hash: &str) -> String {
+    format!("{MODELS}{model}/_by_hash/{hash}.json")
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    key: &str,
+) -> Result<Option<(T, ObjectInfo)>> {
+    let Some(obj) = store.get_opt(key).await? else {
+        return Ok(None);
+    };
+    let value = serde_json::from_slice(&obj.bytes).map_err(|e| RegistryError::Record {
+        key: key.into(),
+        message: e.to_string(),
+    })?;
+    Ok(Some((value, obj.info)))
+}
+
+/// Version numbers claimed so far (committed or not), ascending.
+async fn claimed_versions(store: &Store, model: &str) -> Result<Vec<u64>> {
+    let prefix = model_prefix(model);
+    let mut out: Vec<u64> = store
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .filter_map(|i| {
+            let rest = i.key.strip_prefix(&prefix)?;
+            let (v, file) = rest.split_once('/')?;
+            (file == "_claim").then(|| v.parse().ok()).flatten()
+        })
+        .collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Registers `onnx` as the next version of `model` (or returns the version that already holds
+/// the same bytes).
+pub async fn register(
+    store: &Store,
+    model: &str,
+    onnx: &[u8],
+    new: NewVersion,
+) -> Result<Registered> {
+    check_name("model name", model)?;
+    let content_hash = hex::encode(Sha256::digest(onnx));
+    #[derive(Serialize, Deserialize)]
+    struct ByHash {
+        version: u64,
+    }
+    if let Some((by, _)) = read_json::<ByHash>(store, &hash_key(model, &content_hash)).await?
+        && let Some(bundle) = bundle(store, model, by.version).await?
+    {
+        return Ok(Registered::Existing(bundle));
+    }
+    // Claim the next free number; a concurrent registration that got there first makes us
+    // take the one after.
+    let mut version = claimed_versions(store, model)
+        .await?
+        .last()
+        .copied()
+        .unwrap_or(0)
+        + 1;
+    loop {
+        let claim = format!(
+            "{{\"content_hash\":\"{content_hash}\",\"at\":\"{}\"}}",
+            now()
+        );
+        match store
+            .put_if_absent(&version_key(model, version, "_claim"), claim)
+            .await?
+        {
+            Created::Created(_) => break,
+            Created::AlreadyExists => version += 1,
+        }
+    }
+    let model_key = version_key(model, version, "model.onnx");
+    store.put(&model_key, onnx.to_vec()).await?;
+    let bundle = Bundle {
+        format: BUNDLE_FORMAT,
+        model: model.to_string(),
+        version,
+        created_at: now(),
+        content_hash: content_hash.clone(),
+        model_key,
+        task: new.task,
+        family: new.family,
+        inputs: new.inputs,
+        classes: new.classes,
+        threshold: new.threshold,
+        feature_view: new.feature_view,
+        feature_view_version: new.feature_view_version,
+        feature_spec: new.feature_spec,
+        dataset_snapshot: new.dataset_snapshot,
+        reference_profile: new.reference_profile,
+        training_run: new.training_run,
+        metrics: new.metrics,
+        tags: new.tags,
+    };
+    store
+        .put_if_absent(
+            &version_key(model, version, BUNDLE),
+            serde_json::to_vec_pretty(&bundle).unwrap_or_default(),
+        )
+        .await?;
+    store
+        .put_if_absent(
+            &hash_key(model, &content_hash),
+            serde_json::to_vec(&ByHash { version }).unwrap_or_default(),
+        )
+        .await?;
+    Ok(Registered::Created(bundle))
+}
+
+/// A committed version's bundle.
+pub async fn bundle(store: &Store, model: &str, version: u64) -> Result<Option<Bundle>> {
+    Ok(read_json(store, &version_key(model, version, BUNDLE))
+        .await?
+        .map(|(b, _)| b))
+}
+
+/// Every committed version of a model, ascending.
+pub async fn versions(store: &Store, model: &str) -> Result<Vec<Bundle>> {
+    let mut out = Vec::new();
+    for v in claimed_versions(store, model).await? {
+        if let Some(b) = bundle(store, model, v).await? {
+            out.push(b);
+        }
+    }
+    Ok(out)
+}
+
+/// Every model name with at least one claimed version.
+pub async fn models(store: &Store) -> Result<Vec<String>> {
+    let mut names: Vec<String> = store
+        .list(MODELS)
+        .await?
+        .into_iter()
+        .filter_map(|i| {
+            let rest = i.key.strip_prefix(MODELS)?;
+            rest.split_once('/').map(|(m, _)| m.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// The alias's current state, if it was ever set.
+pub async fn alias(store: &Store, model: &str, alias: &str) -> Result<Option<Alias>> {
+    Ok(read_json(store, &alias_key(model, alias))
+        .await?
+        .map(|(a, _)| a))
+}
+
+/// Points `alias` at `version`, compare-and-swap: when `expected` is given, the move happens
+/// only if the alias still points there (`Some(None)`: only if it is unset), otherwise it
+/// fails with [`RegistryError::Conflict`]; without it, the move retries over concurrent moves.
+/// Every move is recorded in the alias's history.
+pub async fn move_alias(
+    store: &Store,
+    model: &str,
+    alias_name: &str,
+    version: u64,
+    expected: Option<Option<u64>>,
+    by: &str,
+    reason: &str,
+) -> Result<Alias> {
+    move_alias_inner(
+        store, model, alias_name, version, expected, by, reason, None,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn move_alias_inner(
+    store: &Store,
+    model: &str,
+    alias_name: &str,
+    version: u64,
+    expected: Option<Option<u64>>,
+    by: &str,
+    reason: &str,
+    rollback_of: Option<u64>,
+) -> Result<Alias> {
+    check_name("alias", alias_name)?;
+    if bundle(store, model, version).await?.is_none() {
+        return Err(RegistryError::NoSuchVersion {
+            model: model.into(),
+            version,
+        });
+    }
+    let key = alias_key(model, alias_name);
+    loop {
+        let current: Option<(Alias, ObjectInfo)> = read_json(store, &key).await?;
+        let found = current.as_ref().map(|(a, _)| a.version);
+        if let Some(expected) = expected
+            && expected != found
+        {
+            return Err(RegistryError::Conflict {
+                model: model.into(),
+                alias: alias_name.into(),
+                expected,
+                found,
+            });
+        }
+        if let Some((a, _)) = &current {
+            // Heal a history entry lost to a crash between a move and its record.
+            record_history(store, a).await?;
+        }
+        let next = Alias {
+            model: model.into(),
+            alias: alias_name.into(),
+            version,
+            previous: found,
+            seq: current.as_ref().map_or(1, |(a, _)| a.seq + 1),
+            moved_at: now(),
+            by: by.into(),
+            reason: reason.into(),
+            rollback_of,
+        };
+        let body = serde_json::to_vec_pretty(&next).unwrap_or_default();
+        match store
+            .compare_and_swap(&key, current.as_ref().map(|(_, info)| info), body)
+            .await?
+        {
+            Swapped::Swapped(_) => {
+                record_history(store, &next).await?;
+                return Ok(next);
+            }
+            Swapped::Conflict if expected.is_some() => {
+                let found = alias(store, model, alias_name).await?.map(|a| a.version);
+                return Err(RegistryError::Conflict {
+                    model: model.into(),
+                    alias: alias_name.into(),
+                    expected: expected.flatten(),
+                    found,
+                });
+            }
+            Swapped::Conflict => continue,
+        }
+    }
+}
+
+async fn record_history(store: &Store, a: &Alias) -> Result<()> {
+    store
+        .put_if_absent(
+            &history_key(&a.model, &a.alias, a.seq),
+            serde_json::to_vec_pretty(a).unwrap_or_default(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Every move of an alias, oldest first.
+pub async fn history(store: &Store, model: &str, alias_name: &str) -> Result<Vec<Alias>> {
+    let mut infos = store.list(&history_prefix(model, alias_name)).await?;
+    infos.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut out = Vec::new();
+    for info in infos {
+        if let Some((a, _)) = read_json::<Alias>(store, &info.key).await? {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// Moves `alias` back to the version it served before the current one, skipping versions
+/// that were themselves rolled back: repeated rollbacks walk further back in history.
+pub async fn rollback(store: &Store, model: &str, alias_name: &str, by: &str) -> Result<Alias> {
+    let current =
+        alias(store, model, alias_name)
+            .await?
+            .ok_or_else(|| RegistryError::NoSuchAlias {
+                model: model.into(),
+                alias: alias_name.into(),
+            })?;
+    let moves = history(store, model, alias_name).await?;
+    let mut abandoned: Vec<u64> = moves.iter().filter_map(|m| m.rollback_of).collect();
+    abandoned.push(current.version);
+    let target = moves
+        .iter()
+        .rev()
+        .map(|m| m.version)
+        .find(|v| !abandoned.contains(v))
+        .ok_or_else(|| {
+            RegistryError::Invalid(format!(
+                "alias '{alias_name}' of '{model}' has no earlier version to roll back to"
+            ))
+        })?;
+    move_alias_inner(
+        store,
+        model,
+        alias_name,
+        target,
+        Some(Some(current.version)),
+        by,
+        &format!("rollback from version {}", current.version),
+        Some(current.version),
+    )
+    .await
+}
+
