@@ -107,10 +107,24 @@ fn mlflow(root: &Path) -> PathBuf {
     venv(root).join("bin").join("mlflow")
 }
 
+fn python(root: &Path) -> PathBuf {
+    venv(root).join("bin").join("python")
+}
+
+/// True when the venv's Python imports Triton's HTTP client.
+fn has_tritonclient(root: &Path) -> bool {
+    python(root).is_file()
+        && Command::new(python(root))
+            .args(["-c", "import tritonclient.http, numpy"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
 /// Creates `.venv` and installs what the tests start (moto's server, an MLflow tracking
-/// server) unless already there.
+/// server) or call with (Triton's Python client) unless already there.
 fn install_python_tools(root: &Path) -> Result<()> {
-    if moto_server(root).is_file() && mlflow(root).is_file() {
+    if moto_server(root).is_file() && mlflow(root).is_file() && has_tritonclient(root) {
         return Ok(());
     }
     let venv = venv(root);
@@ -124,7 +138,11 @@ fn install_python_tools(root: &Path) -> Result<()> {
         "--disable-pip-version-check",
         "moto[server]>=5.1,<6",
         "mlflow>=2.20,<4",
+        "tritonclient[http]>=2.40,<3",
     ]))?;
+    if !has_tritonclient(root) {
+        bail!("tritonclient installed but it does not import");
+    }
     for bin in [moto_server(root), mlflow(root)] {
         if !bin.is_file() {
             bail!("Python tools installed but {} is missing", bin.display());
@@ -149,12 +167,15 @@ fn test(root: &Path) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    // The shared feature evaluator must build for wasm32 (the edge runs it there).
+    // The serving core (with the shared feature evaluator) must build for wasm32: the edge
+    // runs it there.
     run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
     run(cargo().args([
         "build",
         "--package",
-        "features",
+        "inference",
+        "--features",
+        "wasm-js",
         "--target",
         "wasm32-unknown-unknown",
     ]))?;
@@ -165,7 +186,8 @@ fn test(root: &Path) -> Result<()> {
     run(cargo()
         .args(["test", "--workspace"])
         .env("MLPIPE_MOTO_SERVER", moto_server(root))
-        .env("MLPIPE_MLFLOW", mlflow(root)))?;
+        .env("MLPIPE_MLFLOW", mlflow(root))
+        .env("MLPIPE_PYTHON", python(root)))?;
     eprintln!(
         "xtask: all checks passed in {:.0}s",
         started.elapsed().as_secs_f64()

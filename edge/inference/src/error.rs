@@ -43,7 +43,9 @@ impl InferenceError {
 
     /// `{"error": message}`.
     pub fn body(&self) -> Vec<u8> {
-        json!({ "error": self.to_string() }).to_string().into_bytes()
+        json!({ "error": self.to_string() })
+            .to_string()
+            .into_bytes()
     }
 }
 

@@ -67,6 +67,22 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Parses and checks `bundle.json`.
+pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle, BundleError> {
+    let bundle: Bundle =
+        serde_json::from_slice(bytes).map_err(|e| BundleError::Bundle(e.to_string()))?;
+    if bundle.format != BUNDLE_FORMAT {
+        return Err(BundleError::Bundle(format!(
+            "format {} is not supported (expected {BUNDLE_FORMAT})",
+            bundle.format
+        )));
+    }
+    if bundle.inputs.is_empty() {
+        return Err(BundleError::Bundle("the bundle lists no inputs".into()));
+    }
+    Ok(bundle)
+}
+
 impl Model {
     /// Loads a model from its bundle, ONNX bytes and (optionally) feature-view spec. The ONNX
     /// and spec bytes must hash to what the bundle records: a model that does not match its
@@ -76,17 +92,7 @@ impl Model {
         onnx: &[u8],
         spec_json: Option<&[u8]>,
     ) -> Result<Model, BundleError> {
-        let bundle: Bundle =
-            serde_json::from_slice(bundle_json).map_err(|e| BundleError::Bundle(e.to_string()))?;
-        if bundle.format != BUNDLE_FORMAT {
-            return Err(BundleError::Bundle(format!(
-                "format {} is not supported (expected {BUNDLE_FORMAT})",
-                bundle.format
-            )));
-        }
-        if bundle.inputs.is_empty() {
-            return Err(BundleError::Bundle("the bundle lists no inputs".into()));
-        }
+        let bundle = parse_bundle(bundle_json)?;
         if let Some(bad) = bundle.inputs.iter().find(|i| i.ty != "f32") {
             return Err(BundleError::Bundle(format!(
                 "input '{}' has type '{}'; only f32 inputs are served",

@@ -243,11 +243,10 @@ fn flatten_json(
             Ok(())
         }
         Value::Number(n) => {
-            let x = n.as_f64().ok_or_else(|| {
-                bad(format!("input '{name}': {n} is not a representable number"))
-            })?;
-            if datatype != "FP32" && datatype != "FP64" && datatype != "FP16" && x.fract() != 0.0
-            {
+            let x = n
+                .as_f64()
+                .ok_or_else(|| bad(format!("input '{name}': {n} is not a representable number")))?;
+            if datatype != "FP32" && datatype != "FP64" && datatype != "FP16" && x.fract() != 0.0 {
                 return Err(bad(format!(
                     "input '{name}': {x} is not an integer, but the datatype is {datatype}"
                 )));

@@ -113,6 +113,42 @@ impl PredictionLog {
     }
 }
 
+/// Where a request's prediction log goes:
+/// `inference-logs/<model>/date=YYYY-MM-DD/hour=HH/<request id>.jsonl`.
+pub fn log_key(model: &str, at_us: i64, id: &str) -> String {
+    let secs = at_us.div_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let hour = secs.rem_euclid(86_400) / 3600;
+    let (y, m, d) = civil_from_days(days);
+    let safe: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect();
+    format!("inference-logs/{model}/date={y:04}-{m:02}-{d:02}/hour={hour:02}/{safe}.jsonl")
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's
+/// algorithm): the edge has no date library.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 /// Where the service finds models: a runtime's cache of loaded bundles (embedded, R2, the
 /// object store). `version: None` is the served (champion) version.
 pub trait Models {
@@ -318,7 +354,11 @@ async fn dispatch<M: Models, S: OnlineStore>(
             Ok(Response::json(200, &metadata(&model), None))
         }
         Route::ModelReady { name, version } => match models.model(&name, version).await {
-            Ok(_) => Ok(Response::json(200, &json!({ "name": name, "ready": true }), None)),
+            Ok(_) => Ok(Response::json(
+                200,
+                &json!({ "name": name, "ready": true }),
+                None,
+            )),
             Err(e @ InferenceError::NotFound(_)) => Err((e, None)),
             Err(_) => Ok(Response::json(
                 503,

@@ -29,7 +29,10 @@ fn network() -> Network {
 }
 
 fn expected(x: [f32; F]) -> f32 {
-    let x: Vec<f32> = x.iter().map(|v| if v.is_nan() { 1.0 } else { *v }).collect();
+    let x: Vec<f32> = x
+        .iter()
+        .map(|v| if v.is_nan() { 1.0 } else { *v })
+        .collect();
     let z = x[0] - 2.0 * x[1] + 0.5 * x[2] + 0.1;
     1.0 / (1.0 + (-z).exp())
 }
@@ -81,7 +84,9 @@ struct One(Arc<Model>);
 impl Models for One {
     async fn model(&self, name: &str, version: Option<u64>) -> Result<Arc<Model>, InferenceError> {
         if name != self.0.name() || version.is_some_and(|v| v != self.0.version()) {
-            return Err(InferenceError::NotFound(format!("no model {name} {version:?}")));
+            return Err(InferenceError::NotFound(format!(
+                "no model {name} {version:?}"
+            )));
         }
         Ok(self.0.clone())
     }
@@ -163,7 +168,12 @@ fn json_infer_by_feature_name_and_as_one_matrix() {
             {"name": "b", "shape": [2], "datatype": "INT64", "data": [0, 0]}
         ]
     });
-    let r = call("POST", "/v2/models/fraud/infer", &[], by_name.to_string().as_bytes());
+    let r = call(
+        "POST",
+        "/v2/models/fraud/infer",
+        &[],
+        by_name.to_string().as_bytes(),
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let v = body_json(&r);
     assert_eq!(v["id"], "req-1");
@@ -187,7 +197,12 @@ fn json_infer_by_feature_name_and_as_one_matrix() {
                     "data": [[0.0, 0.0, 0.0], [2.0, 0.0, null]]}],
         "outputs": [{"name": "label"}]
     });
-    let r = call("POST", "/v2/models/fraud/versions/3/infer", &[], matrix.to_string().as_bytes());
+    let r = call(
+        "POST",
+        "/v2/models/fraud/versions/3/infer",
+        &[],
+        matrix.to_string().as_bytes(),
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let v = body_json(&r);
     // A generated id, echoed in the body and the header.
@@ -429,4 +444,22 @@ fn arbitrary_bodies_never_panic() {
         let r = call("POST", "/v1/models/fraud/predict", &[], &body);
         assert!((400..600).contains(&r.status));
     }
+}
+
+#[test]
+fn log_keys_are_dated_in_utc() {
+    // 2026-11-27T05:30:00Z
+    let at = 1_795_757_400_000_000;
+    assert_eq!(
+        service::log_key("fraud", at, "a/b c"),
+        "inference-logs/fraud/date=2026-11-27/hour=05/a_b_c.jsonl"
+    );
+    assert_eq!(
+        service::log_key("m", 0, "x"),
+        "inference-logs/m/date=1970-01-01/hour=00/x.jsonl"
+    );
+    assert_eq!(
+        service::log_key("m", 951_782_400_000_000, "x"),
+        "inference-logs/m/date=2000-02-29/hour=00/x.jsonl"
+    );
 }

@@ -38,6 +38,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve models over HTTP with the edge's API (Open Inference Protocol v2 + /v1 predict):
+    /// each model's champion (re-read every --refresh seconds), online features from the
+    /// online store, prediction logs to inference-logs/ in the store.
+    Serve {
+        /// Models to serve (default: every model in the registry).
+        #[arg(long = "model")]
+        models: Vec<String>,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Seconds between re-reads of the champion alias.
+        #[arg(long, default_value_t = 5)]
+        refresh: u64,
+        /// Share of requests whose predictions are logged (0 to 1).
+        #[arg(long, default_value_t = 1.0)]
+        log_sample: f64,
+        /// Largest request body in bytes.
+        #[arg(long, default_value_t = 4 << 20)]
+        max_body: usize,
+        /// Most rows (tensor rows or records) in one request.
+        #[arg(long, default_value_t = 1024)]
+        max_batch: usize,
+    },
     /// Run the whole pipeline for a project: publish its definitions, upload its sample files
     /// and deliver events until the pipeline is quiet.
     Run {
@@ -398,6 +420,56 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             json,
         } => train_cmd(stack(open()?).await?, project, snapshot, json).await,
         Command::Models { command } => models_cmd(open()?, command).await,
+        Command::Serve {
+            models,
+            addr,
+            refresh,
+            log_sample,
+            max_body,
+            max_batch,
+        } => {
+            let store = open()?;
+            let online = match online_url(&store, cli.online.as_deref()) {
+                Some(url) => inference_server::Online::Backend(
+                    online::Backend::open(&url)
+                        .await
+                        .with_context(|| format!("opening the online store {url}"))?,
+                ),
+                None => inference_server::Online::None,
+            };
+            let models = if models.is_empty() {
+                registry::models(&store).await?
+            } else {
+                models
+            };
+            if models.is_empty() {
+                bail!("the registry in {} has no models to serve", cli.store);
+            }
+            if !(0.0..=1.0).contains(&log_sample) {
+                bail!("--log-sample must be between 0 and 1");
+            }
+            let app = std::sync::Arc::new(inference_server::App {
+                models: inference_server::StoreModels::new(
+                    store.clone(),
+                    models.clone(),
+                    std::time::Duration::from_secs(refresh),
+                ),
+                store,
+                online,
+                settings: inference::Settings {
+                    max_body_bytes: max_body,
+                    max_batch,
+                    ..inference::Settings::default()
+                },
+                log_sample,
+            });
+            inference_server::serve(app, addr, |bound| {
+                // Scripts and tests wait for this line.
+                println!("serving {} on http://{bound}", models.join(", "));
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Runs { command } => runs_cmd(open()?, command).await,
         Command::Features { command } => {
             features_cmd(open()?, cli.online.as_deref(), command).await

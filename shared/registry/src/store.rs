@@ -378,4 +378,3 @@ pub async fn rollback(store: &Store, model: &str, alias_name: &str, by: &str) ->
     )
     .await
 }
-
