@@ -3,6 +3,8 @@
 //! - `test`: installs what the tests need when missing (the Python venv with moto's S3/SQS
 //!   server, in `.venv/`), then runs `cargo fmt --check`, `cargo clippy -D warnings`, a wasm32
 //!   build of the shared feature evaluator and every test. The install runs while Rust builds.
+//! - `worker`: builds the Cloudflare Worker (`edge/worker/build/`) with worker-build, installing
+//!   its tools first (see `edge.rs`); `test` does the same before the tests that serve it.
 //! - `bench ingest [--rows N]`: the ingest stage against plain polars CSV -> Parquet on the
 //!   same generated file, in the same run.
 //! - `bench features [--rows N] [--labels N] [--reads N]`: the offline feature table and
@@ -15,12 +17,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod edge;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = project_root();
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("test") => test(&root),
+        Some("worker") => edge::build_worker(&root).map(|_| ()),
+        Some("spin") => edge::build_spin(&root).map(|_| ()),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("ingest") => bench_ingest(&root, &args[2..]),
             Some("features") => bench_features(&root, &args[2..]),
@@ -29,7 +35,7 @@ fn main() -> Result<()> {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train"
+                "usage: cargo xtask test | cargo xtask worker | cargo xtask spin | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train"
             );
             std::process::exit(2);
         }
@@ -156,7 +162,10 @@ fn test(root: &Path) -> Result<()> {
     // Python tools install on another thread while cargo compiles.
     let installer = {
         let root = root.to_path_buf();
-        std::thread::spawn(move || install_python_tools(&root))
+        std::thread::spawn(move || {
+            install_python_tools(&root)?;
+            edge::install_node_tools(&root)
+        })
     };
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args([
@@ -183,8 +192,13 @@ fn test(root: &Path) -> Result<()> {
     installer
         .join()
         .map_err(|_| anyhow::anyhow!("installer thread panicked"))??;
+    // The Worker, built once with worker-build; the tests serve this build under wrangler.
+    edge::build_worker(root)?;
+    let spin = edge::build_spin(root)?;
     run(cargo()
         .args(["test", "--workspace"])
+        .env("MLPIPE_NODE_BIN", edge::node_bin(root))
+        .env("MLPIPE_SPIN_WASM", spin)
         .env("MLPIPE_MOTO_SERVER", moto_server(root))
         .env("MLPIPE_MLFLOW", mlflow(root))
         .env("MLPIPE_PYTHON", python(root)))?;

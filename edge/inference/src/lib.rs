@@ -10,6 +10,7 @@
 pub mod error;
 pub mod model;
 pub mod oip;
+pub mod registry_models;
 pub mod service;
 
 pub use error::{BundleError, InferenceError};

@@ -113,6 +113,18 @@ impl PredictionLog {
     }
 }
 
+/// Whether the request `id` is in the logged `share` (0..=1) of requests. Decided by a
+/// hash of the id, so every runtime logs the same requests for the same share.
+pub fn sampled(id: &str, share: f64) -> bool {
+    if share >= 1.0 {
+        return true;
+    }
+    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (h >> 11) as f64 / (1u64 << 53) as f64 <= share
+}
+
 /// Where a request's prediction log goes:
 /// `inference-logs/<model>/date=YYYY-MM-DD/hour=HH/<request id>.jsonl`.
 pub fn log_key(model: &str, at_us: i64, id: &str) -> String {

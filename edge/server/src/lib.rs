@@ -5,16 +5,17 @@
 //! features come from the online store the feature stage materializes; prediction logs go
 //! to `inference-logs/<model>/...` in the store for the drift checker.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use features::{OnlineError, OnlineRecord, OnlineStore};
-use inference::{InferenceError, Model, Models, Settings};
+use inference::registry_models::{Blobs, RegistryModels};
+use inference::service::sampled;
+use inference::{InferenceError, Settings};
 use storage::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,108 +29,31 @@ pub enum ServerError {
     Serve(std::io::Error),
 }
 
+/// The registry's objects in the pipeline's store.
+pub struct StoreBlobs(pub Store);
+
+impl Blobs for StoreBlobs {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.0
+            .get_opt(key)
+            .await
+            .map(|o| o.map(|o| o.bytes.to_vec()))
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// Models from the registry in a store, cached per version; the champion alias is re-read
 /// at most every `refresh`.
-pub struct StoreModels {
-    store: Store,
-    names: Vec<String>,
-    refresh: Duration,
-    champions: Mutex<HashMap<String, (Instant, u64)>>,
-    loaded: Mutex<HashMap<(String, u64), Arc<Model>>>,
-}
+pub type StoreModels = RegistryModels<StoreBlobs>;
 
-fn unavailable(what: impl std::fmt::Display) -> InferenceError {
-    InferenceError::Unavailable(what.to_string())
-}
-
-impl StoreModels {
-    pub fn new(store: Store, names: Vec<String>, refresh: Duration) -> StoreModels {
-        StoreModels {
-            store,
-            names,
-            refresh,
-            champions: Mutex::new(HashMap::new()),
-            loaded: Mutex::new(HashMap::new()),
-        }
-    }
-
-    async fn champion(&self, name: &str) -> Result<u64, InferenceError> {
-        if let Ok(map) = self.champions.lock()
-            && let Some((at, v)) = map.get(name)
-            && at.elapsed() < self.refresh
-        {
-            return Ok(*v);
-        }
-        let alias = registry::alias(&self.store, name, "champion")
-            .await
-            .map_err(|e| unavailable(format!("reading the champion of '{name}': {e}")))?
-            .ok_or_else(|| unavailable(format!("model '{name}' has no champion yet")))?;
-        if let Ok(mut map) = self.champions.lock() {
-            map.insert(name.to_string(), (Instant::now(), alias.version));
-        }
-        Ok(alias.version)
-    }
-
-    async fn load(&self, name: &str, version: u64) -> Result<Arc<Model>, InferenceError> {
-        let key = (name.to_string(), version);
-        if let Some(m) = self.loaded.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(m);
-        }
-        let bundle_key = registry::version_key(name, version, registry::BUNDLE);
-        let bundle_bytes = self
-            .store
-            .get_opt(&bundle_key)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| {
-                InferenceError::NotFound(format!("model '{name}' has no version {version}"))
-            })?
-            .bytes;
-        let bundle: registry::Bundle = serde_json_bundle(&bundle_bytes)?;
-        let onnx = self
-            .store
-            .get(&bundle.model_key)
-            .await
-            .map_err(unavailable)?
-            .bytes;
-        let spec = self
-            .store
-            .get_opt(&bundle.feature_spec.key)
-            .await
-            .map_err(unavailable)?
-            .map(|o| o.bytes);
-        let model = Arc::new(
-            Model::load(&bundle_bytes, &onnx, spec.as_deref()).map_err(InferenceError::from)?,
-        );
-        if let Ok(mut m) = self.loaded.lock() {
-            m.insert(key, model.clone());
-        }
-        Ok(model)
-    }
-}
-
-fn serde_json_bundle(bytes: &[u8]) -> Result<registry::Bundle, InferenceError> {
-    inference::model::parse_bundle(bytes).map_err(InferenceError::from)
-}
-
-impl Models for StoreModels {
-    async fn model(&self, name: &str, version: Option<u64>) -> Result<Arc<Model>, InferenceError> {
-        if !self.names.iter().any(|n| n == name) {
-            return Err(InferenceError::NotFound(format!(
-                "model '{name}' is not served here (served: {})",
-                self.names.join(", ")
-            )));
-        }
-        let version = match version {
-            Some(v) => v,
-            None => self.champion(name).await?,
-        };
-        self.load(name, version).await
-    }
-
-    fn names(&self) -> Vec<String> {
-        self.names.clone()
-    }
+/// The server's models: `names` from `store`, the champion alias trusted for `refresh`.
+pub fn store_models(store: Store, names: Vec<String>, refresh: Duration) -> StoreModels {
+    RegistryModels::new(
+        StoreBlobs(store),
+        names,
+        i64::try_from(refresh.as_micros()).unwrap_or(i64::MAX),
+        now_us,
+    )
 }
 
 /// The online store, or none (every entity reads as unknown).
@@ -216,16 +140,6 @@ async fn any(
 }
 
 /// Deterministic sampling by request id, so a retried request is logged or not alike.
-fn sampled(id: &str, share: f64) -> bool {
-    if share >= 1.0 {
-        return true;
-    }
-    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    (h >> 11) as f64 / (1u64 << 53) as f64 <= share
-}
-
 fn to_axum(r: inference::Response) -> axum::response::Response {
     let mut out = axum::response::Response::new(Body::from(r.body));
     *out.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -40,7 +40,27 @@ fn main() {
     )
     .unwrap();
     let secs = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
     let p = g.predict(&ds.columns(&test));
+    eprintln!("predict {:.2}s", t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
+    let onnx = g.to_onnx().unwrap();
+    eprintln!(
+        "to_onnx {:.2}s, {} bytes",
+        t.elapsed().as_secs_f64(),
+        onnx.len()
+    );
+    let t = std::time::Instant::now();
+    let out =
+        train::export::run_onnx(&onnx, &ds.row_major(&test), test.len(), ds.n_features()).unwrap();
+    eprintln!(
+        "tract {:.2}s, {} rows",
+        t.elapsed().as_secs_f64(),
+        out.len()
+    );
+    let t = std::time::Instant::now();
+    let _ = g.importance();
+    eprintln!("importance {:.2}s", t.elapsed().as_secs_f64());
     let y: Vec<bool> = ds.targets(&test).iter().map(|v| *v == 1.0).collect();
     println!(
         "learning rate {learning_rate}: {} trees in {secs:.2}s, test auc {:.4}",

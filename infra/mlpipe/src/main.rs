@@ -60,6 +60,38 @@ enum Command {
         #[arg(long, default_value_t = 1024)]
         max_batch: usize,
     },
+    /// Publish champions to the edge: each model's champion (bundle, ONNX, feature spec, then
+    /// the alias) and the online records of the feature-view version it was trained on, to
+    /// Cloudflare (R2 via its S3 API + KV via the HTTP API) or to wrangler's local R2/KV.
+    Publish {
+        /// Models to publish (default: every model in the registry).
+        #[arg(long = "model")]
+        models: Vec<String>,
+        /// Local target: the `wrangler dev --persist-to` state folder.
+        #[arg(long, conflicts_with_all = ["r2", "objects"])]
+        wrangler_state: Option<PathBuf>,
+        /// Object-store target (what the Spin component reads over HTTP): a store URL
+        /// (s3://BUCKET?endpoint=..., or a folder); online records go under online/.
+        #[arg(long, conflicts_with = "r2")]
+        objects: Option<String>,
+        /// The Worker's wrangler.toml (local target).
+        #[arg(long, default_value = "edge/worker/wrangler.toml")]
+        wrangler_config: PathBuf,
+        /// The wrangler executable (local target).
+        #[arg(long, default_value = "wrangler")]
+        wrangler: PathBuf,
+        /// Deployed target: the R2 bucket as an S3 URL
+        /// (s3://BUCKET?endpoint=https://ACCOUNT.r2.cloudflarestorage.com; credentials from
+        /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, an R2 API token's S3 pair).
+        #[arg(long, requires_all = ["kv_account", "kv_namespace"])]
+        r2: Option<String>,
+        /// Cloudflare account id (KV API; token from CLOUDFLARE_API_TOKEN).
+        #[arg(long)]
+        kv_account: Option<String>,
+        /// KV namespace id of the Worker's FEATURES binding.
+        #[arg(long)]
+        kv_namespace: Option<String>,
+    },
     /// Run the whole pipeline for a project: publish its definitions, upload its sample files
     /// and deliver events until the pipeline is quiet.
     Run {
@@ -420,6 +452,80 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             json,
         } => train_cmd(stack(open()?).await?, project, snapshot, json).await,
         Command::Models { command } => models_cmd(open()?, command).await,
+        Command::Publish {
+            models,
+            wrangler_state,
+            wrangler_config,
+            wrangler,
+            objects,
+            r2,
+            kv_account,
+            kv_namespace,
+        } => {
+            let store = open()?;
+            let models = if models.is_empty() {
+                registry::models(&store).await?
+            } else {
+                models
+            };
+            if models.is_empty() {
+                bail!("the registry in {} has no models to publish", cli.store);
+            }
+            let outcomes = match (wrangler_state, r2) {
+                (None, None) if objects.is_some() => {
+                    let url = objects.unwrap_or_default();
+                    let edge = publish_stage::ObjectEdge::new(
+                        storage::Store::open(&url).with_context(|| format!("opening {url}"))?,
+                    );
+                    publish_stage::publish_models(&store, &models, &edge).await?
+                }
+                (Some(state), None) => {
+                    let edge = publish_stage::WranglerLocal {
+                        wrangler,
+                        path: None,
+                        config: wrangler_config,
+                        state,
+                        models_bucket: "mlpipe-models".into(),
+                        kv_binding: "FEATURES".into(),
+                    };
+                    publish_stage::publish_models(&store, &models, &edge).await?
+                }
+                (None, Some(r2)) => {
+                    let token = std::env::var("CLOUDFLARE_API_TOKEN")
+                        .context("CLOUDFLARE_API_TOKEN must hold a token with KV write access")?;
+                    let edge = publish_stage::Cloudflare {
+                        objects: storage::Store::open(&r2)
+                            .with_context(|| format!("opening R2 at {r2}"))?,
+                        kv: publish_stage::KvApi::new(
+                            kv_account.as_deref().unwrap_or_default(),
+                            kv_namespace.as_deref().unwrap_or_default(),
+                            &token,
+                        ),
+                    };
+                    publish_stage::publish_models(&store, &models, &edge).await?
+                }
+                _ => bail!(
+                    "say where to publish: --wrangler-state DIR, --objects URL, or --r2 URL with --kv-account and --kv-namespace"
+                ),
+            };
+            for o in outcomes {
+                match o {
+                    publish_stage::Outcome::Published(p) => println!(
+                        "published {} {} version {} ({} objects, {} entries) to {}",
+                        p.kind,
+                        p.name,
+                        p.version,
+                        p.objects.len(),
+                        p.entries,
+                        p.target
+                    ),
+                    publish_stage::Outcome::AlreadyDone(k) => {
+                        println!("already published (record {k})")
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve {
             models,
             addr,
@@ -449,7 +555,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 bail!("--log-sample must be between 0 and 1");
             }
             let app = std::sync::Arc::new(inference_server::App {
-                models: inference_server::StoreModels::new(
+                models: inference_server::store_models(
                     store.clone(),
                     models.clone(),
                     std::time::Duration::from_secs(refresh),

@@ -128,6 +128,18 @@ impl SnapshotStore {
     pub fn get(&self, view: &str, entity: &str) -> Option<&OnlineRecord> {
         self.records.get(&OnlineRecord::key(view, entity))
     }
+
+    /// Every record, ordered by view and entity.
+    pub fn records(&self) -> impl Iterator<Item = &OnlineRecord> {
+        self.records.values()
+    }
+}
+
+/// The key of a record in an edge key-value store (Cloudflare KV, which the publish stage
+/// fills and the Worker reads): `<view>/<entity>`. View names cannot contain `/`, so the
+/// first `/` separates them.
+pub fn edge_key(view: &str, entity: &str) -> String {
+    format!("{view}/{entity}")
 }
 
 impl OnlineStore for SnapshotStore {

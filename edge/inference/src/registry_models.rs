@@ -1,0 +1,180 @@
+//! Models served from a copy of the model registry's objects, whatever holds them: the
+//! pipeline's store (native server), an R2 bucket (the Worker), an HTTP endpoint (the Spin
+//! component). The runtime supplies the bytes through [`Blobs`] and a clock; this module
+//! reads the `champion` alias, loads and checks bundles, and keeps them.
+//!
+//! The alias is re-read at most every `refresh_us`, so a promotion or rollback reaches a
+//! running instance without a restart while a busy instance does not read the alias on
+//! every request. Loaded versions are kept per instance in a [`ModelCache`] (a tract plan is
+//! built once), at most [`KEEP`] of them, so an edge isolate does not grow with every
+//! promotion. The cache outlives the per-request [`Blobs`] handle where a runtime hands out
+//! bindings per request (Workers).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use crate::error::InferenceError;
+use crate::model::{Model, parse_bundle};
+use crate::service::Models;
+
+/// Most model versions one instance keeps loaded.
+pub const KEEP: usize = 4;
+
+/// Read access to the registry's objects by key (`models/<name>/...`, feature specs).
+pub trait Blobs {
+    /// The object's bytes, `Ok(None)` when there is no such object, `Err` (a message) when
+    /// the backend failed.
+    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, String>>;
+}
+
+/// A loaded model and the (name, version) it was loaded as.
+type Loaded = ((String, u64), Arc<Model>);
+
+/// What an instance knows about its models: the names it serves, the champion versions it
+/// read (and when), and the models it loaded.
+pub struct ModelCache {
+    names: Vec<String>,
+    refresh_us: i64,
+    clock: fn() -> i64,
+    champions: Mutex<HashMap<String, (i64, u64)>>,
+    loaded: Mutex<Vec<Loaded>>,
+}
+
+impl ModelCache {
+    /// `names`: the models served; `refresh_us`: how long a read champion alias is trusted;
+    /// `clock`: microseconds since the epoch (the runtime's clock).
+    pub fn new(names: Vec<String>, refresh_us: i64, clock: fn() -> i64) -> ModelCache {
+        ModelCache {
+            names,
+            refresh_us,
+            clock,
+            champions: Mutex::new(HashMap::new()),
+            loaded: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn cached(&self, name: &str, version: u64) -> Option<Arc<Model>> {
+        let loaded = self.loaded.lock().ok()?;
+        loaded
+            .iter()
+            .find(|((n, v), _)| n == name && *v == version)
+            .map(|(_, m)| m.clone())
+    }
+
+    fn keep(&self, name: &str, version: u64, model: &Arc<Model>) {
+        if let Ok(mut loaded) = self.loaded.lock()
+            && !loaded.iter().any(|((n, v), _)| n == name && *v == version)
+        {
+            if loaded.len() >= KEEP {
+                loaded.remove(0);
+            }
+            loaded.push(((name.to_string(), version), model.clone()));
+        }
+    }
+}
+
+/// The registry's models as the service sees them: champions by alias, pinned versions by
+/// number, each loaded once per cache.
+pub struct RegistryModels<B> {
+    blobs: B,
+    cache: Arc<ModelCache>,
+}
+
+fn unavailable(what: impl std::fmt::Display) -> InferenceError {
+    InferenceError::Unavailable(what.to_string())
+}
+
+impl<B: Blobs> RegistryModels<B> {
+    /// A fresh cache over `blobs` (see [`ModelCache::new`]).
+    pub fn new(blobs: B, names: Vec<String>, refresh_us: i64, clock: fn() -> i64) -> Self {
+        Self::with_cache(blobs, Arc::new(ModelCache::new(names, refresh_us, clock)))
+    }
+
+    /// `blobs` with an existing cache (kept across requests by the runtime).
+    pub fn with_cache(blobs: B, cache: Arc<ModelCache>) -> Self {
+        RegistryModels { blobs, cache }
+    }
+
+    pub fn blobs(&self) -> &B {
+        &self.blobs
+    }
+
+    /// The version the `champion` alias points at (cached for `refresh_us`).
+    pub async fn champion(&self, name: &str) -> Result<u64, InferenceError> {
+        let now = (self.cache.clock)();
+        if let Ok(map) = self.cache.champions.lock()
+            && let Some((at, v)) = map.get(name)
+            && now.saturating_sub(*at) < self.cache.refresh_us
+        {
+            return Ok(*v);
+        }
+        let key = registry::alias_key(name, "champion");
+        let bytes = self
+            .blobs
+            .get(&key)
+            .await
+            .map_err(|e| unavailable(format!("reading {key}: {e}")))?
+            .ok_or_else(|| unavailable(format!("model '{name}' has no champion yet ({key})")))?;
+        let alias: registry::Alias = serde_json::from_slice(&bytes)
+            .map_err(|e| unavailable(format!("{key} is not an alias record: {e}")))?;
+        if let Ok(mut map) = self.cache.champions.lock() {
+            map.insert(name.to_string(), (now, alias.version));
+        }
+        Ok(alias.version)
+    }
+
+    /// Loads (or returns the kept) `version` of `name`: bundle, model and feature spec, with
+    /// the bundle's hashes checked by [`Model::load`].
+    pub async fn load(&self, name: &str, version: u64) -> Result<Arc<Model>, InferenceError> {
+        if let Some(m) = self.cache.cached(name, version) {
+            return Ok(m);
+        }
+        let bundle_key = registry::version_key(name, version, registry::BUNDLE);
+        let bundle_bytes = self
+            .blobs
+            .get(&bundle_key)
+            .await
+            .map_err(|e| unavailable(format!("reading {bundle_key}: {e}")))?
+            .ok_or_else(|| {
+                InferenceError::NotFound(format!("model '{name}' has no version {version}"))
+            })?;
+        let bundle = parse_bundle(&bundle_bytes).map_err(InferenceError::from)?;
+        let onnx = self
+            .blobs
+            .get(&bundle.model_key)
+            .await
+            .map_err(|e| unavailable(format!("reading {}: {e}", bundle.model_key)))?
+            .ok_or_else(|| unavailable(format!("{} is missing", bundle.model_key)))?;
+        let spec = self
+            .blobs
+            .get(&bundle.feature_spec.key)
+            .await
+            .map_err(|e| unavailable(format!("reading {}: {e}", bundle.feature_spec.key)))?;
+        let model = Arc::new(
+            Model::load(&bundle_bytes, &onnx, spec.as_deref()).map_err(InferenceError::from)?,
+        );
+        self.cache.keep(name, version, &model);
+        Ok(model)
+    }
+}
+
+impl<B: Blobs> Models for RegistryModels<B> {
+    async fn model(&self, name: &str, version: Option<u64>) -> Result<Arc<Model>, InferenceError> {
+        if !self.cache.names.iter().any(|n| n == name) {
+            return Err(InferenceError::NotFound(format!(
+                "model '{name}' is not served here (served: {})",
+                self.cache.names.join(", ")
+            )));
+        }
+        let version = match version {
+            Some(v) => v,
+            None => self.champion(name).await?,
+        };
+        self.load(name, version).await
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.cache.names.clone()
+    }
+}

@@ -1,0 +1,215 @@
+//! The edge's build tools and artifacts: the Cloudflare Worker built with worker-build, run
+//! by the tests under wrangler (workerd).
+//!
+//! Only package registries are reachable from CI, and worker-build would download
+//! wasm-bindgen and wasm-opt from GitHub. So: wasm-bindgen-cli (the exact version in
+//! Cargo.lock) and worker-build come from crates.io into `.tools/cargo`; Node 22 (wrangler 4
+//! needs >= 22.12), wrangler (which brings workerd and esbuild) and binaryen's wasm-opt come
+//! from npm into `.tools/node`; worker-build is pointed at them with `*_BIN` variables.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cargo, run};
+
+pub const WRANGLER_VERSION: &str = "4.164.0";
+pub const WORKER_BUILD_VERSION: &str = "0.8.7";
+const BINARYEN_VERSION: &str = "132";
+/// jco serves wasi:http components on Node (the Spin component's test host).
+const JCO_VERSION: &str = "1.35.0";
+
+fn node_dir(root: &Path) -> PathBuf {
+    root.join(".tools/node")
+}
+
+/// `node_modules/.bin` of the npm tools.
+pub fn node_bin(root: &Path) -> PathBuf {
+    node_dir(root).join("node_modules/.bin")
+}
+
+/// Where cargo-installed tools live: beside the build cache when `CARGO_TARGET_DIR` points
+/// outside the clone (CI keeps that cache between runs, so the tools build once), else
+/// `.tools/cargo`.
+fn cargo_root(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir).join("mlpipe-tools"),
+        None => root.join(".tools/cargo"),
+    }
+}
+
+fn cargo_bin(root: &Path) -> PathBuf {
+    cargo_root(root).join("bin")
+}
+
+/// PATH with the npm tools (node 22 first) and the cargo-installed tools in front.
+pub fn tool_path(root: &Path) -> Result<std::ffi::OsString> {
+    let mut paths = vec![node_bin(root), cargo_bin(root)];
+    if let Some(p) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&p));
+    }
+    Ok(std::env::join_paths(paths)?)
+}
+
+/// `bin --version`, run with the tools' PATH (wrangler needs the npm Node 22 on it).
+fn version_of(root: &Path, bin: &Path) -> Option<String> {
+    let out = Command::new(bin)
+        .arg("--version")
+        .env("PATH", tool_path(root).ok()?)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Node 22, wrangler and wasm-opt from npm (seconds; no Rust build).
+pub fn install_node_tools(root: &Path) -> Result<()> {
+    let bin = node_bin(root);
+    let wanted = version_of(root, &bin.join("wrangler"))
+        .is_some_and(|v| v.contains(WRANGLER_VERSION))
+        && bin.join("wasm-opt").is_file()
+        && bin.join("esbuild").is_file()
+        && bin.join("jco").is_file();
+    if wanted {
+        return Ok(());
+    }
+    let dir = node_dir(root);
+    std::fs::create_dir_all(&dir)?;
+    // A package.json of its own, so npm installs here rather than in a parent project.
+    let manifest = dir.join("package.json");
+    if !manifest.is_file() {
+        std::fs::write(&manifest, "{\"name\":\"mlpipe-tools\",\"private\":true}\n")?;
+    }
+    run(Command::new("npm").current_dir(&dir).args([
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        "node@22",
+        &format!("wrangler@{WRANGLER_VERSION}"),
+        &format!("binaryen@{BINARYEN_VERSION}"),
+        &format!("@bytecodealliance/jco@{JCO_VERSION}"),
+    ]))?;
+    for tool in ["node", "wrangler", "wasm-opt", "esbuild", "jco"] {
+        if !bin.join(tool).is_file() {
+            bail!(
+                "npm install finished but {} is missing",
+                bin.join(tool).display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The `wasm-bindgen` version in Cargo.lock: the CLI must match it exactly.
+fn locked_wasm_bindgen(root: &Path) -> Result<String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\""
+            && let Some(v) = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = "))
+        {
+            return Ok(v.trim_matches('"').to_string());
+        }
+    }
+    bail!("no wasm-bindgen in Cargo.lock")
+}
+
+/// wasm-bindgen-cli and worker-build from crates.io (Rust builds: a few minutes, once).
+pub fn install_cargo_tools(root: &Path) -> Result<()> {
+    let bindgen = locked_wasm_bindgen(root)?;
+    let tools = [
+        ("wasm-bindgen-cli", bindgen.as_str(), "wasm-bindgen", false),
+        ("worker-build", WORKER_BUILD_VERSION, "worker-build", true),
+    ];
+    for (krate, version, bin, locked) in tools {
+        let path = cargo_bin(root).join(bin);
+        if version_of(root, &path).is_some_and(|v| v.contains(version)) {
+            continue;
+        }
+        let mut cmd = cargo();
+        cmd.args(["install", "--quiet", "--root"])
+            .arg(cargo_root(root))
+            .args([krate, "--version", version]);
+        if locked {
+            cmd.arg("--locked");
+        }
+        // Tools get their own target dir: the project's build cache stays the project's.
+        cmd.env("CARGO_TARGET_DIR", cargo_root(root).join("build"));
+        run(&mut cmd)?;
+    }
+    Ok(())
+}
+
+/// Builds `edge/worker` with worker-build (release profile for wasm: size-tuned, LTO) into
+/// `edge/worker/build/` (`index.js` + `index_bg.wasm`), which wrangler serves and deploys.
+pub fn build_worker(root: &Path) -> Result<PathBuf> {
+    install_node_tools(root)?;
+    install_cargo_tools(root)?;
+    run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    let dir = root.join("edge/worker");
+    let mut cmd = Command::new(cargo_bin(root).join("worker-build"));
+    cmd.current_dir(&dir)
+        .args(["--profile", "wasm-release"])
+        .env("PATH", tool_path(root)?)
+        .env("WASM_BINDGEN_BIN", cargo_bin(root).join("wasm-bindgen"))
+        .env("WASM_OPT_BIN", node_bin(root).join("wasm-opt"))
+        .env("ESBUILD_BIN", node_bin(root).join("esbuild"));
+    // The same environment scrubbing as every cargo call (worker-build runs cargo).
+    for (key, _) in std::env::vars_os() {
+        if let Some(k) = key.to_str()
+            && (k.starts_with("CARGO_PKG_") || k == "CARGO_MANIFEST_DIR")
+        {
+            cmd.env_remove(k);
+        }
+    }
+    run(&mut cmd).context("building the Worker with worker-build")?;
+    let out = dir.join("build");
+    for file in ["index.js", "index_bg.wasm"] {
+        if !out.join(file).is_file() {
+            bail!(
+                "worker-build finished but {} is missing",
+                out.join(file).display()
+            );
+        }
+    }
+    let wasm = std::fs::metadata(out.join("index_bg.wasm"))?.len();
+    eprintln!(
+        "xtask: Worker built: {} ({:.2} MiB wasm)",
+        out.display(),
+        wasm as f64 / 1_048_576.0
+    );
+    Ok(out)
+}
+
+/// Builds the Spin component (`edge/spin`) for wasm32-wasip2 (a component directly; no
+/// adapter step) with the size-tuned profile, and returns the `.wasm` path.
+pub fn build_spin(root: &Path) -> Result<PathBuf> {
+    run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
+    run(cargo().args([
+        "build",
+        "--package",
+        "edge-spin",
+        "--target",
+        "wasm32-wasip2",
+        "--profile",
+        "wasm-release",
+    ]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let wasm = target.join("wasm32-wasip2/wasm-release/edge_spin.wasm");
+    if !wasm.is_file() {
+        bail!("the Spin build finished but {} is missing", wasm.display());
+    }
+    eprintln!(
+        "xtask: Spin component built: {} ({:.2} MiB)",
+        wasm.display(),
+        std::fs::metadata(&wasm)?.len() as f64 / 1_048_576.0
+    );
+    Ok(wasm)
+}
