@@ -188,7 +188,10 @@ fn test(root: &Path) -> Result<()> {
         "--target",
         "wasm32-unknown-unknown",
     ]))?;
-    run(cargo().args(["test", "--workspace", "--no-run"]))?;
+    // edge-spin is a wasm component only: its cdylib cannot link natively (wit export names
+    // such as `wasi:http/incoming-handler@0.2.0#handle`); clippy checks it, the wasm32-wasip2
+    // build below builds it, and its test runs the built component.
+    run(cargo().args(["test", "--workspace", "--exclude", "edge-spin", "--no-run"]))?;
     installer
         .join()
         .map_err(|_| anyhow::anyhow!("installer thread panicked"))??;
@@ -196,7 +199,7 @@ fn test(root: &Path) -> Result<()> {
     edge::build_worker(root)?;
     let spin = edge::build_spin(root)?;
     run(cargo()
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--exclude", "edge-spin"])
         .env("MLPIPE_NODE_BIN", edge::node_bin(root))
         .env("MLPIPE_SPIN_WASM", spin)
         .env("MLPIPE_MOTO_SERVER", moto_server(root))
