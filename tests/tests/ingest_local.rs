@@ -68,14 +68,17 @@ async fn sample_project_ingests_and_quarantines_every_bad_row() {
         .await
         .unwrap();
     let deliveries = stack.run_until_quiet(|_| {}).await;
-    // Ingest, then the feature stage on the snapshot it wrote, then training on its manifest.
+    // Ingest, then the feature stage on the snapshot it wrote, then training and publishing
+    // on its manifest (no training configuration and no edge target here: training has
+    // nothing to do, publishing acknowledges the event as skipped).
     let stages: Vec<_> = deliveries.iter().map(|d| d.stage).collect();
     assert_eq!(
         stages,
         vec![
             events::Stage::Ingest,
             events::Stage::Features,
-            events::Stage::Train
+            events::Stage::Train,
+            events::Stage::Publish,
         ],
         "{deliveries:?}"
     );

@@ -42,6 +42,24 @@ pub enum PublishError {
     Wrangler { args: String, message: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("edge target configuration: {0}")]
+    Config(String),
+}
+
+impl PublishError {
+    /// True when the same call may succeed later: the store, the network or the KV API
+    /// failed, not the data. A Lambda invocation fails on these so the platform redelivers.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PublishError::Store(e) => e.is_retryable(),
+            PublishError::Registry(e) => e.is_retryable(),
+            PublishError::Kv(_) | PublishError::Io(_) => true,
+            PublishError::Missing(_)
+            | PublishError::Invalid { .. }
+            | PublishError::Wrangler { .. }
+            | PublishError::Config(_) => false,
+        }
+    }
 }
 
 /// Where the edge reads models and online records.
@@ -68,6 +86,21 @@ fn redacted(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
 }
 
+/// The JSON array both Cloudflare's KV bulk API and `wrangler kv bulk put` take: values
+/// base64-encoded, since online records are binary.
+fn kv_bulk_body(entries: &[(String, Vec<u8>)]) -> Vec<serde_json::Value> {
+    entries
+        .iter()
+        .map(|(k, v)| {
+            serde_json::json!({
+                "key": k,
+                "value": base64::engine::general_purpose::STANDARD.encode(v),
+                "base64": true,
+            })
+        })
+        .collect()
+}
+
 /// Cloudflare: objects to R2 through its S3 API, entries to KV through the HTTP API.
 pub struct Cloudflare {
     /// An S3 store pointed at the R2 bucket (`s3://BUCKET?endpoint=https://ACCOUNT.r2.cloudflarestorage.com`).
@@ -76,13 +109,24 @@ pub struct Cloudflare {
 }
 
 /// Cloudflare's KV HTTP API (`PUT .../storage/kv/namespaces/{id}/bulk`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KvApi {
     client: reqwest::Client,
     base_url: String,
     account_id: String,
     namespace_id: String,
     token: String,
+}
+
+impl std::fmt::Debug for KvApi {
+    // Never the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvApi")
+            .field("base_url", &self.base_url)
+            .field("account_id", &self.account_id)
+            .field("namespace_id", &self.namespace_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KvApi {
@@ -112,16 +156,7 @@ impl KvApi {
     /// Writes entries in bulk requests of at most [`KV_BULK_LIMIT`].
     pub async fn bulk_put(&self, entries: &[(String, Vec<u8>)]) -> Result<(), PublishError> {
         for chunk in entries.chunks(KV_BULK_LIMIT) {
-            let body: Vec<serde_json::Value> = chunk
-                .iter()
-                .map(|(k, v)| {
-                    serde_json::json!({
-                        "key": k,
-                        "value": base64::engine::general_purpose::STANDARD.encode(v),
-                        "base64": true,
-                    })
-                })
-                .collect();
+            let body = kv_bulk_body(chunk);
             let response = self
                 .client
                 .put(self.bulk_url())
@@ -295,16 +330,7 @@ impl Edge for WranglerLocal {
     async fn put_entries(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), PublishError> {
         tokio::fs::create_dir_all(self.state.join(".publish")).await?;
         for chunk in entries.chunks(KV_BULK_LIMIT) {
-            let body: Vec<serde_json::Value> = chunk
-                .iter()
-                .map(|(k, v)| {
-                    serde_json::json!({
-                        "key": k,
-                        "value": base64::engine::general_purpose::STANDARD.encode(v),
-                        "base64": true,
-                    })
-                })
-                .collect();
+            let body = kv_bulk_body(chunk);
             let file = self.scratch("entries.json");
             let json = serde_json::to_vec(&body).map_err(|e| PublishError::Invalid {
                 key: "entries".into(),
@@ -542,6 +568,13 @@ pub async fn publish_models(
     }
     Ok(out)
 }
+
+pub mod lambda;
+mod stage;
+mod target;
+
+pub use stage::{StageOutcome, handle};
+pub use target::{EdgeTarget, TargetSettings, WORKER_KV_BINDING, WORKER_MODELS_BUCKET};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

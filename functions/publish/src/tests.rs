@@ -232,3 +232,40 @@ async fn kv_bulk_writes_use_cloudflares_api_and_surface_its_errors() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_stage_publishes_on_a_champion_alias_event_and_skips_without_a_target() {
+    let store = Store::memory();
+    registered(&store).await;
+    let key = "models/m/aliases/champion.json";
+    let skipped = handle::<Recorder>(&store, key, None).await.unwrap();
+    assert!(
+        matches!(&skipped, StageOutcome::Skipped { reason, .. } if reason.contains("MLPIPE_EDGE_OBJECTS")),
+        "{skipped:?}"
+    );
+    let edge = Recorder::default();
+    let out = handle(&store, key, Some(&edge)).await.unwrap();
+    assert!(
+        matches!(&out, StageOutcome::Published { publication } if publication.kind == "champion"),
+        "{out:?}"
+    );
+    // Redelivered: the record makes it a no-op.
+    let again = handle(&store, key, Some(&edge)).await.unwrap();
+    assert!(
+        matches!(again, StageOutcome::AlreadyDone { .. }),
+        "{again:?}"
+    );
+    assert_eq!(edge.objects.lock().unwrap().len(), 4);
+    // A feature manifest that is not JSON is a data error, not a retry.
+    store
+        .put("features/v/v=abc/_manifest.json", b"{".to_vec())
+        .await
+        .unwrap();
+    let err = handle(&store, "features/v/v=abc/_manifest.json", Some(&edge))
+        .await
+        .unwrap_err();
+    assert!(
+        !err.is_retryable() && err.to_string().contains("_manifest.json"),
+        "{err}"
+    );
+}

@@ -52,13 +52,25 @@ fn err(e: candle_core::Error) -> TrainError {
 }
 
 /// The device training runs on: the first CUDA GPU when built with `cuda` and one is
-/// present, else the CPU.
+/// present, else the CPU. Chosen once per process (a CUDA context per trial would cost
+/// more than a small network's fit) and logged, so a GPU job that fell back to the CPU says so.
 pub fn device() -> Device {
-    #[cfg(feature = "cuda")]
-    if let Ok(d) = Device::new_cuda(0) {
-        return d;
-    }
-    Device::Cpu
+    static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+    DEVICE
+        .get_or_init(|| {
+            #[cfg(feature = "cuda")]
+            match Device::new_cuda(0) {
+                Ok(d) => {
+                    tracing::info!(device = ?d.location(), "candle trains on the GPU");
+                    return d;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "built with cuda but no usable GPU: training on the CPU");
+                }
+            }
+            Device::Cpu
+        })
+        .clone()
 }
 
 fn splitmix(s: &mut u64) -> u64 {

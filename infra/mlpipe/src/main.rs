@@ -62,34 +62,40 @@ enum Command {
     },
     /// Publish champions to the edge: each model's champion (bundle, ONNX, feature spec, then
     /// the alias) and the online records of the feature-view version it was trained on, to
-    /// Cloudflare (R2 via its S3 API + KV via the HTTP API) or to wrangler's local R2/KV.
+    /// Cloudflare (R2 via its S3 API + KV via the HTTP API), an object store, or wrangler's
+    /// local R2/KV. The pipeline does the same on its own events when a target is set by
+    /// the same MLPIPE_EDGE_* variables.
     Publish {
         /// Models to publish (default: every model in the registry).
         #[arg(long = "model")]
         models: Vec<String>,
         /// Local target: the `wrangler dev --persist-to` state folder.
-        #[arg(long, conflicts_with_all = ["r2", "objects"])]
+        #[arg(long, env = "MLPIPE_EDGE_WRANGLER_STATE", conflicts_with_all = ["r2", "objects"])]
         wrangler_state: Option<PathBuf>,
         /// Object-store target (what the Spin component reads over HTTP): a store URL
         /// (s3://BUCKET?endpoint=..., or a folder); online records go under online/.
-        #[arg(long, conflicts_with = "r2")]
+        #[arg(long, env = "MLPIPE_EDGE_OBJECTS", conflicts_with = "r2")]
         objects: Option<String>,
         /// The Worker's wrangler.toml (local target).
-        #[arg(long, default_value = "edge/worker/wrangler.toml")]
+        #[arg(
+            long,
+            env = "MLPIPE_EDGE_WRANGLER_CONFIG",
+            default_value = "edge/worker/wrangler.toml"
+        )]
         wrangler_config: PathBuf,
         /// The wrangler executable (local target).
-        #[arg(long, default_value = "wrangler")]
+        #[arg(long, env = "MLPIPE_EDGE_WRANGLER", default_value = "wrangler")]
         wrangler: PathBuf,
         /// Deployed target: the R2 bucket as an S3 URL
         /// (s3://BUCKET?endpoint=https://ACCOUNT.r2.cloudflarestorage.com; credentials from
         /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, an R2 API token's S3 pair).
-        #[arg(long, requires_all = ["kv_account", "kv_namespace"])]
+        #[arg(long, env = "MLPIPE_EDGE_R2", requires_all = ["kv_account", "kv_namespace"])]
         r2: Option<String>,
         /// Cloudflare account id (KV API; token from CLOUDFLARE_API_TOKEN).
-        #[arg(long)]
+        #[arg(long, env = "MLPIPE_EDGE_KV_ACCOUNT")]
         kv_account: Option<String>,
         /// KV namespace id of the Worker's FEATURES binding.
-        #[arg(long)]
+        #[arg(long, env = "MLPIPE_EDGE_KV_NAMESPACE")]
         kv_namespace: Option<String>,
     },
     /// Run the whole pipeline for a project: publish its definitions, upload its sample files
@@ -441,7 +447,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         async move {
             let config = feature_config(&store, online.as_deref()).await?;
             let train = train::job::JobConfig::from_env()?;
-            anyhow::Ok(LocalStack::with_config(&store, config).with_train(train))
+            let edge = publish_stage::EdgeTarget::from_env()?;
+            anyhow::Ok(
+                LocalStack::with_config(&store, config)
+                    .with_train(train)
+                    .with_edge(edge),
+            )
         }
     };
     match cli.command {
@@ -471,43 +482,23 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             if models.is_empty() {
                 bail!("the registry in {} has no models to publish", cli.store);
             }
-            let outcomes = match (wrangler_state, r2) {
-                (None, None) if objects.is_some() => {
-                    let url = objects.unwrap_or_default();
-                    let edge = publish_stage::ObjectEdge::new(
-                        storage::Store::open(&url).with_context(|| format!("opening {url}"))?,
-                    );
-                    publish_stage::publish_models(&store, &models, &edge).await?
-                }
-                (Some(state), None) => {
-                    let edge = publish_stage::WranglerLocal {
-                        wrangler,
-                        path: None,
-                        config: wrangler_config,
-                        state,
-                        models_bucket: "mlpipe-models".into(),
-                        kv_binding: "FEATURES".into(),
-                    };
-                    publish_stage::publish_models(&store, &models, &edge).await?
-                }
-                (None, Some(r2)) => {
-                    let token = std::env::var("CLOUDFLARE_API_TOKEN")
-                        .context("CLOUDFLARE_API_TOKEN must hold a token with KV write access")?;
-                    let edge = publish_stage::Cloudflare {
-                        objects: storage::Store::open(&r2)
-                            .with_context(|| format!("opening R2 at {r2}"))?,
-                        kv: publish_stage::KvApi::new(
-                            kv_account.as_deref().unwrap_or_default(),
-                            kv_namespace.as_deref().unwrap_or_default(),
-                            &token,
-                        ),
-                    };
-                    publish_stage::publish_models(&store, &models, &edge).await?
-                }
-                _ => bail!(
-                    "say where to publish: --wrangler-state DIR, --objects URL, or --r2 URL with --kv-account and --kv-namespace"
-                ),
+            let settings = publish_stage::TargetSettings {
+                objects,
+                r2,
+                kv_account,
+                kv_namespace,
+                kv_api: std::env::var("MLPIPE_EDGE_KV_API").ok(),
+                token: std::env::var("CLOUDFLARE_API_TOKEN").ok(),
+                wrangler_state,
+                wrangler_config: Some(wrangler_config),
+                wrangler: Some(wrangler),
             };
+            let Some(edge) = settings.build()? else {
+                bail!(
+                    "say where to publish: --wrangler-state DIR, --objects URL, or --r2 URL with --kv-account and --kv-namespace"
+                );
+            };
+            let outcomes = publish_stage::publish_models(&store, &models, &edge).await?;
             for o in outcomes {
                 match o {
                     publish_stage::Outcome::Published(p) => println!(
@@ -798,7 +789,31 @@ async fn drain(stack: &LocalStack, quiet: bool) -> Vec<Delivery> {
 
 fn print_deliveries(deliveries: &[Delivery]) {
     for d in deliveries {
-        if d.ok {
+        if d.ok && d.stage == events::Stage::Publish {
+            let r = &d.result;
+            let p = &r["publication"];
+            match r["outcome"].as_str() {
+                Some("published") => println!(
+                    "  publish {}: {} {} version {} ({} entries) to {}",
+                    d.key,
+                    p["kind"].as_str().unwrap_or("?"),
+                    p["name"].as_str().unwrap_or("?"),
+                    p["version"].as_str().unwrap_or("?"),
+                    p["entries"],
+                    p["target"].as_str().unwrap_or("?")
+                ),
+                Some("already-done") => println!(
+                    "  publish {}: already published ({})",
+                    d.key,
+                    r["record"].as_str().unwrap_or("?")
+                ),
+                _ => println!(
+                    "  publish {}: skipped, {}",
+                    d.key,
+                    r["reason"].as_str().unwrap_or("?")
+                ),
+            }
+        } else if d.ok {
             let r = &d.result;
             match r["outcome"].as_str() {
                 Some("committed") => println!(

@@ -34,6 +34,7 @@ pub struct LocalStack {
     store: Store,
     features: feature_stage::Config,
     train: train::job::JobConfig,
+    edge: Option<Arc<publish_stage::EdgeTarget>>,
     pending: Arc<Mutex<VecDeque<ObjectInfo>>>,
     bucket: String,
     max_attempts: u32,
@@ -51,6 +52,13 @@ impl LocalStack {
         self
     }
 
+    /// The same stack with the publish stage writing to `edge` (`None`: it acknowledges
+    /// its events as skipped).
+    pub fn with_edge(mut self, edge: Option<publish_stage::EdgeTarget>) -> LocalStack {
+        self.edge = edge.map(Arc::new);
+        self
+    }
+
     /// A stack whose feature stage writes online records as `features` says.
     pub fn with_config(store: &Store, features: feature_stage::Config) -> LocalStack {
         let pending: Arc<Mutex<VecDeque<ObjectInfo>>> = Arc::default();
@@ -65,6 +73,7 @@ impl LocalStack {
             store: observed,
             features,
             train: train::job::JobConfig::default(),
+            edge: None,
             pending,
             max_attempts: 3,
         }
@@ -149,6 +158,17 @@ impl LocalStack {
                 },
                 Stage::Train => {
                     match train::job::handle(&self.store, &event.key, &self.train).await {
+                        Ok(outcome) => (
+                            true,
+                            false,
+                            serde_json::to_value(outcome).unwrap_or(Value::Null),
+                        ),
+                        Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
+                    }
+                }
+                Stage::Publish => {
+                    match publish_stage::handle(&self.store, &event.key, self.edge.as_deref()).await
+                    {
                         Ok(outcome) => (
                             true,
                             false,

@@ -31,7 +31,10 @@ pub async fn run(
     mut on_delivery: impl FnMut(&Delivery),
 ) -> Result<WorkerStats> {
     let train = train::job::JobConfig::from_env()?;
-    let stack = LocalStack::with_config(store, features).with_train(train);
+    let edge = publish_stage::EdgeTarget::from_env()?;
+    let stack = LocalStack::with_config(store, features)
+        .with_train(train)
+        .with_edge(edge);
     let mut stats = WorkerStats::default();
     let mut idle_since = Instant::now();
     loop {

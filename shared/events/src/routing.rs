@@ -15,6 +15,9 @@ pub enum Stage {
     /// Feature-view manifest or retrain request -> search, evaluation, ONNX model,
     /// registered version, alias moves, run records.
     Train,
+    /// Champion alias move or feature-view manifest -> the champion's bundle or the
+    /// version's online records where the edge reads them, and a publication record.
+    Publish,
 }
 
 impl Stage {
@@ -23,6 +26,7 @@ impl Stage {
             Stage::Ingest => "ingest",
             Stage::Features => "features",
             Stage::Train => "train",
+            Stage::Publish => "publish",
         }
     }
 }
@@ -104,6 +108,17 @@ pub fn routing_table() -> Vec<Route> {
             reads: vec!["features/", "definitions/", "models/", "requests/", "runs/"],
             writes: vec!["models/", "runs/", "pipeline-runs/"],
         },
+        Route {
+            stage: Stage::Publish,
+            target: Target::Function,
+            // Train listens on feature manifests too: EventBridge delivers to both.
+            triggers: vec![
+                object("models/", "/aliases/champion.json"),
+                object("features/", "/_manifest.json"),
+            ],
+            reads: vec!["models/", "features/", "published/"],
+            writes: vec!["published/"],
+        },
     ]
 }
 
@@ -134,8 +149,15 @@ mod tests {
             .iter()
             .map(|r| r.stage)
             .collect();
-        assert_eq!(stages, vec![Stage::Train]);
+        assert_eq!(stages, vec![Stage::Train, Stage::Publish]);
         assert!(routes_for("features/card/v=abc/table.parquet").is_empty());
+        let stages: Vec<_> = routes_for("models/fraud/aliases/champion.json")
+            .iter()
+            .map(|r| r.stage)
+            .collect();
+        assert_eq!(stages, vec![Stage::Publish]);
+        assert!(routes_for("models/fraud/aliases/challenger.json").is_empty());
+        assert!(routes_for("models/fraud/3/bundle.json").is_empty());
         assert_eq!(
             routes_for("requests/retrain/r1.json")[0].stage,
             Stage::Train

@@ -59,19 +59,28 @@ pub fn path_with(bin: &Path) -> std::ffi::OsString {
 
 /// `mlpipe run` on the sample into `dir/store`.
 pub fn run_pipeline(dir: &Path) -> PathBuf {
+    run_pipeline_with(dir, &[]).0
+}
+
+/// `mlpipe run --json` with extra environment (e.g. an edge target): the store and the
+/// run's summary.
+pub fn run_pipeline_with(dir: &Path, env: &[(&str, &Path)]) -> (PathBuf, Value) {
     let store = dir.join("store");
-    let run = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
-        .args(["run", "--json", "--store"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mlpipe"));
+    cmd.args(["run", "--json", "--store"])
         .arg(&store)
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
+        .current_dir(ROOT);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let run = cmd.output().unwrap();
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    store
+    let summary = serde_json::from_slice(&run.stdout).unwrap_or(Value::Null);
+    (store, summary)
 }
 
 /// The champion's version and bundle.

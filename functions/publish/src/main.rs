@@ -1,0 +1,31 @@
+//! The publish-stage Lambda binary: wiring only. The adapter is `publish_stage::lambda::handle`.
+//!
+//! `MLPIPE_STORE`: the pipeline store. The edge target comes from `MLPIPE_EDGE_*` variables
+//! (see `publish_stage::TargetSettings`): on AWS, `MLPIPE_EDGE_R2` (R2's S3 URL; its S3 key
+//! pair in `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` of the URL's query), the KV account and
+//! namespace, and `CLOUDFLARE_API_TOKEN`. With none set, events are acknowledged as skipped.
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use publish_stage::EdgeTarget;
+use serde_json::Value;
+use storage::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_target(false)
+        .without_time()
+        .init();
+    let url = std::env::var("MLPIPE_STORE")
+        .map_err(|_| "MLPIPE_STORE is not set (e.g. s3://my-bucket)")?;
+    let store = Store::open(&url)?;
+    let target = EdgeTarget::from_env()?;
+    if target.is_none() {
+        tracing::warn!("no edge target configured: events will be acknowledged as skipped");
+    }
+    run(service_fn(|event: LambdaEvent<Value>| {
+        publish_stage::lambda::handle(&store, target.as_ref(), event)
+    }))
+    .await
+}
