@@ -145,9 +145,33 @@ pub fn install_cargo_tools(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Sets `MLPIPE_EMBED_DIR` for an edge build (a registry folder whose champion the build
+/// carries, see the `edge-embed` crate), or clears it so an inherited one never leaks in.
+fn embed_env(cmd: &mut Command, embed: Option<&Path>) -> Result<()> {
+    match embed {
+        Some(dir) => {
+            let dir = dir
+                .canonicalize()
+                .with_context(|| format!("--embed {}", dir.display()))?;
+            cmd.env("MLPIPE_EMBED_DIR", dir);
+        }
+        None => {
+            cmd.env_remove("MLPIPE_EMBED_DIR");
+        }
+    }
+    Ok(())
+}
+
+/// `--embed DIR` among a task's arguments.
+pub fn embed_arg(args: &[String]) -> Option<PathBuf> {
+    let i = args.iter().position(|a| a == "--embed")?;
+    args.get(i + 1).map(PathBuf::from)
+}
+
 /// Builds `edge/worker` with worker-build (release profile for wasm: size-tuned, LTO) into
 /// `edge/worker/build/` (`index.js` + `index_bg.wasm`), which wrangler serves and deploys.
-pub fn build_worker(root: &Path) -> Result<PathBuf> {
+/// `embed`: a registry folder whose champion is compiled in.
+pub fn build_worker(root: &Path, embed: Option<&Path>) -> Result<PathBuf> {
     install_node_tools(root)?;
     install_cargo_tools(root)?;
     run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
@@ -159,6 +183,7 @@ pub fn build_worker(root: &Path) -> Result<PathBuf> {
         .env("WASM_BINDGEN_BIN", cargo_bin(root).join("wasm-bindgen"))
         .env("WASM_OPT_BIN", node_bin(root).join("wasm-opt"))
         .env("ESBUILD_BIN", node_bin(root).join("esbuild"));
+    embed_env(&mut cmd, embed)?;
     // The same environment scrubbing as every cargo call (worker-build runs cargo).
     for (key, _) in std::env::vars_os() {
         if let Some(k) = key.to_str()
@@ -187,10 +212,12 @@ pub fn build_worker(root: &Path) -> Result<PathBuf> {
 }
 
 /// Builds the Spin component (`edge/spin`) for wasm32-wasip2 (a component directly; no
-/// adapter step) with the size-tuned profile, and returns the `.wasm` path.
-pub fn build_spin(root: &Path) -> Result<PathBuf> {
+/// adapter step) with the size-tuned profile, and returns the `.wasm` path. `embed`: a
+/// registry folder whose champion is compiled in.
+pub fn build_spin(root: &Path, embed: Option<&Path>) -> Result<PathBuf> {
     run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
-    run(cargo().args([
+    let mut cmd = cargo();
+    cmd.args([
         "build",
         "--package",
         "edge-spin",
@@ -198,7 +225,9 @@ pub fn build_spin(root: &Path) -> Result<PathBuf> {
         "wasm32-wasip2",
         "--profile",
         "wasm-release",
-    ]))?;
+    ]);
+    embed_env(&mut cmd, embed)?;
+    run(&mut cmd)?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));

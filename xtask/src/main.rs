@@ -3,8 +3,11 @@
 //! - `test`: installs what the tests need when missing (the Python venv with moto's S3/SQS
 //!   server, in `.venv/`), then runs `cargo fmt --check`, `cargo clippy -D warnings`, a wasm32
 //!   build of the shared feature evaluator and every test. The install runs while Rust builds.
-//! - `worker`: builds the Cloudflare Worker (`edge/worker/build/`) with worker-build, installing
-//!   its tools first (see `edge.rs`); `test` does the same before the tests that serve it.
+//! - `worker [--embed DIR]`: builds the Cloudflare Worker (`edge/worker/build/`) with
+//!   worker-build, installing its tools first (see `edge.rs`); `test` does the same before the
+//!   tests that serve it. `--embed DIR` compiles in the champion of a registry folder (what
+//!   `mlpipe publish --objects DIR --model NAME` writes).
+//! - `spin [--embed DIR]`: builds the Spin component for wasm32-wasip2, likewise.
 //! - `bench ingest [--rows N]`: the ingest stage against plain polars CSV -> Parquet on the
 //!   same generated file, in the same run.
 //! - `bench features [--rows N] [--labels N] [--reads N]`: the offline feature table and
@@ -25,8 +28,8 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("test") => test(&root),
-        Some("worker") => edge::build_worker(&root).map(|_| ()),
-        Some("spin") => edge::build_spin(&root).map(|_| ()),
+        Some("worker") => edge::build_worker(&root, edge::embed_arg(&args).as_deref()).map(|_| ()),
+        Some("spin") => edge::build_spin(&root, edge::embed_arg(&args).as_deref()).map(|_| ()),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("ingest") => bench_ingest(&root, &args[2..]),
             Some("features") => bench_features(&root, &args[2..]),
@@ -35,7 +38,7 @@ fn main() -> Result<()> {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask worker | cargo xtask spin | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train"
+                "usage: cargo xtask test | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train"
             );
             std::process::exit(2);
         }
@@ -196,8 +199,8 @@ fn test(root: &Path) -> Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("installer thread panicked"))??;
     // The Worker, built once with worker-build; the tests serve this build under wrangler.
-    edge::build_worker(root)?;
-    let spin = edge::build_spin(root)?;
+    edge::build_worker(root, None)?;
+    let spin = edge::build_spin(root, None)?;
     run(cargo()
         .args(["test", "--workspace", "--exclude", "edge-spin"])
         .env("MLPIPE_NODE_BIN", edge::node_bin(root))

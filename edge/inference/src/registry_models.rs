@@ -28,6 +28,40 @@ pub trait Blobs {
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, String>>;
 }
 
+/// Registry objects compiled into the binary at build time (see the `edge-embed` crate), in
+/// front of the runtime's own source: an embedded key is served from memory, any other key
+/// from `rest` (`None`: there is no other source). An embedded champion alias therefore
+/// pins the model the build carries.
+pub struct Layered<B> {
+    pub embedded: &'static [(&'static str, &'static [u8])],
+    pub rest: Option<B>,
+}
+
+impl<B: Blobs> Blobs for Layered<B> {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        if let Some((_, bytes)) = self.embedded.iter().find(|(k, _)| *k == key) {
+            return Ok(Some(bytes.to_vec()));
+        }
+        match &self.rest {
+            Some(rest) => rest.get(key).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// The models whose champion alias is among `embedded` (served by default when a runtime
+/// is not told which models to serve).
+pub fn embedded_models(embedded: &[(&str, &[u8])]) -> Vec<String> {
+    embedded
+        .iter()
+        .filter_map(|(k, _)| {
+            k.strip_prefix(registry::MODELS)?
+                .strip_suffix("/aliases/champion.json")
+                .map(str::to_string)
+        })
+        .collect()
+}
+
 /// A loaded model and the (name, version) it was loaded as.
 type Loaded = ((String, u64), Arc<Model>);
 

@@ -463,3 +463,71 @@ fn log_keys_are_dated_in_utc() {
         "inference-logs/m/date=2000-02-29/hour=00/x.jsonl"
     );
 }
+
+/// A source that answers every key with "missing", counting the reads.
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl registry_models::Blobs for Counting {
+    async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(None)
+    }
+}
+
+#[test]
+fn an_embedded_champion_is_served_without_its_storage() {
+    use registry_models::{Layered, ModelCache, RegistryModels, embedded_models};
+    let onnx = network_to_onnx(&network()).unwrap();
+    let bundle = serde_json::to_vec(&bundle(&onnx)).unwrap();
+    let alias = serde_json::to_vec(&registry::Alias {
+        model: "fraud".into(),
+        alias: "champion".into(),
+        version: 3,
+        previous: None,
+        seq: 1,
+        moved_at: "2026-11-27T00:00:00Z".into(),
+        by: "test".into(),
+        reason: "embedded".into(),
+        rollback_of: None,
+    })
+    .unwrap();
+    let leak = |v: Vec<u8>| -> &'static [u8] { Box::leak(v.into_boxed_slice()) };
+    let objects: &'static [(&'static str, &'static [u8])] = Box::leak(Box::new([
+        ("models/fraud/aliases/champion.json", leak(alias)),
+        ("models/fraud/3/bundle.json", leak(bundle)),
+        ("models/fraud/3/model.onnx", leak(onnx)),
+    ]));
+    assert_eq!(embedded_models(objects), vec!["fraud".to_string()]);
+    let rest = Counting(Default::default());
+    let models = RegistryModels::with_cache(
+        Layered {
+            embedded: objects,
+            rest: Some(rest),
+        },
+        Arc::new(ModelCache::new(embedded_models(objects), 0, || 0)),
+    );
+    let m = futures::executor::block_on(models.model("fraud", None)).unwrap();
+    assert_eq!((m.name(), m.version()), ("fraud", 3));
+    // Only the feature spec, which this build did not embed, was asked of the storage.
+    assert_eq!(
+        models
+            .blobs()
+            .rest
+            .as_ref()
+            .unwrap()
+            .0
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    // No other source: keys outside the build are simply missing.
+    let alone: Layered<Counting> = Layered {
+        embedded: objects,
+        rest: None,
+    };
+    use registry_models::Blobs as _;
+    assert!(
+        futures::executor::block_on(alone.get("models/other/1/bundle.json"))
+            .unwrap()
+            .is_none()
+    );
+}

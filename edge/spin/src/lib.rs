@@ -15,6 +15,9 @@
 //! - `LOGS_URL` (optional): prediction logs are `PUT` to `{LOGS_URL}/<log key>` for a
 //!   `LOG_SAMPLE` share of requests, before the response (a component has no work after it).
 //! - `MODELS`, `MAX_BODY_BYTES`, `MAX_BATCH`.
+//! - A small model may be compiled in instead (`cargo xtask spin --embed DIR`, see the
+//!   `edge-embed` crate): embedded objects are served first, `REGISTRY_URL` becomes
+//!   optional, and `MODELS` defaults to the embedded models.
 //!
 //! Hosts that keep one instance (jco, Spin's default) keep loaded models across requests;
 //! `wasmtime serve` makes an instance per request, so there every request loads the model.
@@ -23,7 +26,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use features::{OnlineError, OnlineRecord, OnlineStore};
-use inference::registry_models::{Blobs, ModelCache, RegistryModels};
+use inference::registry_models::{Blobs, Layered, ModelCache, RegistryModels, embedded_models};
 use inference::service::{log_key, sampled};
 use inference::{InferenceError, Settings};
 use spin_sdk::http::{Request, Response, send};
@@ -59,6 +62,11 @@ fn join(base: &str, key: &str) -> String {
         base.trim_end_matches('/'),
         key.trim_start_matches('/')
     )
+}
+
+/// Registry objects compiled in at build time (`MLPIPE_EMBED_DIR`; empty without it).
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
 /// The registry's objects under a base URL.
@@ -104,13 +112,16 @@ fn model_cache() -> Arc<ModelCache> {
     CACHE.with(|c| {
         c.borrow_mut()
             .get_or_insert_with(|| {
-                let names = env("MODELS")
+                let mut names: Vec<String> = env("MODELS")
                     .unwrap_or_default()
                     .split(',')
                     .map(str::trim)
                     .filter(|n| !n.is_empty())
                     .map(str::to_string)
                     .collect();
+                if names.is_empty() {
+                    names = embedded_models(embedded::OBJECTS);
+                }
                 let refresh_s: i64 = env_or("ALIAS_REFRESH_SECONDS", 10);
                 Arc::new(ModelCache::new(
                     names,
@@ -146,13 +157,22 @@ mod component {
             max_batch: env_or("MAX_BATCH", defaults.max_batch),
             ..defaults
         };
-        let Some(registry_url) = env("REGISTRY_URL") else {
+        let registry_url = env("REGISTRY_URL");
+        if registry_url.is_none() && embedded::OBJECTS.is_empty() {
             return to_spin(inference::Response::error(
-                &InferenceError::Unavailable("REGISTRY_URL is not set".into()),
+                &InferenceError::Unavailable(
+                    "REGISTRY_URL is not set and no model is embedded".into(),
+                ),
                 None,
             ));
-        };
-        let models = RegistryModels::with_cache(HttpBlobs(registry_url), model_cache());
+        }
+        let models = RegistryModels::with_cache(
+            Layered {
+                embedded: embedded::OBJECTS,
+                rest: registry_url.map(HttpBlobs),
+            },
+            model_cache(),
+        );
         let online = HttpOnline(env("FEATURES_URL"));
         let method = req.method().to_string();
         let headers: Vec<(String, String)> = req

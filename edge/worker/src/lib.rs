@@ -6,6 +6,9 @@
 //!   file and the feature spec the bundle names), copied there by the publish stage. Each
 //!   isolate keeps loaded models (the tract plan is built once) and re-reads the champion
 //!   alias at most every `ALIAS_REFRESH_SECONDS`, so a promotion is served without a deploy.
+//! - Or a small model is compiled in (`cargo xtask worker --embed DIR`, see the `edge-embed`
+//!   crate): embedded objects are served first, so the build serves its own champion with
+//!   no `REGISTRY` binding; `MODELS` then defaults to the embedded models.
 //! - Online features come from the `FEATURES` KV namespace (key `<view>/<entity>`, value the
 //!   encoded record), written by the same publish stage.
 //! - A sampled share (`LOG_SAMPLE`) of prediction logs goes to the `LOGS` R2 bucket after the
@@ -18,11 +21,16 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use features::{OnlineError, OnlineRecord, OnlineStore};
-use inference::registry_models::{Blobs, ModelCache, RegistryModels};
+use inference::registry_models::{Blobs, Layered, ModelCache, RegistryModels, embedded_models};
 use inference::service::{log_key, sampled};
 use inference::{InferenceError, Settings};
 use worker::kv::KvStore;
 use worker::{Bucket, Context, Date, Env, Headers, Request, Response, console_error, event};
+
+/// Registry objects compiled in at build time (`MLPIPE_EMBED_DIR`; empty without it).
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
 
 /// The registry's objects in an R2 bucket.
 pub struct R2Blobs(pub Bucket);
@@ -39,13 +47,16 @@ impl Blobs for R2Blobs {
     }
 }
 
-/// Online feature records in a KV namespace.
-pub struct KvOnline(pub KvStore);
+/// Online feature records in a KV namespace (`None`: no binding, every entity unknown).
+pub struct KvOnline(pub Option<KvStore>);
 
 impl OnlineStore for KvOnline {
     async fn read(&self, view: &str, entity: &str) -> Result<Option<OnlineRecord>, OnlineError> {
+        let Some(kv) = &self.0 else {
+            return Ok(None);
+        };
         let key = features::online::edge_key(view, entity);
-        match self.0.get(&key).bytes().await {
+        match kv.get(&key).bytes().await {
             Ok(None) => Ok(None),
             Ok(Some(bytes)) => OnlineRecord::decode(&bytes).map(Some),
             Err(e) => Err(OnlineError::Backend(format!("KV {key}: {e}"))),
@@ -84,12 +95,15 @@ fn model_cache(env: &Env) -> Arc<ModelCache> {
         c.borrow_mut()
             .get_or_insert_with(|| {
                 let names: String = var(env, "MODELS", String::new());
-                let names = names
+                let mut names: Vec<String> = names
                     .split(',')
                     .map(str::trim)
                     .filter(|n| !n.is_empty())
                     .map(str::to_string)
                     .collect();
+                if names.is_empty() {
+                    names = embedded_models(embedded::OBJECTS);
+                }
                 let refresh_s: i64 = var(env, "ALIAS_REFRESH_SECONDS", 10);
                 Arc::new(ModelCache::new(
                     names,
@@ -143,16 +157,20 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     let method = req.inner().method();
     let path = req.path();
     let headers: Vec<(String, String)> = req.headers().entries().collect();
-    let (bucket, kv) = match (env.bucket("REGISTRY"), env.kv("FEATURES")) {
-        (Ok(b), Ok(k)) => (b, k),
-        (Err(e), _) | (_, Err(e)) => {
-            return failure(&InferenceError::Unavailable(format!(
-                "the Worker's bindings are not configured: {e}"
-            )));
-        }
-    };
-    let models = RegistryModels::with_cache(R2Blobs(bucket), model_cache(&env));
-    let online = KvOnline(kv);
+    let bucket = env.bucket("REGISTRY").ok();
+    if bucket.is_none() && embedded::OBJECTS.is_empty() {
+        return failure(&InferenceError::Unavailable(
+            "the Worker has no REGISTRY binding and no embedded model".into(),
+        ));
+    }
+    let models = RegistryModels::with_cache(
+        Layered {
+            embedded: embedded::OBJECTS,
+            rest: bucket.map(R2Blobs),
+        },
+        model_cache(&env),
+    );
+    let online = KvOnline(env.kv("FEATURES").ok());
     let request = inference::Request {
         method: &method,
         path: &path,

@@ -65,7 +65,13 @@ pub fn device() -> Device {
                     return d;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "built with cuda but no usable GPU: training on the CPU");
+                    // candle's error text carries a backtrace after its first line.
+                    let e = e.to_string();
+                    let e = e.lines().next().unwrap_or_default();
+                    tracing::warn!(
+                        error = e,
+                        "built with cuda but no usable GPU: training on the CPU"
+                    );
                 }
             }
             Device::Cpu
