@@ -242,3 +242,21 @@ pub fn build_spin(root: &Path, embed: Option<&Path>) -> Result<PathBuf> {
     );
     Ok(wasm)
 }
+
+/// The Spin component without and with the embedding fixture (`edge/embed/fixture`), copied
+/// to `<target>/edge-test/` so one build does not overwrite the other: (plain, embedded).
+pub fn build_spin_pair(root: &Path) -> Result<(PathBuf, PathBuf)> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let dir = target.join("edge-test");
+    std::fs::create_dir_all(&dir)?;
+    let plain = dir.join("edge_spin.wasm");
+    std::fs::copy(build_spin(root, None)?, &plain)?;
+    let embedded = dir.join("edge_spin_embedded.wasm");
+    std::fs::copy(
+        build_spin(root, Some(&root.join("edge/embed/fixture")))?,
+        &embedded,
+    )?;
+    Ok((plain, embedded))
+}

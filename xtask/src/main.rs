@@ -200,11 +200,15 @@ fn test(root: &Path) -> Result<()> {
         .map_err(|_| anyhow::anyhow!("installer thread panicked"))??;
     // The Worker, built once with worker-build; the tests serve this build under wrangler.
     edge::build_worker(root, None)?;
-    let spin = edge::build_spin(root, None)?;
+    // The Spin component twice: as deployed (models over HTTP), and with the embedding
+    // fixture compiled in (only edge-spin recompiles). Each is copied aside, since both
+    // builds write the same path.
+    let (spin, spin_embedded) = edge::build_spin_pair(root)?;
     run(cargo()
         .args(["test", "--workspace", "--exclude", "edge-spin"])
         .env("MLPIPE_NODE_BIN", edge::node_bin(root))
         .env("MLPIPE_SPIN_WASM", spin)
+        .env("MLPIPE_SPIN_EMBEDDED_WASM", spin_embedded)
         .env("MLPIPE_MOTO_SERVER", moto_server(root))
         .env("MLPIPE_MLFLOW", mlflow(root))
         .env("MLPIPE_PYTHON", python(root)))?;

@@ -137,3 +137,45 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     assert_eq!(first["request_id"], common::V1_ID);
     drop(host);
 }
+
+/// The component built with the embedding fixture (`edge/embed/fixture`, compiled in by
+/// `cargo xtask test`) serves that champion with no registry source and no `MODELS`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_with_an_embedded_model_needs_no_registry() {
+    let Some(bin) = common::node_bin("the Spin test") else {
+        eprintln!("MLPIPE_NODE_BIN is not set: run through `cargo xtask test`");
+        return;
+    };
+    let wasm = std::env::var_os("MLPIPE_SPIN_EMBEDDED_WASM")
+        .map(PathBuf::from)
+        .expect("MLPIPE_SPIN_EMBEDDED_WASM (the component with the fixture compiled in) is set by `cargo xtask test`");
+    assert!(wasm.is_file(), "{} is missing", wasm.display());
+    let port = common::free_port();
+    let mut host = Proc(
+        Command::new(bin.join("jco"))
+            .args(["serve", "--port", &port.to_string(), "--host", "127.0.0.1"])
+            .arg(&wasm)
+            .env("PATH", common::path_with(&bin))
+            .env_remove("MODELS")
+            .env_remove("REGISTRY_URL")
+            .env_remove("FEATURES_URL")
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    common::wait_live(&url, "jco serve", &mut host).await;
+    let fixture = PathBuf::from(format!("{ROOT}/edge/embed/fixture"));
+    common::check_v2(&url, &fixture).await;
+    // The embedded bundle is the fixture's, byte for byte (its hash is what the server reports).
+    let (_, bundle) = common::champion(&fixture);
+    let meta: Value = reqwest::get(format!("{url}/v2/models/fraud"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["parameters"]["content_hash"], bundle["content_hash"]);
+    drop(host);
+}

@@ -173,10 +173,11 @@ fn probabilities(v: &Value) -> Vec<f64> {
 pub const V1_ID: &str = "edge-v1";
 pub const V1_RECORDS: usize = 8;
 
-/// The API checks every runtime passes: readiness and metadata, `/v2` infer equal to tract
-/// on the model file, JSON errors for bad input, `/v1` predictions equal to the native
-/// server's (`native_url`, features from the pipeline's store), and Triton's client.
-pub async fn check_endpoint(url: &str, store: &Path, native_url: &str) {
+/// The Open Inference Protocol checks every runtime passes for the champion in `store`
+/// (a pipeline store or a folder with the registry's layout): health, metadata, a 404 for
+/// an unknown model, a batch whose probabilities equal tract's run natively here, a 400 for
+/// a body that is not JSON, and Triton's Python client with default settings.
+pub async fn check_v2(url: &str, store: &Path) {
     let http = reqwest::Client::new();
     let (version, bundle) = champion(store);
     let ready = http
@@ -271,6 +272,40 @@ pub async fn check_endpoint(url: &str, store: &Path, native_url: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+
+    // Triton's Python client with default settings (binary tensors) against this endpoint.
+    match std::env::var("MLPIPE_PYTHON") {
+        Ok(python) => {
+            let out = Command::new(python)
+                .arg(format!("{ROOT}/tests/clients/triton_infer.py"))
+                .arg(url.trim_start_matches("http://"))
+                .arg(serde_json::to_string(&rows).unwrap())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let p = v["probability"].as_array().unwrap();
+            for (p, d) in p.iter().zip(&direct) {
+                assert!((p.as_f64().unwrap() as f32 - d[1]).abs() <= 1e-6);
+            }
+        }
+        Err(_) if std::env::var("CI").is_ok() => {
+            panic!("MLPIPE_PYTHON (a Python with tritonclient) is required under CI")
+        }
+        Err(_) => eprintln!("MLPIPE_PYTHON not set: the Triton client check did not run"),
+    }
+}
+
+/// The API checks every runtime passes: readiness and metadata, `/v2` infer equal to tract
+/// on the model file, JSON errors for bad input, `/v1` predictions equal to the native
+/// server's (`native_url`, features from the pipeline's store).
+pub async fn check_endpoint(url: &str, store: &Path, native_url: &str) {
+    check_v2(url, store).await;
+    let http = reqwest::Client::new();
     let r = http
         .post(format!("{url}/v1/models/fraud/predict"))
         .json(&json!({ "records": [{"amount": 3.0}] }))
@@ -310,31 +345,5 @@ pub async fn check_endpoint(url: &str, store: &Path, native_url: &str) {
             w[i],
             n[i]
         );
-    }
-
-    // Triton's Python client with default settings (binary tensors) against this endpoint.
-    match std::env::var("MLPIPE_PYTHON") {
-        Ok(python) => {
-            let out = Command::new(python)
-                .arg(format!("{ROOT}/tests/clients/triton_infer.py"))
-                .arg(url.trim_start_matches("http://"))
-                .arg(serde_json::to_string(&rows).unwrap())
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-            let p = v["probability"].as_array().unwrap();
-            for (p, d) in p.iter().zip(&direct) {
-                assert!((p.as_f64().unwrap() as f32 - d[1]).abs() <= 1e-6);
-            }
-        }
-        Err(_) if std::env::var("CI").is_ok() => {
-            panic!("MLPIPE_PYTHON (a Python with tritonclient) is required under CI")
-        }
-        Err(_) => eprintln!("MLPIPE_PYTHON not set: the Triton client check did not run"),
     }
 }
