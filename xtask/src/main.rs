@@ -124,14 +124,14 @@ fn python(root: &Path) -> PathBuf {
 fn has_tritonclient(root: &Path) -> bool {
     python(root).is_file()
         && Command::new(python(root))
-            .args(["-c", "import tritonclient.http, numpy"])
+            .args(["-c", "import tritonclient.http, numpy, scipy"])
             .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
 }
 
 /// Creates `.venv` and installs what the tests start (moto's server, an MLflow tracking
-/// server) or call with (Triton's Python client) unless already there.
+/// server) or call with (Triton's Python client, scipy) unless already there.
 fn install_python_tools(root: &Path) -> Result<()> {
     if moto_server(root).is_file() && mlflow(root).is_file() && has_tritonclient(root) {
         return Ok(());
@@ -148,9 +148,11 @@ fn install_python_tools(root: &Path) -> Result<()> {
         "moto[server]>=5.1,<6",
         "mlflow>=2.20,<4",
         "tritonclient[http]>=2.40,<3",
+        // The drift statistics are held to scipy's values.
+        "scipy>=1.13,<2",
     ]))?;
     if !has_tritonclient(root) {
-        bail!("tritonclient installed but it does not import");
+        bail!("tritonclient, numpy and scipy installed but they do not import");
     }
     for bin in [moto_server(root), mlflow(root)] {
         if !bin.is_file() {

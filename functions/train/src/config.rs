@@ -162,6 +162,11 @@ struct TrainingFile {
     #[serde(default)]
     class_weight: ClassWeight,
     positive_class: Option<String>,
+    /// The drift stage's settings (`drift::DriftSettings`): kept in the model's training
+    /// file so one file describes the model's lifecycle; training does not read them.
+    #[serde(default)]
+    #[allow(dead_code)]
+    drift: Option<toml::Value>,
 }
 
 /// How classes are weighted in training.

@@ -5,6 +5,7 @@
 //! through the routing table, exactly as a deployment would call them.
 
 pub mod bench;
+pub mod drift_ops;
 pub mod feature_ops;
 pub mod pipeline;
 pub mod sample;

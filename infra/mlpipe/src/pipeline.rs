@@ -75,6 +75,8 @@ pub async fn push_project(
                 cfg.view
             );
         }
+        // The [drift] table is the drift stage's: checked here, before anything runs on it.
+        drift::DriftSettings::from_training_toml(text, &shown)?;
         train::job::publish_config(store, text, &shown).await?;
     }
     Ok(out)

@@ -177,6 +177,18 @@ impl LocalStack {
                         Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
                     }
                 }
+                // Scheduled, so never routed by an object event; a delivery runs a check now.
+                Stage::Drift => {
+                    let now = chrono::Utc::now().timestamp_micros();
+                    match drift::check_all(&self.store, &self.store, now).await {
+                        Ok(runs) => (
+                            true,
+                            false,
+                            serde_json::to_value(runs).unwrap_or(Value::Null),
+                        ),
+                        Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
+                    }
+                }
                 Stage::Features => {
                     match feature_stage::handle(&self.store, event, &self.features).await {
                         Ok(outcome) => (

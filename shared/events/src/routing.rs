@@ -18,6 +18,9 @@ pub enum Stage {
     /// Champion alias move or feature-view manifest -> the champion's bundle or the
     /// version's online records where the edge reads them, and a publication record.
     Publish,
+    /// Schedule -> prediction-log windows against the champion's reference profile,
+    /// reports, retrain requests when drift holds.
+    Drift,
 }
 
 impl Stage {
@@ -27,6 +30,7 @@ impl Stage {
             Stage::Features => "features",
             Stage::Train => "train",
             Stage::Publish => "publish",
+            Stage::Drift => "drift",
         }
     }
 }
@@ -118,6 +122,23 @@ pub fn routing_table() -> Vec<Route> {
             ],
             reads: vec!["models/", "features/", "published/"],
             writes: vec!["published/"],
+        },
+        Route {
+            stage: Stage::Drift,
+            target: Target::Function,
+            // Prediction logs arrive one object per request: a schedule, not their events.
+            triggers: vec![Trigger::Schedule {
+                expression: "rate(1 hour)".into(),
+            }],
+            reads: vec![
+                "models/",
+                "features/",
+                "definitions/",
+                "inference-logs/",
+                "drift/",
+                "requests/retrain/",
+            ],
+            writes: vec!["drift/", "requests/retrain/"],
         },
     ]
 }

@@ -1,0 +1,174 @@
+//! The current side of a drift check: one window of prediction logs (JSON lines written by
+//! every edge runtime, `inference-logs/<model>/date=/hour=/<request>.jsonl`), turned back
+//! into per-feature values and categories with the feature view's spec.
+
+use std::collections::BTreeMap;
+
+use features::ViewSpec;
+use features::definition::{Encoding, FeatureKind};
+use serde_json::Value;
+
+/// Bucket of categories outside the training vocabulary (and of nulls).
+pub const UNKNOWN: &str = "__unknown__";
+
+/// How an encoded feature sits in the model input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Encoded {
+    /// One column per category (`<feature>__<category>`) plus `<feature>__unknown`.
+    OneHot(Vec<(String, String)>),
+    /// One column holding the category's position in the vocabulary (its length: unknown).
+    Index {
+        column: String,
+        vocabulary: Vec<String>,
+    },
+}
+
+/// Which model inputs are numeric and which encode a category.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Layout {
+    pub numeric: Vec<String>,
+    pub encoded: BTreeMap<String, Encoded>,
+}
+
+impl Layout {
+    pub fn from_spec(spec: &ViewSpec) -> Layout {
+        let mut layout = Layout::default();
+        for f in spec.view.features.iter().filter(|f| f.output) {
+            match &f.kind {
+                FeatureKind::Encoded { encoding, .. } => {
+                    let vocab = spec.vocabulary(&f.name).to_vec();
+                    let e = match encoding {
+                        Encoding::OneHot => {
+                            let mut cols: Vec<(String, String)> = vocab
+                                .iter()
+                                .map(|c| (features::spec::one_hot_name(&f.name, c), c.clone()))
+                                .collect();
+                            cols.push((format!("{}__unknown", f.name), UNKNOWN.to_string()));
+                            Encoded::OneHot(cols)
+                        }
+                        Encoding::Index => Encoded::Index {
+                            column: f.name.clone(),
+                            vocabulary: vocab,
+                        },
+                    };
+                    layout.encoded.insert(f.name.clone(), e);
+                }
+                _ => layout.numeric.push(f.name.clone()),
+            }
+        }
+        layout
+    }
+
+    /// The reference's raw category counts of `feature` in the model's buckets: the
+    /// vocabulary, everything else (nulls included) under [`UNKNOWN`].
+    pub fn bucket_reference(
+        &self,
+        feature: &str,
+        raw: &BTreeMap<String, f64>,
+    ) -> BTreeMap<String, f64> {
+        let vocab: Vec<&str> = match self.encoded.get(feature) {
+            Some(Encoded::OneHot(cols)) => cols
+                .iter()
+                .map(|(_, c)| c.as_str())
+                .filter(|c| *c != UNKNOWN)
+                .collect(),
+            Some(Encoded::Index { vocabulary, .. }) => {
+                vocabulary.iter().map(String::as_str).collect()
+            }
+            None => Vec::new(),
+        };
+        let mut out: BTreeMap<String, f64> = vocab.iter().map(|c| (c.to_string(), 0.0)).collect();
+        out.insert(UNKNOWN.to_string(), 0.0);
+        for (c, n) in raw {
+            let bucket = if vocab.contains(&c.as_str()) {
+                c.as_str()
+            } else {
+                UNKNOWN
+            };
+            *out.entry(bucket.to_string()).or_default() += n;
+        }
+        out
+    }
+}
+
+/// The current window's values.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Window {
+    pub start_us: i64,
+    pub end_us: i64,
+    /// Logged records (rows) in the window.
+    pub rows: usize,
+    /// Finite values per numeric feature.
+    pub numeric: BTreeMap<String, Vec<f64>>,
+    /// Missing (null or non-finite) values per numeric feature.
+    pub nulls: BTreeMap<String, usize>,
+    /// Category counts per encoded feature, in the model's buckets.
+    pub categories: BTreeMap<String, BTreeMap<String, f64>>,
+    /// The model's scores (probability of the positive class, or the value).
+    pub scores: Vec<f64>,
+    /// Lines that were not prediction logs of this model, skipped.
+    pub skipped_lines: usize,
+    /// Log objects read.
+    pub objects: usize,
+}
+
+impl Window {
+    pub fn new(start_us: i64, end_us: i64) -> Window {
+        Window {
+            start_us,
+            end_us,
+            ..Window::default()
+        }
+    }
+
+    /// Adds the records of one log object (JSON lines) whose time falls in the window.
+    pub fn add_lines(&mut self, text: &str, layout: &Layout) {
+        self.objects += 1;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                self.skipped_lines += 1;
+                continue;
+            };
+            let (Some(at), Some(features)) = (v["at_us"].as_i64(), v["features"].as_object())
+            else {
+                self.skipped_lines += 1;
+                continue;
+            };
+            if at < self.start_us || at >= self.end_us {
+                continue;
+            }
+            self.rows += 1;
+            if let Some(s) = v["score"].as_f64() {
+                self.scores.push(s);
+            }
+            for name in &layout.numeric {
+                match features.get(name).and_then(Value::as_f64) {
+                    Some(x) if x.is_finite() => {
+                        self.numeric.entry(name.clone()).or_default().push(x)
+                    }
+                    _ => *self.nulls.entry(name.clone()).or_default() += 1,
+                }
+            }
+            for (name, e) in &layout.encoded {
+                let category = match e {
+                    Encoded::OneHot(cols) => cols
+                        .iter()
+                        .find(|(c, _)| features.get(c).and_then(Value::as_f64) == Some(1.0))
+                        .map_or(UNKNOWN, |(_, cat)| cat.as_str()),
+                    Encoded::Index { column, vocabulary } => features
+                        .get(column)
+                        .and_then(Value::as_f64)
+                        .filter(|x| x.fract() == 0.0 && *x >= 0.0)
+                        .and_then(|x| vocabulary.get(x as usize))
+                        .map_or(UNKNOWN, String::as_str),
+                };
+                *self
+                    .categories
+                    .entry(name.clone())
+                    .or_default()
+                    .entry(category.to_string())
+                    .or_default() += 1.0;
+            }
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! The drift stage: compares windows of what a served model sees (its prediction logs) with
+//! the reference profile of its training data, writes a report per window, and asks for a
+//! retrain when drift holds for the configured number of windows in a row.
+//!
+//! - `stats`: the statistics, held to scipy's values (`ks_2samp`, `chisquare`,
+//!   `wasserstein_distance`, `jensenshannon`) plus PSI.
+//! - `config`: the `[drift]` table of the model's training file (tests, thresholds, window).
+//! - `reference` / `current`: the two sides; `check`: the verdicts.
+//! - [`check_model`]: one model, every complete window not yet reported, idempotent (a
+//!   window's report is written create-if-absent and never recomputed).
+//!
+//! Windows are aligned to multiples of the window length since the epoch (UTC), by request
+//! time, and only complete windows are checked, so a rerun finds the same windows.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use storage::Store;
+
+pub mod check;
+pub mod config;
+pub mod current;
+pub mod html;
+pub mod lambda;
+pub mod reference;
+pub mod stats;
+
+pub use check::{FeatureDrift, Verdict};
+pub use config::DriftSettings;
+
+/// Where reports and state go.
+pub const DRIFT: &str = "drift/";
+/// Where prediction logs are, per model.
+pub const LOGS: &str = "inference-logs/";
+/// Where retrain requests go (the training job listens there).
+pub const RETRAIN_REQUESTS: &str = "requests/retrain/";
+/// Report format version.
+pub const REPORT_FORMAT: u32 = 1;
+/// At most this many windows are checked in one run (a long outage is caught up over runs).
+pub const MAX_WINDOWS_PER_RUN: usize = 48;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriftError {
+    #[error(transparent)]
+    Store(#[from] storage::StorageError),
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
+    #[error("{file}: {message}")]
+    Config { file: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+    #[error("{0}")]
+    Missing(String),
+    #[error(transparent)]
+    Stats(#[from] stats::StatsError),
+}
+
+impl DriftError {
+    /// True when the same run may succeed later (the store failed, not the data).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DriftError::Store(e) => e.is_retryable(),
+            DriftError::Registry(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+}
+
+/// One window's report (`drift/<model>/<run>/report.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub format: u32,
+    pub model: String,
+    pub version: u64,
+    /// `w=<start, UTC, yyyymmddThhmmZ>`.
+    pub run: String,
+    pub window_start_us: i64,
+    pub window_end_us: i64,
+    pub window: String,
+    /// Where the logs were read (store URL without its query).
+    pub logs: String,
+    pub log_objects: usize,
+    pub skipped_lines: usize,
+    pub reference_profile: String,
+    pub verdict: Verdict,
+    pub features: Vec<FeatureDrift>,
+    pub created_at: String,
+}
+
+/// What a run did for one model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelRun {
+    pub model: String,
+    /// Windows checked now, with their verdicts.
+    pub checked: Vec<WindowOutcome>,
+    /// The retrain request written, if drift held long enough.
+    pub retrain_request: Option<String>,
+    /// Why nothing was checked, when nothing was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WindowOutcome {
+    pub run: String,
+    pub report: String,
+    pub rows: usize,
+    pub judged: bool,
+    pub dataset_drift: bool,
+    pub features_drifted: usize,
+    pub features_tested: usize,
+}
+
+/// The run name of the window starting at `start_us`.
+pub fn run_name(start_us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(start_us)
+        .map(|t| format!("w={}", t.format("%Y%m%dT%H%MZ")))
+        .unwrap_or_else(|| format!("w={start_us}"))
+}
+
+pub fn report_key(model: &str, run: &str) -> String {
+    format!("{DRIFT}{model}/{run}/report.json")
+}
+
+/// The HTML page beside a report.
+pub fn html_key(model: &str, run: &str) -> String {
+    format!("{DRIFT}{model}/{run}/report.html")
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The model's drift settings from its current training file (defaults without one).
+pub async fn settings(store: &Store, model: &str) -> Result<DriftSettings, DriftError> {
+    #[derive(Deserialize)]
+    struct Pointer {
+        key: String,
+    }
+    let current = format!("definitions/training/{model}/_current.json");
+    let Some(obj) = store.get_opt(&current).await? else {
+        return Ok(DriftSettings::default());
+    };
+    let p: Pointer = serde_json::from_slice(&obj.bytes).map_err(|e| DriftError::Invalid {
+        key: current.clone(),
+        message: e.to_string(),
+    })?;
+    let text = store.get(&p.key).await?;
+    DriftSettings::from_training_toml(&String::from_utf8_lossy(&text.bytes), &p.key)
+}
+
+/// The hour prefixes of `model`'s logs that overlap `[start_us, end_us)`.
+fn hour_prefixes(model: &str, start_us: i64, end_us: i64) -> Vec<String> {
+    const HOUR: i64 = 3_600_000_000;
+    let mut out = Vec::new();
+    let mut h = start_us.div_euclid(HOUR) * HOUR;
+    while h < end_us {
+        if let Some(t) = chrono::DateTime::from_timestamp_micros(h) {
+            out.push(format!(
+                "{LOGS}{model}/date={}/hour={}/",
+                t.format("%Y-%m-%d"),
+                t.format("%H")
+            ));
+        }
+        h += HOUR;
+    }
+    out
+}
+
+/// Reads the window's logs from `logs`.
+async fn read_window(
+    logs: &Store,
+    model: &str,
+    layout: &current::Layout,
+    start_us: i64,
+    end_us: i64,
+) -> Result<current::Window, DriftError> {
+    let mut window = current::Window::new(start_us, end_us);
+    for prefix in hour_prefixes(model, start_us, end_us) {
+        for info in logs.list(&prefix).await? {
+            let obj = logs.get(&info.key).await?;
+            window.add_lines(&String::from_utf8_lossy(&obj.bytes), layout);
+        }
+    }
+    Ok(window)
+}
+
+/// Checks `model`'s champion over every complete window not reported yet (at most
+/// [`MAX_WINDOWS_PER_RUN`], newest last), at time `now_us`; `logs` holds the prediction
+/// logs (the pipeline's store, or e.g. the Worker's R2 bucket).
+pub async fn check_model(
+    store: &Store,
+    logs: &Store,
+    model: &str,
+    now_us: i64,
+) -> Result<ModelRun, DriftError> {
+    let mut run = ModelRun {
+        model: model.into(),
+        checked: Vec::new(),
+        retrain_request: None,
+        note: None,
+    };
+    let Some(alias) = registry::alias(store, model, "champion").await? else {
+        run.note = Some("no champion to watch".into());
+        return Ok(run);
+    };
+    let bundle = registry::bundle(store, model, alias.version)
+        .await?
+        .ok_or_else(|| {
+            DriftError::Missing(format!("model '{model}' has no version {}", alias.version))
+        })?;
+    let settings = settings(store, model).await?;
+    let spec_bytes = store.get(&bundle.feature_spec.key).await?.bytes;
+    let spec: features::ViewSpec =
+        serde_json::from_slice(&spec_bytes).map_err(|e| DriftError::Invalid {
+            key: bundle.feature_spec.key.clone(),
+            message: e.to_string(),
+        })?;
+    let layout = current::Layout::from_spec(&spec);
+    let profile_key = bundle.reference_profile.key.clone();
+    let profile = store.get(&profile_key).await?.bytes;
+    let reference = reference::read_profile(&profile, &profile_key)?;
+
+    let w = settings.window_us();
+    let last_end = now_us.div_euclid(w) * w;
+    // The windows needed: enough for the streak rule, newest last.
+    let span = settings.consecutive.clamp(1, MAX_WINDOWS_PER_RUN);
+    let mut streak: Vec<bool> = Vec::new();
+    for i in (0..span).rev() {
+        let end = last_end - i as i64 * w;
+        let start = end - w;
+        let name = run_name(start);
+        let key = report_key(model, &name);
+        let report: Report = match store.get_opt(&key).await? {
+            Some(o) => serde_json::from_slice(&o.bytes).map_err(|e| DriftError::Invalid {
+                key: key.clone(),
+                message: e.to_string(),
+            })?,
+            None => {
+                let window = read_window(logs, model, &layout, start, end).await?;
+                let (features, verdict) = check::check(&settings, &layout, &reference, &window);
+                let report = Report {
+                    format: REPORT_FORMAT,
+                    model: model.into(),
+                    version: alias.version,
+                    run: name.clone(),
+                    window_start_us: start,
+                    window_end_us: end,
+                    window: settings.window.clone(),
+                    logs: logs.url().split('?').next().unwrap_or_default().to_string(),
+                    log_objects: window.objects,
+                    skipped_lines: window.skipped_lines,
+                    reference_profile: profile_key.clone(),
+                    verdict,
+                    features,
+                    created_at: now_rfc3339(),
+                };
+                let bytes =
+                    serde_json::to_vec_pretty(&report).map_err(|e| DriftError::Invalid {
+                        key: key.clone(),
+                        message: e.to_string(),
+                    })?;
+                // The page first: a report that exists always has its page.
+                store
+                    .put(&html_key(model, &name), html::render(&report).into_bytes())
+                    .await?;
+                store.put_if_absent(&key, bytes).await?;
+                run.checked.push(WindowOutcome {
+                    run: name.clone(),
+                    report: key.clone(),
+                    rows: report.verdict.rows,
+                    judged: report.verdict.judged,
+                    dataset_drift: report.verdict.dataset_drift,
+                    features_drifted: report.verdict.features_drifted,
+                    features_tested: report.verdict.features_tested,
+                });
+                report
+            }
+        };
+        streak.push(report.verdict.dataset_drift);
+    }
+    if streak.len() >= settings.consecutive && streak.iter().all(|d| *d) {
+        // One request per streak: named by the window that completed it, and only when no
+        // request was written for an overlapping streak.
+        let first = last_end - settings.consecutive as i64 * w;
+        let mut recent = false;
+        for i in 0..settings.consecutive {
+            let k = retrain_key(model, &run_name(first + i as i64 * w));
+            recent |= store.head(&k).await?.is_some();
+        }
+        if !recent {
+            let name = run_name(last_end - w);
+            let key = retrain_key(model, &name);
+            let body = serde_json::json!({
+                "model": model,
+                "reason": format!(
+                    "drift: dataset drift in {} consecutive {} windows up to {name}",
+                    settings.consecutive, settings.window
+                ),
+            });
+            store
+                .put_if_absent(&key, body.to_string().into_bytes())
+                .await?;
+            run.retrain_request = Some(key);
+        }
+    }
+    Ok(run)
+}
+
+/// The retrain request key for a streak completed by window `run`.
+pub fn retrain_key(model: &str, run: &str) -> String {
+    format!(
+        "{RETRAIN_REQUESTS}drift-{model}-{}.json",
+        run.trim_start_matches("w=")
+    )
+}
+
+/// Every model with a champion, checked at `now_us`; each model's logs come from its
+/// `[drift] logs` store when set, else from `default_logs`.
+pub async fn check_all(
+    store: &Store,
+    default_logs: &Store,
+    now_us: i64,
+) -> Result<Vec<ModelRun>, DriftError> {
+    let mut out = Vec::new();
+    let mut opened: BTreeMap<String, Store> = BTreeMap::new();
+    for model in registry::models(store).await? {
+        let s = settings(store, &model).await?;
+        let logs = match &s.logs {
+            Some(url) => match opened.get(url) {
+                Some(l) => l.clone(),
+                None => {
+                    let l = Store::open(url).map_err(|e| DriftError::Config {
+                        file: format!("definitions/training/{model}"),
+                        message: format!("[drift] logs = {url}: {e}"),
+                    })?;
+                    opened.insert(url.clone(), l.clone());
+                    l
+                }
+            },
+            None => default_logs.clone(),
+        };
+        out.push(check_model(store, &logs, &model, now_us).await?);
+    }
+    Ok(out)
+}
