@@ -13,6 +13,8 @@
 //! - `bench features [--rows N] [--labels N] [--reads N]`: the offline feature table and
 //!   point-in-time features against plain polars (Python polars from PyPI: `rolling` and
 //!   `join_asof`), and online reads from the embedded store (p50/p99).
+//! - `bench drift [--rows N] [--reference N] [--features N]`: the drift stage's check next to
+//!   Evidently's DataDriftPreset and scipy's ks_2samp on the same Parquet tables.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -34,11 +36,14 @@ fn main() -> Result<()> {
             Some("ingest") => bench_ingest(&root, &args[2..]),
             Some("features") => bench_features(&root, &args[2..]),
             Some("train") => bench_train(&root),
-            other => bail!("unknown benchmark {other:?}; available: ingest, features, train"),
+            Some("drift") => bench_drift(&root, &args[2..]),
+            other => {
+                bail!("unknown benchmark {other:?}; available: ingest, features, train, drift")
+            }
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train"
+                "usage: cargo xtask test | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench drift [--rows N] [--reference N] [--features N]"
             );
             std::process::exit(2);
         }
@@ -645,4 +650,106 @@ mod serde_like {
             Ok(rest[..end].trim().parse()?)
         }
     }
+}
+
+/// `cargo xtask bench drift`: the drift stage's check of `--rows` current rows x
+/// `--features` columns against a `--reference`-row reference, next to Evidently's
+/// DataDriftPreset and scipy's `ks_2samp` over the same columns, on the same Parquet files.
+/// Evidently lives in its own venv (`.venv-bench`, pinned with pandas < 3) so it cannot
+/// disturb the test venv.
+fn bench_drift(root: &Path, args: &[String]) -> Result<()> {
+    let rows = flag(args, "--rows", 1_000_000)?;
+    let reference = flag(args, "--reference", 100_000)?;
+    let features = flag(args, "--features", 20)?;
+    let repeats = 3;
+    let bench_venv = root.join(".venv-bench");
+    let python = bench_venv.join("bin/python");
+    if !python.is_file() {
+        run(Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&bench_venv))?;
+    }
+    run(Command::new(bench_venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "evidently==0.7.23",
+        "pandas>=2.2,<3",
+        "pyarrow>=15",
+        "scipy>=1.13,<2",
+    ]))?;
+    let (bin, work, _) = bench_setup(root, 1_000)?;
+    let dir = work.join(format!("drift-{reference}-{rows}-{features}"));
+    if !dir.join("current.parquet").is_file() {
+        run(Command::new(&bin)
+            .args(["bench-drift", "--mode", "generate", "--dir"])
+            .arg(&dir)
+            .args([
+                "--reference",
+                &reference.to_string(),
+                "--rows",
+                &rows.to_string(),
+                "--features",
+                &features.to_string(),
+            ]))?;
+    }
+    let ours = |test: &str| {
+        let mut c = Command::new(&bin);
+        c.args(["bench-drift", "--mode", "check", "--test", test, "--dir"])
+            .arg(&dir);
+        c
+    };
+    let theirs = |mode: &str| {
+        let mut c = Command::new(&python);
+        c.arg("-W")
+            .arg("ignore")
+            .arg(root.join("xtask/bench/drift_reference.py"))
+            .arg(&dir)
+            .arg(mode);
+        c
+    };
+    let default = best_of(repeats, || ours("default"))?;
+    let ks = best_of(repeats, || ours("ks"))?;
+    let scipy = best_of(repeats, || theirs("scipy"))?;
+    let evidently = best_of(1, || theirs("evidently"))?;
+    let mb = |b: f64| b / 1_048_576.0;
+    println!(
+        "drift benchmark: {rows} current rows x {features} features against {reference} reference rows, best of {repeats} (Evidently: 1 run), {} cores; times include reading both Parquet files",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!(
+        "{:<62} {:>8} {:>8} {:>12} {:>14}",
+        "", "secs", "check", "rows/s", "peak RSS (MB)"
+    );
+    for (name, v) in [
+        (
+            "mlpipe drift check (default tests: normalised Wasserstein)",
+            &default,
+        ),
+        ("mlpipe drift check (KS on every column)", &ks),
+        ("scipy ks_2samp over the same columns (reference)", &scipy),
+        ("Evidently 0.7.23 DataDriftPreset (reference)", &evidently),
+    ] {
+        let secs = v.num("secs")?;
+        println!(
+            "{:<62} {:>8.2} {:>8.2} {:>12.0} {:>14.0}",
+            name,
+            secs,
+            v.num("check_secs")?,
+            rows as f64 / secs,
+            mb(v.num("peak_rss_bytes")?)
+        );
+    }
+    println!(
+        "goals: >= 100x faster than Evidently (got {:.0}x), no slower than scipy's ks_2samp alone (KS check {:.2} s vs {:.2} s), peak < 300 MB (got {:.0})",
+        evidently.num("secs")? / default.num("secs")?,
+        ks.num("secs")?,
+        scipy.num("secs")?,
+        mb(default
+            .num("peak_rss_bytes")?
+            .max(ks.num("peak_rss_bytes")?))
+    );
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{DriftSettings, Test};
@@ -287,12 +288,17 @@ pub fn check(
     reference: &Reference,
     window: &Window,
 ) -> (Vec<FeatureDrift>, Verdict) {
-    let mut features = Vec::new();
-    for name in &layout.numeric {
-        if let Some(r) = reference.numeric.get(name) {
-            features.push(numeric(name, settings, r, window));
-        }
-    }
+    // Features are independent: one per core (a window can hold millions of values).
+    let mut features: Vec<FeatureDrift> = layout
+        .numeric
+        .par_iter()
+        .filter_map(|name| {
+            reference
+                .numeric
+                .get(name)
+                .map(|r| numeric(name, settings, r, window))
+        })
+        .collect();
     for name in layout.encoded.keys() {
         if let Some(r) = reference.categorical.get(name) {
             features.push(categorical(name, settings, layout, r, window));

@@ -299,3 +299,114 @@ pub fn train(
         "peak_rss_bytes": peak_rss_bytes(),
     }))
 }
+
+/// Column names of the drift benchmark's data.
+fn drift_columns(features: usize) -> Vec<String> {
+    (0..features).map(|i| format!("f{i:02}")).collect()
+}
+
+/// `bench-drift --mode generate`: seeded reference and current tables of `features`
+/// numeric columns (the current one with a quarter of its columns shifted) as Parquet,
+/// which both sides of the benchmark read.
+pub fn drift_generate(dir: &Path, reference: usize, rows: usize, features: usize) -> Result<Value> {
+    std::fs::create_dir_all(dir)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(20261127);
+    let names = drift_columns(features);
+    let mut table = |n: usize, shift: bool| -> Result<DataFrame> {
+        let cols: Vec<Column> = names
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                let moved = shift && j % 4 == 0;
+                let (mean, sd) = (j as f64, 1.0 + j as f64 / 10.0);
+                let v: Vec<f64> = (0..n)
+                    .map(|_| {
+                        let u: f64 = (0..4).map(|_| rng.random::<f64>()).sum::<f64>() - 2.0;
+                        mean + sd * u * 1.7 + if moved { 0.5 * sd } else { 0.0 }
+                    })
+                    .collect();
+                Column::new(name.as_str().into(), v)
+            })
+            .collect();
+        Ok(DataFrame::new(n, cols)?)
+    };
+    for (file, n, shift) in [
+        ("reference.parquet", reference, false),
+        ("current.parquet", rows, true),
+    ] {
+        let mut df = table(n, shift)?;
+        let f = std::fs::File::create(dir.join(file))?;
+        ParquetWriter::new(f).finish(&mut df)?;
+    }
+    Ok(json!({"reference": reference, "rows": rows, "features": features}))
+}
+
+/// `bench-drift --mode check`: reads both tables and runs the drift stage's check (the
+/// default tests, or KS on every column with `ks`), as one window against the reference.
+pub fn drift_check(dir: &Path, test: &str) -> Result<Value> {
+    let t0 = Instant::now();
+    let read = |file: &str| -> Result<DataFrame> {
+        let f = std::fs::File::open(dir.join(file))
+            .with_context(|| format!("{file}: run --mode generate first"))?;
+        Ok(ParquetReader::new(f).finish()?)
+    };
+    let reference_df = read("reference.parquet")?;
+    let current_df = read("current.parquet")?;
+    let names: Vec<String> = reference_df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let values = |df: &DataFrame, n: &str| -> Result<Vec<f64>> {
+        Ok(df.column(n)?.f64()?.iter().flatten().collect())
+    };
+    let mut reference = drift::reference::Reference::default();
+    let mut window = drift::current::Window::new(0, 1);
+    window.rows = current_df.height();
+    for n in &names {
+        let mut v = values(&reference_df, n)?;
+        v.sort_by(f64::total_cmp);
+        let deciles = (0..=10).map(|i| v[(i * (v.len() - 1)) / 10]).collect();
+        reference.numeric.insert(
+            n.clone(),
+            drift::reference::NumericRef {
+                count: v.len() as f64,
+                null_rate: 0.0,
+                deciles,
+                values: v,
+            },
+        );
+        window.numeric.insert(n.clone(), values(&current_df, n)?);
+    }
+    drop(current_df);
+    let read_s = t0.elapsed().as_secs_f64();
+    let mut settings = drift::DriftSettings::default();
+    if test == "ks" {
+        for n in &names {
+            settings.features.insert(
+                n.clone(),
+                drift::config::FeatureRule {
+                    test: Some(drift::config::Test::Ks),
+                    ..Default::default()
+                },
+            );
+        }
+    }
+    let layout = drift::current::Layout {
+        numeric: names.clone(),
+        encoded: BTreeMap::new(),
+    };
+    let t1 = Instant::now();
+    let (features, verdict) = drift::check::check(&settings, &layout, &reference, &window);
+    let check_s = t1.elapsed().as_secs_f64();
+    Ok(json!({
+        "secs": t0.elapsed().as_secs_f64(),
+        "read_secs": read_s,
+        "check_secs": check_s,
+        "rows": window.rows,
+        "features_drifted": verdict.features_drifted,
+        "features": features.len(),
+        "test": format!("{:?}", features.first().map(|f| f.test)),
+        "peak_rss": peak_rss_bytes(),
+    }))
+}

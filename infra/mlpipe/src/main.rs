@@ -215,6 +215,24 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         n: usize,
     },
+    /// Benchmark helper used by `cargo xtask bench drift`.
+    #[command(hide = true)]
+    BenchDrift {
+        /// `generate` or `check`.
+        #[arg(long)]
+        mode: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        reference: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 20)]
+        features: usize,
+        /// `default` (the stage's default tests) or `ks`.
+        #[arg(long, default_value = "default")]
+        test: String,
+    },
     /// Benchmark helper used by `cargo xtask bench train`.
     #[command(hide = true)]
     BenchTrain {
@@ -762,6 +780,22 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         } => {
             let v = mlpipe::bench::train(&file, &label, &metric, config.as_deref())?;
             println!("{}", serde_json::to_string(&v)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchDrift {
+            mode,
+            dir,
+            reference,
+            rows,
+            features,
+            test,
+        } => {
+            let v = match mode.as_str() {
+                "generate" => mlpipe::bench::drift_generate(&dir, reference, rows, features)?,
+                "check" => mlpipe::bench::drift_check(&dir, &test)?,
+                other => bail!("unknown mode {other}: generate or check"),
+            };
+            println!("{v}");
             Ok(ExitCode::SUCCESS)
         }
         Command::BenchFeatures {
