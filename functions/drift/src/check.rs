@@ -133,7 +133,7 @@ fn numeric(
     let empty = Vec::new();
     let current = window.numeric.get(name).unwrap_or(&empty);
     let mut current_sorted = current.clone();
-    current_sorted.sort_by(f64::total_cmp);
+    current_sorted.sort_unstable_by(f64::total_cmp);
     let (test, threshold) = settings.rule_for(name, false, reference.values.len());
     let nulls = window.nulls.get(name).copied().unwrap_or(0);
     let edges = edges_of(&reference.deciles, &reference.values);

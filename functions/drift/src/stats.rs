@@ -118,13 +118,33 @@ pub fn ks_2samp(a: &[f64], b: &[f64]) -> Result<Ks, StatsError> {
     let n2 = data2.len();
     let (n1f, n2f) = (n1 as f64, n2 as f64);
 
-    // cddiffs = searchsorted(data1, data_all, 'right') / n1 - searchsorted(data2, ...) / n2
+    // cddiffs = searchsorted(data1, data_all, 'right') / n1 - searchsorted(data2, ...) / n2,
+    // evaluated by one merge walk over both sorted samples: the queries come in
+    // non-decreasing order, so each `searchsorted` is a pointer that only moves forward
+    // (the same counts as a binary search per observation, in linear time).
     let mut max_s = f64::NEG_INFINITY;
     let mut min_diff = f64::INFINITY;
-    for &x in data1.iter().chain(data2.iter()) {
-        let cdf1 = count_le(&data1, x) as f64 / n1f;
-        let cdf2 = count_le(&data2, x) as f64 / n2f;
-        let diff = cdf1 - cdf2;
+    let (mut i1, mut i2) = (0usize, 0usize);
+    loop {
+        let x = match (data1.get(i1), data2.get(i2)) {
+            (Some(a), Some(b)) => {
+                if a <= b {
+                    *a
+                } else {
+                    *b
+                }
+            }
+            (Some(a), None) => *a,
+            (None, Some(b)) => *b,
+            (None, None) => break,
+        };
+        while i1 < n1 && data1[i1] <= x {
+            i1 += 1;
+        }
+        while i2 < n2 && data2[i2] <= x {
+            i2 += 1;
+        }
+        let diff = i1 as f64 / n1f - i2 as f64 / n2f;
         max_s = max_s.max(diff);
         min_diff = min_diff.min(diff);
     }
@@ -2142,10 +2162,8 @@ pub fn wasserstein_distance(u: &[f64], v: &[f64]) -> Result<f64, StatsError> {
     check_finite("v", v)?;
     let u_sorted = sorted_copy(u);
     let v_sorted = sorted_copy(v);
-    let mut all_values = Vec::with_capacity(u.len() + v.len());
-    all_values.extend_from_slice(u);
-    all_values.extend_from_slice(v);
-    all_values.sort_unstable_by(f64::total_cmp);
+    // Sorting the concatenation, done as a merge of the two sorted copies (same sequence).
+    let all_values = merge_sorted(&u_sorted, &v_sorted);
     let (nu, nv) = (u_sorted.len() as f64, v_sorted.len() as f64);
     let mut iu = 0;
     let mut iv = 0;
@@ -2307,8 +2325,23 @@ fn pairwise_sum(a: &[f64]) -> f64 {
 }
 
 /// The number of values `<= x` in `sorted` (`np.searchsorted(sorted, x, side='right')`).
-fn count_le(sorted: &[f64], x: f64) -> usize {
-    sorted.partition_point(|&v| v <= x)
+/// The sorted sequence of both sorted slices together (what sorting their concatenation
+/// gives), in linear time.
+fn merge_sorted(a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].total_cmp(&b[j]).is_le() {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 fn sorted_copy(values: &[f64]) -> Vec<f64> {
