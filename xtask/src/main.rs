@@ -679,7 +679,7 @@ fn bench_drift(root: &Path, args: &[String]) -> Result<()> {
         "scipy>=1.13,<2",
     ]))?;
     let (bin, work, _) = bench_setup(root, 1_000)?;
-    let dir = work.join(format!("drift-{reference}-{rows}-{features}"));
+    let dir = work.join(format!("drift-f32-{reference}-{rows}-{features}"));
     if !dir.join("current.parquet").is_file() {
         run(Command::new(&bin)
             .args(["bench-drift", "--mode", "generate", "--dir"])

@@ -132,7 +132,8 @@ fn numeric(
 ) -> FeatureDrift {
     let empty = Vec::new();
     let current = window.numeric.get(name).unwrap_or(&empty);
-    let mut current_sorted = current.clone();
+    // Widened per feature, while it is tested (features run a core each).
+    let mut current_sorted: Vec<f64> = current.iter().map(|x| f64::from(*x)).collect();
     current_sorted.sort_unstable_by(f64::total_cmp);
     let (test, threshold) = settings.rule_for(name, false, reference.values.len());
     let nulls = window.nulls.get(name).copied().unwrap_or(0);
@@ -384,8 +385,10 @@ mod tests {
         let mut s = 99;
         let mut w = Window::new(0, 1);
         w.rows = rows;
-        w.numeric
-            .insert("x".into(), (0..rows).map(|_| lcg(&mut s) + shift).collect());
+        w.numeric.insert(
+            "x".into(),
+            (0..rows).map(|_| (lcg(&mut s) + shift) as f32).collect(),
+        );
         let a = (rows as f64 * share_a).round();
         w.categories.insert(
             "c".into(),

@@ -98,8 +98,9 @@ pub struct Window {
     pub end_us: i64,
     /// Logged records (rows) in the window.
     pub rows: usize,
-    /// Finite values per numeric feature.
-    pub numeric: BTreeMap<String, Vec<f64>>,
+    /// Finite values per numeric feature, as f32: the model boundary is f32, so logged
+    /// inputs carry no more precision, and a window of millions of rows takes half the memory.
+    pub numeric: BTreeMap<String, Vec<f32>>,
     /// Missing (null or non-finite) values per numeric feature.
     pub nulls: BTreeMap<String, usize>,
     /// Category counts per encoded feature, in the model's buckets.
@@ -143,8 +144,8 @@ impl Window {
             }
             for name in &layout.numeric {
                 match features.get(name).and_then(Value::as_f64) {
-                    Some(x) if x.is_finite() => {
-                        self.numeric.entry(name.clone()).or_default().push(x)
+                    Some(x) if x.is_finite() && (x as f32).is_finite() => {
+                        self.numeric.entry(name.clone()).or_default().push(x as f32)
                     }
                     _ => *self.nulls.entry(name.clone()).or_default() += 1,
                 }

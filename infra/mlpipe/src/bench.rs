@@ -319,10 +319,11 @@ pub fn drift_generate(dir: &Path, reference: usize, rows: usize, features: usize
             .map(|(j, name)| {
                 let moved = shift && j % 4 == 0;
                 let (mean, sd) = (j as f64, 1.0 + j as f64 / 10.0);
-                let v: Vec<f64> = (0..n)
+                // f32, as prediction logs carry model inputs.
+                let v: Vec<f32> = (0..n)
                     .map(|_| {
                         let u: f64 = (0..4).map(|_| rng.random::<f64>()).sum::<f64>() - 2.0;
-                        mean + sd * u * 1.7 + if moved { 0.5 * sd } else { 0.0 }
+                        (mean + sd * u * 1.7 + if moved { 0.5 * sd } else { 0.0 }) as f32
                     })
                     .collect();
                 Column::new(name.as_str().into(), v)
@@ -358,7 +359,13 @@ pub fn drift_check(dir: &Path, test: &str) -> Result<Value> {
         .map(|s| s.to_string())
         .collect();
     let values = |df: &DataFrame, n: &str| -> Result<Vec<f64>> {
-        Ok(df.column(n)?.f64()?.iter().flatten().collect())
+        Ok(df
+            .column(n)?
+            .cast(&DataType::Float64)?
+            .f64()?
+            .iter()
+            .flatten()
+            .collect())
     };
     let mut reference = drift::reference::Reference::default();
     let mut window = drift::current::Window::new(0, 1);
@@ -379,7 +386,12 @@ pub fn drift_check(dir: &Path, test: &str) -> Result<Value> {
         // Column by column, each freed once copied: the table and the window are never both
         // whole in memory.
         let c = current_df.drop_in_place(n)?;
-        let v: Vec<f64> = c.f64()?.iter().flatten().collect();
+        let v: Vec<f32> = c
+            .cast(&DataType::Float32)?
+            .f32()?
+            .iter()
+            .flatten()
+            .collect();
         drop(c);
         window.numeric.insert(n.clone(), v);
     }
