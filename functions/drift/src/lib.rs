@@ -325,22 +325,109 @@ pub async fn check_all(
     let mut out = Vec::new();
     let mut opened: BTreeMap<String, Store> = BTreeMap::new();
     for model in registry::models(store).await? {
-        let s = settings(store, &model).await?;
+        // One model's bad settings or data must not stop the others' checks; a store
+        // failure fails the run so it is retried.
+        let failed = |e: DriftError| -> Result<ModelRun, DriftError> {
+            if e.is_retryable() {
+                return Err(e);
+            }
+            tracing::error!(model = %model, error = %e, "drift check failed");
+            Ok(ModelRun {
+                model: model.clone(),
+                checked: Vec::new(),
+                retrain_request: None,
+                note: Some(format!("not checked: {e}")),
+            })
+        };
+        let s = match settings(store, &model).await {
+            Ok(s) => s,
+            Err(e) => {
+                out.push(failed(e)?);
+                continue;
+            }
+        };
         let logs = match &s.logs {
             Some(url) => match opened.get(url) {
                 Some(l) => l.clone(),
-                None => {
-                    let l = Store::open(url).map_err(|e| DriftError::Config {
-                        file: format!("definitions/training/{model}"),
-                        message: format!("[drift] logs = {url}: {e}"),
-                    })?;
-                    opened.insert(url.clone(), l.clone());
-                    l
-                }
+                None => match Store::open(url) {
+                    Ok(l) => {
+                        opened.insert(url.clone(), l.clone());
+                        l
+                    }
+                    Err(e) => {
+                        out.push(failed(DriftError::Config {
+                            file: format!("definitions/training/{model}"),
+                            message: format!(
+                                "[drift] logs = {}: {e}",
+                                url.split('?').next().unwrap_or_default()
+                            ),
+                        })?);
+                        continue;
+                    }
+                },
             },
             None => default_logs.clone(),
         };
-        out.push(check_model(store, &logs, &model, now_us).await?);
+        match check_model(store, &logs, &model, now_us).await {
+            Ok(run) => out.push(run),
+            Err(e) => out.push(failed(e)?),
+        }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use registry::{Input, NewVersion, ObjectRef};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_model_that_cannot_be_checked_does_not_stop_the_run() {
+        let store = Store::memory();
+        let missing = |key: &str| ObjectRef {
+            key: key.into(),
+            sha256: String::new(),
+        };
+        let new = NewVersion {
+            task: "binary-classification".into(),
+            family: "gbm".into(),
+            inputs: vec![Input {
+                name: "x".into(),
+                ty: "f32".into(),
+            }],
+            classes: vec!["0".into(), "1".into()],
+            threshold: Some(0.5),
+            feature_view: "v".into(),
+            feature_view_version: "abc".into(),
+            feature_spec: missing("features/v/v=abc/spec.json"),
+            dataset_snapshot: "s".into(),
+            reference_profile: missing("features/v/profiles/p.parquet"),
+            training_run: "r".into(),
+            metrics: BTreeMap::new(),
+            tags: BTreeMap::new(),
+        };
+        let reg = registry::register(&store, "m", b"onnx", new).await.unwrap();
+        registry::move_alias(
+            &store,
+            "m",
+            "champion",
+            reg.bundle().version,
+            None,
+            "t",
+            "t",
+        )
+        .await
+        .unwrap();
+        let runs = check_all(&store, &store, 3_600_000_000).await.unwrap();
+        assert_eq!(runs.len(), 1);
+        let note = runs[0].note.as_deref().unwrap();
+        assert!(
+            note.starts_with("not checked") && note.contains("spec.json"),
+            "{note}"
+        );
+        assert!(runs[0].checked.is_empty());
+    }
 }
