@@ -1,7 +1,8 @@
 //! The drift stage on the sample pipeline: prediction logs of the served champion in hourly
 //! windows, first as the training data looked, then shifted; reports and their pages per
 //! window, a retrain request once drift held for two windows, written once, and delivered
-//! to training by the local stack.
+//! to training by the local stack; and the closed loop, from shifted traffic served at the edge
+//! to a new champion served there.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
@@ -216,4 +217,292 @@ async fn shifted_logs_drift_for_two_windows_and_request_one_retrain() {
         .find(|d| d.stage == events::Stage::Train)
         .expect("the retrain request reached training");
     assert!(trained.ok, "{trained:#?}");
+}
+
+/// Model inputs of one split of a feature version, by the bundle's input names.
+async fn split_rows(
+    store: &Store,
+    names: &[String],
+    view_version: &str,
+    split: &str,
+) -> Vec<Vec<Option<f64>>> {
+    let key = format!("features/card_activity/v={view_version}/table.parquet");
+    let bytes = store.get(&key).await.unwrap().bytes;
+    let df = ParquetReader::new(std::io::Cursor::new(bytes.to_vec()))
+        .finish()
+        .unwrap();
+    let mask = df.column("__split").unwrap().str().unwrap().equal(split);
+    let df = df.filter(&mask).unwrap();
+    let cols: Vec<Vec<Option<f64>>> = names
+        .iter()
+        .map(|n| {
+            let c = df.column(n).unwrap().cast(&DataType::Float64).unwrap();
+            c.f64().unwrap().iter().collect()
+        })
+        .collect();
+    (0..df.height())
+        .map(|i| cols.iter().map(|c| c[i]).collect())
+        .collect()
+}
+
+/// A later month of card traffic that changed: every amount eight times larger, every
+/// payment at an ATM.
+fn shifted_upload(path: &std::path::Path) {
+    let mut raw = Vec::new();
+    generate(
+        &SampleOptions {
+            rows: 8_000,
+            seed: 7,
+            bad_rows: 0,
+            start: chrono::DateTime::parse_from_rfc3339("2026-03-05T00:00:00Z")
+                .unwrap()
+                .with_timezone(&chrono::Utc),
+            days: 14,
+        },
+        &mut raw,
+    )
+    .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let cols: Vec<&str> = header.split(',').collect();
+    let amount = cols.iter().position(|c| *c == "amount").unwrap();
+    let channel = cols.iter().position(|c| *c == "channel").unwrap();
+    let mut out = format!("{header}\n");
+    for line in lines {
+        let mut f: Vec<String> = line.split(',').map(str::to_string).collect();
+        let a: f64 = f[amount].parse().unwrap();
+        f[amount] = format!("{:.2}", a * 8.0);
+        f[channel] = "atm".into();
+        out.push_str(&f.join(","));
+        out.push('\n');
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// The whole loop in the local stack, every step through the pipeline's own events: a
+/// champion served by the native server; shifted data arrives (new features, no automatic
+/// retrain); shifted traffic is logged by the server; the scheduled drift check sees it and
+/// writes a retrain request; its event trains on the new features; the new version is
+/// promoted; the server answers with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shifted_traffic_retrains_and_the_new_champion_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::local(&dir.path().join("store")).unwrap();
+    // The edge's own store (R2 in the cloud): the publish stage puts champions there, the
+    // server serves from it and logs predictions into it, the drift stage reads them there.
+    let edge = Store::local(&dir.path().join("edge")).unwrap();
+    let stack = LocalStack::new(&store).with_edge(Some(publish_stage::EdgeTarget::Objects(
+        publish_stage::ObjectEdge::new(edge.clone()),
+    )));
+    let mut p = project();
+    for (_, text) in &mut p.training_files {
+        *text = text
+            .replace(
+                "view = \"card_activity\"\n",
+                "view = \"card_activity\"\ntrain_on_new_features = false\n",
+            )
+            .replace(
+                "families = [\"gbm\", \"linear\", \"mlp\"]",
+                "families = [\"gbm\"]",
+            )
+            .replace("consecutive = 2", "consecutive = 1\nshare = 0.25")
+            // Trees rank the scaled amounts as before, so the old champion stays nearly as
+            // good on the new month; this policy prefers the fresher model within 0.05.
+            .replace("min_improvement = 0.0", "min_improvement = -0.05");
+        assert!(
+            text.contains("train_on_new_features = false")
+                && text.contains("share = 0.25")
+                && text.contains("min_improvement = -0.05")
+        );
+    }
+    pipeline::push_project(stack.store(), &p).await.unwrap();
+    let base = dir.path().join("tx.csv");
+    generate(
+        &SampleOptions {
+            rows: 20_000,
+            bad_rows: 0,
+            ..Default::default()
+        },
+        &mut std::fs::File::create(&base).unwrap(),
+    )
+    .unwrap();
+    pipeline::upload(&stack, "transactions", &base)
+        .await
+        .unwrap();
+    let deliveries = stack.run_until_quiet(|_| {}).await;
+    assert!(deliveries.iter().all(|d| d.ok), "{deliveries:#?}");
+    assert!(
+        registry::alias(&store, "fraud", "champion")
+            .await
+            .unwrap()
+            .is_none(),
+        "train_on_new_features = false, yet a model was trained"
+    );
+
+    // The first model, asked for by hand.
+    stack
+        .store()
+        .put(
+            "requests/retrain/first.json",
+            json!({"model": "fraud", "reason": "first model"})
+                .to_string()
+                .into_bytes(),
+        )
+        .await
+        .unwrap();
+    let deliveries = stack.run_until_quiet(|_| {}).await;
+    assert!(deliveries.iter().all(|d| d.ok), "{deliveries:#?}");
+    let champion = |store: Store| async move {
+        registry::alias(&store, "fraud", "champion")
+            .await
+            .unwrap()
+            .map(|a| a.version)
+    };
+    assert_eq!(champion(store.clone()).await, Some(1));
+
+    // Published to the edge store and served from there by the native server, which follows
+    // the champion alias on every request.
+    assert_eq!(champion(edge.clone()).await, Some(1));
+    let app = std::sync::Arc::new(inference_server::App {
+        store: edge.clone(),
+        models: inference_server::store_models(
+            edge.clone(),
+            vec!["fraud".into()],
+            std::time::Duration::ZERO,
+        ),
+        online: inference_server::Online::None,
+        settings: inference::Settings::default(),
+        log_sample: 1.0,
+        metrics: None,
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        inference_server::serve(app, "127.0.0.1:0".parse().unwrap(), |a| {
+            let _ = tx.send(a);
+        })
+        .await
+        .unwrap();
+    });
+    let url = format!("http://{}", rx.await.unwrap());
+    let http = reqwest::Client::new();
+
+    // New data: a later month, shifted. Features are rebuilt; training waits.
+    let later = dir.path().join("tx-later.csv");
+    shifted_upload(&later);
+    pipeline::upload(&stack, "transactions", &later)
+        .await
+        .unwrap();
+    let deliveries = stack.run_until_quiet(|_| {}).await;
+    assert!(deliveries.iter().all(|d| d.ok), "{deliveries:#?}");
+    assert_eq!(champion(store.clone()).await, Some(1));
+    let latest = pipeline::latest_view_version(&store, "card_activity")
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Shifted traffic: the new version's test rows (the later month), predicted by the server
+    // and logged by it.
+    let bundle = registry::bundle(&store, "fraud", 1).await.unwrap().unwrap();
+    let names: Vec<String> = bundle.inputs.iter().map(|i| i.name.clone()).collect();
+    let rows = split_rows(&store, &names, &latest.version, "test").await;
+    assert!(rows.len() >= 200, "{} test rows", rows.len());
+    for chunk in rows.chunks(250) {
+        let data: Vec<Value> = chunk
+            .iter()
+            .flat_map(|r| r.iter().map(|v| v.map_or(Value::Null, |x| json!(x))))
+            .collect();
+        let body = json!({"inputs": [{"name": "input", "shape": [chunk.len(), names.len()],
+            "datatype": "FP32", "data": data}]});
+        let r = http
+            .post(format!("{url}/v2/models/fraud/infer"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["model_version"], "1");
+    }
+    // Logs are written off the request path: wait until every record is there.
+    let mut logged = Vec::new();
+    for _ in 0..100 {
+        logged.clear();
+        for info in edge.list("inference-logs/fraud/").await.unwrap() {
+            let text = edge.get(&info.key).await.unwrap().bytes;
+            for line in String::from_utf8_lossy(&text).lines() {
+                let v: Value = serde_json::from_str(line).unwrap();
+                logged.push(v["at_us"].as_i64().unwrap());
+            }
+        }
+        if logged.len() == rows.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(logged.len(), rows.len());
+
+    // The scheduled drift check, once the traffic's hour is complete (and the next hour, in
+    // case the traffic crossed an hour boundary).
+    let hour = logged.iter().min().unwrap().div_euclid(HOUR) * HOUR;
+    let mut request = None;
+    for at in [hour + HOUR, hour + 2 * HOUR] {
+        let runs = drift::check_all(stack.store(), &edge, at).await.unwrap();
+        if let Some(r) = runs.iter().find_map(|r| r.retrain_request.clone()) {
+            request = Some(r);
+            break;
+        }
+    }
+    let request = request.expect("drift held, so a retrain request was written");
+    assert!(
+        request.starts_with("requests/retrain/drift-fraud-"),
+        "{request}"
+    );
+
+    // Its event trains on the newest features; the new version becomes champion.
+    let deliveries = stack.run_until_quiet(|_| {}).await;
+    let trained = deliveries
+        .iter()
+        .find(|d| d.stage == events::Stage::Train && d.key == request)
+        .expect("the retrain request reached training");
+    assert!(trained.ok, "{trained:#?}");
+    assert_eq!(trained.result[0]["outcome"], "trained", "{trained:#?}");
+    assert_eq!(trained.result[0]["version"], 2, "{trained:#?}");
+    assert_eq!(
+        trained.result[0]["promoted"], true,
+        "the retrained model was not promoted: {trained:#?}"
+    );
+    let v2 = registry::bundle(&store, "fraud", 2).await.unwrap().unwrap();
+    assert_eq!(v2.feature_view_version, latest.version);
+    assert_eq!(champion(store.clone()).await, Some(2));
+    // The alias event published it to the edge.
+    assert_eq!(champion(edge.clone()).await, Some(2));
+
+    // Served: the server follows the alias.
+    let meta: Value = http
+        .get(format!("{url}/v2/models/fraud"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["versions"], json!(["2"]), "{meta}");
+    let data: Vec<Value> = rows[0]
+        .iter()
+        .map(|v| v.map_or(Value::Null, |x| json!(x)))
+        .collect();
+    let v: Value = http
+        .post(format!("{url}/v2/models/fraud/infer"))
+        .json(
+            &json!({"inputs": [{"name": "input", "shape": [1, names.len()],
+            "datatype": "FP32", "data": data}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["model_version"], "2", "{v}");
 }

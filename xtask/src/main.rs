@@ -23,6 +23,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 mod edge;
+mod promtool;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -211,6 +212,8 @@ fn test(root: &Path) -> Result<()> {
     // fixture compiled in (only edge-spin recompiles). Each is copied aside, since both
     // builds write the same path.
     let (spin, spin_embedded) = edge::build_spin_pair(root)?;
+    // promtool (Debian's prometheus package, unpacked) checks the alert rules.
+    let promtool = promtool::ensure_promtool(root)?;
     run(cargo()
         .args(["test", "--workspace", "--exclude", "edge-spin"])
         .env("MLPIPE_NODE_BIN", edge::node_bin(root))
@@ -218,7 +221,8 @@ fn test(root: &Path) -> Result<()> {
         .env("MLPIPE_SPIN_EMBEDDED_WASM", spin_embedded)
         .env("MLPIPE_MOTO_SERVER", moto_server(root))
         .env("MLPIPE_MLFLOW", mlflow(root))
-        .env("MLPIPE_PYTHON", python(root)))?;
+        .env("MLPIPE_PYTHON", python(root))
+        .env("MLPIPE_PROMTOOL", promtool))?;
     eprintln!(
         "xtask: all checks passed in {:.0}s",
         started.elapsed().as_secs_f64()

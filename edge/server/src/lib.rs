@@ -78,6 +78,9 @@ impl OnlineStore for Online {
     }
 }
 
+/// Renders the current metrics as Prometheus text (blocking: it collects first).
+pub type MetricsText = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
 /// Everything a running server holds.
 pub struct App {
     pub store: Store,
@@ -86,6 +89,37 @@ pub struct App {
     pub settings: Settings,
     /// Share of requests whose predictions are logged (0..=1).
     pub log_sample: f64,
+    /// What `GET /metrics` serves (none: 404).
+    pub metrics: Option<MetricsText>,
+}
+
+/// The model a request path names (`/v2/models/{name}/...`, `/v1/models/{name}:...`).
+fn model_of_path(path: &str) -> Option<&str> {
+    let rest = path
+        .strip_prefix("/v2/models/")
+        .or_else(|| path.strip_prefix("/v1/models/"))?;
+    let name = rest.split(['/', ':']).next()?;
+    (!name.is_empty()).then_some(name)
+}
+
+async fn metrics(app: &App) -> axum::response::Response {
+    let Some(render) = app.metrics.clone() else {
+        return to_axum(inference::Response::error(
+            &InferenceError::NotFound("metrics are not enabled on this server".into()),
+            None,
+        ));
+    };
+    let text = tokio::task::spawn_blocking(move || render())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let mut out = axum::response::Response::new(Body::from(text));
+    out.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    out
 }
 
 fn now_us() -> i64 {
@@ -101,6 +135,10 @@ async fn any(
     headers: HeaderMap,
     body: Body,
 ) -> axum::response::Response {
+    if uri.path() == "/metrics" && method == Method::GET {
+        return metrics(&app).await;
+    }
+    let started = std::time::Instant::now();
     // Read at most one byte over the limit, so an oversized body gets the API's own 413.
     let body = match to_bytes(body, app.settings.max_body_bytes + 1).await {
         Ok(b) => b,
@@ -123,6 +161,15 @@ async fn any(
     };
     let now = now_us();
     let mut response = inference::handle(&app.models, &app.online, &app.settings, &req, now).await;
+    if let Some(model) = response
+        .log
+        .as_ref()
+        .map(|l| l.model.as_str())
+        .or_else(|| model_of_path(uri.path()))
+    {
+        let rows = response.log.as_ref().map_or(0, |l| l.rows.len());
+        telemetry::record_inference(model, response.status, rows, started.elapsed());
+    }
     if let Some(log) = response.log.take()
         && app.log_sample > 0.0
         && sampled(&log.id, app.log_sample)

@@ -265,6 +265,7 @@ pub async fn check_model(
                     .put(&html_key(model, &name), html::render(&report).into_bytes())
                     .await?;
                 store.put_if_absent(&key, bytes).await?;
+                record_metrics(&report);
                 run.checked.push(WindowOutcome {
                     run: name.clone(),
                     report: key.clone(),
@@ -298,13 +299,34 @@ pub async fn check_model(
                     settings.consecutive, settings.window
                 ),
             });
-            store
+            if let storage::Created::Created(_) = store
                 .put_if_absent(&key, body.to_string().into_bytes())
-                .await?;
+                .await?
+            {
+                telemetry::record_retrain(model, "drift");
+            }
             run.retrain_request = Some(key);
         }
     }
     Ok(run)
+}
+
+/// The window's verdicts as gauges (the newest window checked wins).
+fn record_metrics(report: &Report) {
+    for f in &report.features {
+        let test = serde_json::to_value(f.test)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        telemetry::record_drift_feature(&report.model, &f.feature, &test, f.score, f.drifted);
+    }
+    if report.verdict.judged {
+        telemetry::record_dataset_drift(
+            &report.model,
+            report.verdict.dataset_drift,
+            report.verdict.drift_share,
+        );
+    }
 }
 
 /// The retrain request key for a streak completed by window `run`.
@@ -322,6 +344,8 @@ pub async fn check_all(
     default_logs: &Store,
     now_us: i64,
 ) -> Result<Vec<ModelRun>, DriftError> {
+    let started = std::time::Instant::now();
+    let started_at = now_rfc3339();
     let mut out = Vec::new();
     let mut opened: BTreeMap<String, Store> = BTreeMap::new();
     for model in registry::models(store).await? {
@@ -373,6 +397,33 @@ pub async fn check_all(
             Err(e) => out.push(failed(e)?),
         }
     }
+    let rows: usize = out
+        .iter()
+        .flat_map(|r| r.checked.iter().map(|w| w.rows))
+        .sum();
+    store
+        .record_run(&storage::records::RunRecord {
+            stage: "drift".into(),
+            dataset: "_models".into(),
+            trigger_key: format!("schedule@{}", run_name(now_us)),
+            started_at,
+            duration_ms: started.elapsed().as_millis() as u64,
+            outcome: if out.iter().any(|r| {
+                r.checked.is_empty()
+                    && r.note
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("not checked"))
+            }) {
+                "rejected".into()
+            } else {
+                "committed".into()
+            },
+            version: None,
+            message: None,
+            rows_in: Some(rows as u64),
+            ..Default::default()
+        })
+        .await;
     Ok(out)
 }
 

@@ -162,6 +162,16 @@ pub async fn handle(
         Err(e) if e.is_retryable() => ("failed", None, Some(e.to_string())),
         Err(e) => ("rejected", None, Some(e.to_string())),
     };
+    // Rows out: the training-table rows of every view version written.
+    let rows_out = result.as_ref().ok().map(|o| {
+        o.views
+            .iter()
+            .map(|v| match v {
+                ViewOutcome::Committed { rows, .. } => *rows,
+                ViewOutcome::AlreadyDone { .. } => 0,
+            })
+            .sum()
+    });
     store
         .record_run(&RunRecord {
             stage: "features".into(),
@@ -172,6 +182,8 @@ pub async fn handle(
             outcome: outcome.into(),
             version,
             message,
+            rows_out,
+            ..Default::default()
         })
         .await;
     result

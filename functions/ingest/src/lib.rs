@@ -128,6 +128,10 @@ pub async fn handle(store: &Store, event: &ObjectCreated) -> Result<IngestOutcom
         Err(e) if e.is_retryable() => ("failed", None, Some(e.to_string())),
         Err(e) => ("rejected", None, Some(e.to_string())),
     };
+    let rows = match &result {
+        Ok(IngestOutcome::Committed { rows, .. }) => Some(*rows),
+        _ => None,
+    };
     store
         .record_run(&RunRecord {
             stage: "ingest".into(),
@@ -138,6 +142,10 @@ pub async fn handle(store: &Store, event: &ObjectCreated) -> Result<IngestOutcom
             outcome: outcome.into(),
             version,
             message,
+            rows_in: rows.map(|r| r.read),
+            rows_out: rows.map(|r| r.valid),
+            rows_rejected: rows.map(|r| r.quarantined),
+            ..Default::default()
         })
         .await;
     result

@@ -6,16 +6,17 @@ use storage::Store;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_target(false)
-        .without_time()
-        .init();
+    // Logs as JSON lines; traces and metrics over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is
+    // set (e.g. the ADOT collector layer), exported before each invocation returns.
+    let telemetry = telemetry::sdk::init(telemetry::sdk::Options::new(
+        "mlpipe-ingest",
+        telemetry::sdk::Logs::LambdaJson,
+    ));
     let url = std::env::var("MLPIPE_STORE")
         .map_err(|_| "MLPIPE_STORE is not set (e.g. s3://my-bucket)")?;
     let store = Store::open(&url)?;
     run(service_fn(|event: LambdaEvent<Value>| {
-        ingest::lambda::handle(&store, event)
+        telemetry.invocation("ingest", ingest::lambda::handle(&store, event))
     }))
     .await
 }

@@ -236,6 +236,7 @@ pub async fn handle(
             outcome: outcome.into(),
             version,
             message,
+            ..Default::default()
         })
         .await;
     result

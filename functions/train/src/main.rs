@@ -23,14 +23,20 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt().json().with_target(false).init();
+    // JSON logs; traces and metrics over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    let telemetry = telemetry::sdk::init(telemetry::sdk::Options::new(
+        "mlpipe-train",
+        telemetry::sdk::Logs::Json,
+    ));
     let args = Args::parse();
-    let result = async {
-        let store = Store::open(&args.store)?;
-        let job = train::job::JobConfig::from_env()?;
-        train::job::handle(&store, &args.key, &job).await
-    }
-    .await;
+    let result = telemetry
+        .invocation("train", async {
+            let store = Store::open(&args.store)?;
+            let job = train::job::JobConfig::from_env()?;
+            train::job::handle(&store, &args.key, &job).await
+        })
+        .await;
+    telemetry.shutdown();
     match result {
         Ok(outcomes) => {
             println!("{}", serde_json::to_string(&outcomes).unwrap_or_default());

@@ -444,13 +444,18 @@ fn main() -> ExitCode {
             };
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MLPIPE_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+    // Logs on stderr; traces and metrics over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set;
+    // `mlpipe serve` also keeps the Prometheus text it serves at /metrics.
+    let telemetry = telemetry::sdk::init(telemetry::sdk::Options {
+        prometheus: matches!(cli.command, Command::Serve { .. }),
+        ..telemetry::sdk::Options::new(
+            "mlpipe",
+            telemetry::sdk::Logs::Stderr {
+                default_level: "warn",
+            },
         )
-        .with_writer(std::io::stderr)
-        .init();
+    });
+    let _ = TELEMETRY.set(telemetry.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -461,14 +466,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    let code = match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }
+
+/// The process's telemetry, for the server's `/metrics`.
+static TELEMETRY: std::sync::OnceLock<telemetry::sdk::Telemetry> = std::sync::OnceLock::new();
 
 /// The online store URL: `--online`, else an embedded store inside a local store.
 fn online_url(store: &Store, flag: Option<&str>) -> Option<String> {
@@ -618,6 +628,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                     ..inference::Settings::default()
                 },
                 log_sample,
+                metrics: TELEMETRY.get().cloned().map(|t| {
+                    std::sync::Arc::new(move || t.prometheus_text())
+                        as inference_server::MetricsText
+                }),
             });
             inference_server::serve(app, addr, |bound| {
                 // Scripts and tests wait for this line.

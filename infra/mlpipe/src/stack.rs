@@ -143,63 +143,71 @@ impl LocalStack {
         out
     }
 
-    async fn invoke(&self, stage: Stage, event: &ObjectCreated) -> Delivery {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let (ok, retryable, result) = match stage {
-                Stage::Ingest => match ingest::handle(&self.store, event).await {
+    /// One attempt of `stage` on `event`: (ok, retryable, result).
+    async fn attempt(&self, stage: Stage, event: &ObjectCreated) -> (bool, bool, Value) {
+        match stage {
+            Stage::Ingest => match ingest::handle(&self.store, event).await {
+                Ok(outcome) => (
+                    true,
+                    false,
+                    serde_json::to_value(outcome).unwrap_or(Value::Null),
+                ),
+                Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
+            },
+            Stage::Train => match train::job::handle(&self.store, &event.key, &self.train).await {
+                Ok(outcome) => (
+                    true,
+                    false,
+                    serde_json::to_value(outcome).unwrap_or(Value::Null),
+                ),
+                Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
+            },
+            Stage::Publish => {
+                match publish_stage::handle(&self.store, &event.key, self.edge.as_deref()).await {
                     Ok(outcome) => (
                         true,
                         false,
                         serde_json::to_value(outcome).unwrap_or(Value::Null),
                     ),
                     Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
-                },
-                Stage::Train => {
-                    match train::job::handle(&self.store, &event.key, &self.train).await {
-                        Ok(outcome) => (
-                            true,
-                            false,
-                            serde_json::to_value(outcome).unwrap_or(Value::Null),
-                        ),
-                        Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
-                    }
                 }
-                Stage::Publish => {
-                    match publish_stage::handle(&self.store, &event.key, self.edge.as_deref()).await
-                    {
-                        Ok(outcome) => (
-                            true,
-                            false,
-                            serde_json::to_value(outcome).unwrap_or(Value::Null),
-                        ),
-                        Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
-                    }
+            }
+            // Scheduled, so never routed by an object event; a delivery runs a check now.
+            Stage::Drift => {
+                let now = chrono::Utc::now().timestamp_micros();
+                match drift::check_all(&self.store, &self.store, now).await {
+                    Ok(runs) => (
+                        true,
+                        false,
+                        serde_json::to_value(runs).unwrap_or(Value::Null),
+                    ),
+                    Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
                 }
-                // Scheduled, so never routed by an object event; a delivery runs a check now.
-                Stage::Drift => {
-                    let now = chrono::Utc::now().timestamp_micros();
-                    match drift::check_all(&self.store, &self.store, now).await {
-                        Ok(runs) => (
-                            true,
-                            false,
-                            serde_json::to_value(runs).unwrap_or(Value::Null),
-                        ),
-                        Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
-                    }
+            }
+            Stage::Features => {
+                match feature_stage::handle(&self.store, event, &self.features).await {
+                    Ok(outcome) => (
+                        true,
+                        false,
+                        serde_json::to_value(outcome).unwrap_or(Value::Null),
+                    ),
+                    Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
                 }
-                Stage::Features => {
-                    match feature_stage::handle(&self.store, event, &self.features).await {
-                        Ok(outcome) => (
-                            true,
-                            false,
-                            serde_json::to_value(outcome).unwrap_or(Value::Null),
-                        ),
-                        Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
-                    }
-                }
-            };
+            }
+        }
+    }
+
+    async fn invoke(&self, stage: Stage, event: &ObjectCreated) -> Delivery {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            // Bytes the store moves count for this stage; the span is the stage's trace.
+            let span = tracing::info_span!("stage", stage = stage.name(), key = %event.key, attempt = attempts);
+            let (ok, retryable, result) = telemetry::stage_scope(
+                stage.name(),
+                tracing::Instrument::instrument(self.attempt(stage, event), span),
+            )
+            .await;
             if ok || !retryable || attempts >= self.max_attempts {
                 return Delivery {
                     stage,

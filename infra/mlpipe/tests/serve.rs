@@ -209,6 +209,44 @@ async fn the_champion_is_served_with_the_open_inference_protocol_and_v1_predict(
     let v: Value = r.json().await.unwrap();
     assert!(v["error"].as_str().unwrap().contains("card_id"), "{v}");
 
+    // Prometheus text at /metrics: the requests above, by model and status, their records
+    // and latency histogram.
+    let r = get("/metrics").await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let metrics = r.text().await.unwrap();
+    let sample = |line_start: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(line_start))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no `{line_start}` in\n{metrics}"))
+    };
+    assert!(metrics.contains("# TYPE mlpipe_inference_requests_total counter"));
+    assert_eq!(
+        sample("mlpipe_inference_requests_total{model=\"fraud\",status=\"200\"}"),
+        4.0,
+        "readiness, metadata, the /v2 batch and the /v1 call"
+    );
+    assert_eq!(
+        sample("mlpipe_inference_requests_total{model=\"fraud\",status=\"422\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample("mlpipe_inference_rows_total{model=\"fraud\"}"),
+        (rows.len() + 5) as f64
+    );
+    assert_eq!(
+        sample("mlpipe_inference_latency_seconds_count{model=\"fraud\"}"),
+        5.0
+    );
+
     // Every prediction is logged under inference-logs/, keyed by request id and index.
     let mut found = false;
     for _ in 0..50 {

@@ -226,6 +226,7 @@ impl Store {
             .map_err(|e| map_err("get", key, e))?;
         let info = info_from_meta(key, &result.meta);
         let bytes = result.bytes().await.map_err(|e| map_err("get", key, e))?;
+        telemetry::record_bytes(telemetry::Direction::Read, bytes.len() as u64);
         Ok(Object { info, bytes })
     }
 
@@ -326,6 +327,19 @@ impl Store {
     /// committed work into a failed delivery.
     pub async fn record_run(&self, record: &records::RunRecord) {
         use sha2::Digest;
+        let mut record = record.clone();
+        record.peak_memory_bytes = record
+            .peak_memory_bytes
+            .or_else(telemetry::peak_memory_bytes);
+        telemetry::record_stage(&telemetry::StageRun {
+            stage: &record.stage,
+            outcome: &record.outcome,
+            duration: std::time::Duration::from_millis(record.duration_ms),
+            rows_in: record.rows_in,
+            rows_out: record.rows_out,
+            rows_rejected: record.rows_rejected,
+            peak_memory_bytes: record.peak_memory_bytes,
+        });
         let digest = sha2::Sha256::digest(
             format!("{}\n{}", record.trigger_key, record.started_at).as_bytes(),
         );
@@ -335,7 +349,7 @@ impl Store {
             &hex::encode(digest)[..16]
         );
         let key = zones::pipeline_run(&record.stage, &record.dataset, &run_id);
-        let body = serde_json::to_vec_pretty(record).unwrap_or_default();
+        let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
         if let Err(e) = self.put(&key, body).await {
             tracing::warn!(error = %e, key, "could not write run record");
         }
@@ -369,6 +383,7 @@ impl Store {
     }
 
     fn written(&self, key: &str, size: u64, result: object_store::PutResult) -> ObjectInfo {
+        telemetry::record_bytes(telemetry::Direction::Written, size);
         let info = ObjectInfo {
             key: key.to_string(),
             size,

@@ -132,7 +132,8 @@ pub struct ContractPointer {
 }
 
 /// `pipeline-runs/<stage>/<dataset>/<run>.json`: one handler invocation, for `mlpipe status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Writing it also records the stage's metrics (runs, duration, rows, peak memory).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RunRecord {
     pub stage: String,
     pub dataset: String,
@@ -143,6 +144,16 @@ pub struct RunRecord {
     pub outcome: String,
     pub version: Option<String>,
     pub message: Option<String>,
+    /// Rows the stage read, wrote and rejected, where it counts rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_out: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_rejected: Option<u64>,
+    /// Peak resident memory of the process when the run ended (filled by `record_run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
 }
 
 pub const FEATURE_MANIFEST_FORMAT: u32 = 1;
