@@ -192,6 +192,21 @@ async fn shifted_logs_drift_for_two_windows_and_request_one_retrain() {
     let key = drift::report_key("fraud", &drift::run_name(h0 + HOUR));
     let report: drift::Report =
         serde_json::from_slice(&store.get(&key).await.unwrap().bytes).unwrap();
+    // Prediction drift: the logged scores (all 0.1 here) against the test-split scores
+    // training stored beside the version.
+    let prediction = report
+        .prediction
+        .as_ref()
+        .expect("prediction drift is reported");
+    assert_eq!(prediction.feature, "__prediction__");
+    assert!(!prediction.ignored && prediction.drifted, "{prediction:#?}");
+    assert!(
+        report
+            .features
+            .iter()
+            .all(|f| f.feature != "__prediction__"),
+        "the prediction is not one of the features"
+    );
     let by_name = |n: &str| report.features.iter().find(|f| f.feature == n).unwrap();
     assert!(by_name("amount").drifted, "{:#?}", by_name("amount"));
     assert!(by_name("channel").drifted, "{:#?}", by_name("channel"));

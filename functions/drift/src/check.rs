@@ -124,6 +124,24 @@ fn judge(
     }
 }
 
+/// Prediction drift: the window's logged scores against the model's test-split scores, with
+/// the numeric rules (reported apart; not one of the features the dataset share counts).
+pub fn prediction(
+    settings: &DriftSettings,
+    reference: &crate::reference::NumericRef,
+    window: &Window,
+) -> FeatureDrift {
+    let name = crate::reference::PREDICTION;
+    let mut scores = Window::new(window.start_us, window.end_us);
+    scores.rows = window.rows;
+    let values: Vec<f32> = window.scores.iter().map(|s| *s as f32).collect();
+    scores
+        .nulls
+        .insert(name.to_string(), window.rows.saturating_sub(values.len()));
+    scores.numeric.insert(name.to_string(), values);
+    numeric(name, settings, reference, &scores)
+}
+
 fn numeric(
     name: &str,
     settings: &DriftSettings,

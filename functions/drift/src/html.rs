@@ -113,7 +113,7 @@ body{{font-family:system-ui,sans-serif;margin:2em;color:#202124}}table{{border-c
             )
         }
     );
-    for f in &report.features {
+    for f in report.features.iter().chain(&report.prediction) {
         let _ = write!(
             s,
             r##"<tr><td><a href="#f-{id}">{name}</a></td><td>{kind}</td><td>{test:?}</td><td>{score}</td><td>{thr}</td><td>{p}</td><td>{rows}</td><td class="{cls}">{drift}</td></tr>"##,
@@ -142,7 +142,7 @@ body{{font-family:system-ui,sans-serif;margin:2em;color:#202124}}table{{border-c
         );
     }
     s.push_str("</table>");
-    for f in &report.features {
+    for f in report.features.iter().chain(&report.prediction) {
         let _ = write!(
             s,
             r#"<section id="f-{id}"><h2>{name}</h2><p>{kind}, {test:?}: score {score} (threshold {thr}); null rate {rn:.2}% reference, {cn:.2}% current{new}{note}</p>{svg}<p class="muted">grey: reference share per bin; blue: current share</p></section>"#,

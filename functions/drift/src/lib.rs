@@ -84,6 +84,10 @@ pub struct Report {
     pub reference_profile: String,
     pub verdict: Verdict,
     pub features: Vec<FeatureDrift>,
+    /// The model's scores against its test-split scores (absent for versions trained before
+    /// training stored them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<FeatureDrift>,
     pub created_at: String,
 }
 
@@ -220,6 +224,11 @@ pub async fn check_model(
     let profile_key = bundle.reference_profile.key.clone();
     let profile = store.get(&profile_key).await?.bytes;
     let reference = reference::read_profile(&profile, &profile_key)?;
+    let scores_key = registry::version_key(model, alias.version, registry::REFERENCE_SCORES);
+    let reference_scores = match store.get_opt(&scores_key).await? {
+        Some(o) => Some(reference::read_scores(&o.bytes, &scores_key)?),
+        None => None,
+    };
 
     let w = settings.window_us();
     let last_end = now_us.div_euclid(w) * w;
@@ -239,6 +248,9 @@ pub async fn check_model(
             None => {
                 let window = read_window(logs, model, &layout, start, end).await?;
                 let (features, verdict) = check::check(&settings, &layout, &reference, &window);
+                let prediction = reference_scores
+                    .as_ref()
+                    .map(|r| check::prediction(&settings, r, &window));
                 let report = Report {
                     format: REPORT_FORMAT,
                     model: model.into(),
@@ -253,6 +265,7 @@ pub async fn check_model(
                     reference_profile: profile_key.clone(),
                     verdict,
                     features,
+                    prediction,
                     created_at: now_rfc3339(),
                 };
                 let bytes =
@@ -313,7 +326,7 @@ pub async fn check_model(
 
 /// The window's verdicts as gauges (the newest window checked wins).
 fn record_metrics(report: &Report) {
-    for f in &report.features {
+    for f in report.features.iter().chain(&report.prediction) {
         let test = serde_json::to_value(f.test)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))

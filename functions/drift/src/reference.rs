@@ -119,3 +119,51 @@ fn numeric_entry<'a>(m: &'a mut BTreeMap<String, NumericRef>, f: &str) -> &'a mu
         deciles: Vec::new(),
     })
 }
+
+/// The name prediction drift is reported (and configured, `[drift.features.__prediction__]`)
+/// under.
+pub const PREDICTION: &str = "__prediction__";
+
+/// The serving model's test-split scores (`models/<m>/<v>/reference_scores.json`, written by
+/// training) as a numeric reference, with decile edges (linear interpolation, as numpy's
+/// default quantile).
+pub fn read_scores(bytes: &[u8], key: &str) -> Result<NumericRef, DriftError> {
+    #[derive(serde::Deserialize)]
+    struct Scores {
+        scores: Vec<Option<f64>>,
+    }
+    let parsed: Scores = serde_json::from_slice(bytes).map_err(|e| DriftError::Invalid {
+        key: key.into(),
+        message: format!("not a reference-scores object: {e}"),
+    })?;
+    let count = parsed.scores.len() as f64;
+    let mut values: Vec<f64> = parsed
+        .scores
+        .into_iter()
+        .flatten()
+        .filter(|x| x.is_finite())
+        .collect();
+    values.sort_by(f64::total_cmp);
+    let null_rate = if count > 0.0 {
+        1.0 - values.len() as f64 / count
+    } else {
+        0.0
+    };
+    let deciles = if values.is_empty() {
+        Vec::new()
+    } else {
+        (0..=10)
+            .map(|q| {
+                let pos = q as f64 / 10.0 * (values.len() - 1) as f64;
+                let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+                values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
+            })
+            .collect()
+    };
+    Ok(NumericRef {
+        values,
+        count,
+        null_rate,
+        deciles,
+    })
+}

@@ -670,6 +670,17 @@ async fn train_and_register(
     let registered = registry::register(store, &cfg.model, &cand.onnx, new).await?;
     let bundle = registered.bundle().clone();
     let version = bundle.version;
+    // The drift stage's reference for prediction drift: at most 100,000 test scores, evenly
+    // strided (the same model gives the same scores, so a re-registration rewrites the same).
+    let stride = cand.test_scores.len().div_ceil(100_000).max(1);
+    let scores: Vec<f32> = cand.test_scores.iter().step_by(stride).copied().collect();
+    store
+        .put(
+            &registry::version_key(&cfg.model, version, registry::REFERENCE_SCORES),
+            serde_json::to_vec(&serde_json::json!({"format": 1, "scores": scores}))
+                .unwrap_or_default(),
+        )
+        .await?;
     record.artifacts = vec![
         bundle.model_key.clone(),
         registry::version_key(&cfg.model, version, registry::BUNDLE),

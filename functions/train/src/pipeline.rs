@@ -42,6 +42,9 @@ pub struct Candidate {
     pub onnx: Vec<u8>,
     /// Largest |tract - training library| over the test rows.
     pub parity: f64,
+    /// Per test row, the score serving logs: the positive-class probability (binary), the
+    /// top class's probability (multi-class) or the value (regression).
+    pub test_scores: Vec<f32>,
     pub description: String,
     pub timings: BTreeMap<String, f64>,
     pub model: Fitted,
@@ -196,6 +199,13 @@ pub fn train(
         p: &p,
     };
     let t = threshold.unwrap_or(0.5);
+    let test_scores: Vec<f32> = match ds.task {
+        Task::MulticlassClassification => p
+            .chunks(ds.n_classes().max(1))
+            .map(|row| row.iter().copied().fold(f64::MIN, f64::max) as f32)
+            .collect(),
+        _ => p.iter().map(|x| *x as f32).collect(),
+    };
     let test_metrics = evaluate::report(o, t);
     let main = evaluate::score(metric, o, t);
     let interval = evaluate::interval(metric, o, t, cfg.bootstrap_resamples, cfg.search.seed);
@@ -231,6 +241,7 @@ pub fn train(
         importance,
         onnx,
         parity,
+        test_scores,
         description: final_model.describe(),
         timings,
         model: final_model,

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 pub const MODELS: &str = "models/";
 pub const BUNDLE: &str = "bundle.json";
+/// Beside a version: its test-split scores (JSON `{"format": 1, "scores": [..]}`), the
+/// reference the drift stage tests the served scores against. Written after the bundle.
+pub const REFERENCE_SCORES: &str = "reference_scores.json";
 pub const BUNDLE_FORMAT: u32 = 1;
 
 /// One model input, in order.
