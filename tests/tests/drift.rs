@@ -521,3 +521,141 @@ async fn shifted_traffic_retrains_and_the_new_champion_is_served() {
         .unwrap();
     assert_eq!(v["model_version"], "2", "{v}");
 }
+
+/// Delayed labels: predictions logged in one hour are checked before any label exists;
+/// labels uploaded later (an object event routed to the drift stage) are joined to them by
+/// request id and index; the window's live ROC-AUC is far below the model's test value, so
+/// the window counts toward a retrain though its inputs did not drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_labels_are_joined_and_a_degraded_live_metric_requests_a_retrain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::local(&dir.path().join("store")).unwrap();
+    let stack = LocalStack::new(&store);
+    let mut p = project();
+    for (_, text) in &mut p.training_files {
+        *text = text.replace("consecutive = 2", "consecutive = 1");
+    }
+    pipeline::push_project(stack.store(), &p).await.unwrap();
+    let path = dir.path().join("tx.csv");
+    generate(
+        &SampleOptions {
+            rows: 20_000,
+            bad_rows: 0,
+            ..Default::default()
+        },
+        &mut std::fs::File::create(&path).unwrap(),
+    )
+    .unwrap();
+    pipeline::upload(&stack, "transactions", &path)
+        .await
+        .unwrap();
+    let deliveries = stack.run_until_quiet(|_| {}).await;
+    assert!(deliveries.iter().all(|d| d.ok), "{deliveries:#?}");
+    let bundle = registry::bundle(&store, "fraud", 1).await.unwrap().unwrap();
+    let (negative, positive) = (bundle.classes[0].clone(), bundle.classes[1].clone());
+    let test_auc = bundle.metrics["roc_auc"];
+
+    // Two hours ago: the champion's own test inputs (no input drift), scores spread over
+    // [0, 1), each record logged with its request id and index.
+    let (names, rows) = test_rows(&store).await;
+    let h0 = (chrono::Utc::now().timestamp_micros() / HOUR - 2) * HOUR;
+    let n = rows.len();
+    let mut truth = String::from("request_id,index,label\n");
+    for (r, chunk) in rows.chunks(20).enumerate() {
+        let id = format!("req-{r}");
+        let mut text = String::new();
+        for (i, row) in chunk.iter().enumerate() {
+            let score = (r * 20 + i) as f64 / n as f64;
+            let features: Map<String, Value> = names
+                .iter()
+                .zip(row)
+                .map(|(n, v)| (n.clone(), v.map_or(Value::Null, |x| json!(x))))
+                .collect();
+            let predicted = if score >= 0.5 { &positive } else { &negative };
+            let line = json!({"request_id": id, "index": i, "model": "fraud", "version": 1,
+                "at_us": h0 + 60_000_000 + r as i64, "features": features,
+                "label": predicted, "score": score});
+            text.push_str(&line.to_string());
+            text.push('\n');
+            // The truth turns out to be the opposite of what the model ranked.
+            let actual = if score < 0.5 { &positive } else { &negative };
+            truth.push_str(&format!("{id},{i},{actual}\n"));
+        }
+        store
+            .put(
+                &inference::service::log_key("fraud", h0 + 60_000_000, &id),
+                text.into_bytes(),
+            )
+            .await
+            .unwrap();
+    }
+    truth.push_str("req-0,not-a-number,true\n");
+
+    // Checked before any label exists: a report, no performance, no request.
+    let run = drift::check_model(&store, &store, "fraud", h0 + HOUR)
+        .await
+        .unwrap();
+    assert_eq!(run.checked.len(), 1, "{run:#?}");
+    assert!(
+        run.checked[0].judged && !run.checked[0].dataset_drift,
+        "{run:#?}"
+    );
+    assert!(
+        run.performance.is_empty() && run.retrain_request.is_none(),
+        "{run:#?}"
+    );
+
+    // The labels arrive later, as an upload: its event runs the drift stage, which joins
+    // them to the already-reported window.
+    stack
+        .store()
+        .put("labels/fraud/2026-late.csv", truth.into_bytes())
+        .await
+        .unwrap();
+    let deliveries = stack.run_until_quiet(|_| {}).await;
+    let drift_run = deliveries
+        .iter()
+        .find(|d| d.stage == events::Stage::Drift && d.key == "labels/fraud/2026-late.csv")
+        .expect("the labels upload reached the drift stage");
+    assert!(drift_run.ok, "{drift_run:#?}");
+    let key = drift::performance_key("fraud", &drift::run_name(h0));
+    let perf: Value = serde_json::from_slice(&store.get(&key).await.unwrap().bytes).unwrap();
+    assert_eq!(perf["labelled"], n, "{perf:#}");
+    assert_eq!(perf["predictions"], n, "{perf:#}");
+    assert_eq!(perf["metric"], "roc_auc");
+    assert_eq!(
+        perf["value"], 0.0,
+        "inverted truth ranks every positive last: {perf:#}"
+    );
+    assert_eq!(perf["test_value"], test_auc);
+    assert_eq!(perf["degraded"], true, "{perf:#}");
+    assert_eq!(perf["metrics"]["accuracy"], 0.0, "{perf:#}");
+    assert_eq!(perf["skipped_label_rows"], 1);
+    assert_eq!(
+        perf["label_problems"][0],
+        format!(
+            "labels/fraud/2026-late.csv row {}: index: not a non-negative integer",
+            n + 2
+        )
+    );
+
+    // The streak rule sees the degraded window: one request, for performance.
+    let run = drift::check_model(&store, &store, "fraud", h0 + HOUR)
+        .await
+        .unwrap();
+    assert!(
+        run.checked.is_empty(),
+        "the report is not recomputed: {run:#?}"
+    );
+    assert_eq!(run.performance.len(), 1, "{run:#?}");
+    assert!(
+        run.performance[0].degraded && !run.performance[0].updated,
+        "unchanged labels are not re-evaluated: {run:#?}"
+    );
+    let request = run.retrain_request.clone().expect("a retrain request");
+    let body: Value = serde_json::from_slice(&store.get(&request).await.unwrap().bytes).unwrap();
+    assert!(
+        body["reason"].as_str().unwrap().starts_with("performance:"),
+        "{body}"
+    );
+}

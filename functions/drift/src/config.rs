@@ -12,6 +12,14 @@
 //! [drift.features.amount]
 //! test = "psi"         # ks | wasserstein | psi | chisquare | jensenshannon
 //! threshold = 0.2
+//!
+//! [drift.performance]  # live metric from delayed labels (labels/<model>/...)
+//! metric = "roc_auc"   # default: roc_auc (binary), accuracy (multi-class), rmse (regression)
+//! floor = 0.8          # degraded below it (above it for rmse, mae, log_loss, brier);
+//!                      # without a floor: worse than the test metric by more than max_drop
+//! max_drop = 0.1       # relative to the model's test metric
+//! min_labels = 50      # fewer labelled predictions in a window are reported, not judged
+//! lookback = 7         # windows whose performance is re-evaluated when labels arrive
 //! ```
 //!
 //! Defaults per feature (Evidently's convention): with a reference of at most 1,000 values,
@@ -79,6 +87,48 @@ pub struct FeatureRule {
     pub ignore: bool,
 }
 
+/// Live performance from delayed labels: the `[drift.performance]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PerformanceRule {
+    pub metric: Option<String>,
+    pub floor: Option<f64>,
+    pub max_drop: f64,
+    pub min_labels: usize,
+    pub lookback: usize,
+}
+
+impl Default for PerformanceRule {
+    fn default() -> PerformanceRule {
+        PerformanceRule {
+            metric: None,
+            floor: None,
+            max_drop: 0.1,
+            min_labels: 50,
+            lookback: 7,
+        }
+    }
+}
+
+/// Live metrics the drift stage computes.
+pub const LIVE_METRICS: &[&str] = &[
+    "roc_auc", "pr_auc", "accuracy", "log_loss", "brier", "rmse", "mae",
+];
+
+impl PerformanceRule {
+    /// The judged metric for a model of `task`.
+    pub fn metric_for(&self, task: &str) -> String {
+        self.metric.clone().unwrap_or_else(|| {
+            match task {
+                "binary-classification" => "roc_auc",
+                "regression" => "rmse",
+                _ => "accuracy",
+            }
+            .to_string()
+        })
+    }
+}
+
 /// The checked drift settings of one model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -91,6 +141,7 @@ pub struct DriftSettings {
     /// Store URL of the prediction logs (None: the pipeline's store).
     pub logs: Option<String>,
     pub features: BTreeMap<String, FeatureRule>,
+    pub performance: PerformanceRule,
 }
 
 impl Default for DriftSettings {
@@ -102,6 +153,7 @@ impl Default for DriftSettings {
             consecutive: 3,
             logs: None,
             features: BTreeMap::new(),
+            performance: PerformanceRule::default(),
         }
     }
 }
@@ -166,6 +218,24 @@ impl DriftSettings {
         }
         if self.consecutive == 0 {
             return Err(bad("[drift] consecutive must be at least 1".into()));
+        }
+        let p = &self.performance;
+        if let Some(m) = &p.metric
+            && !LIVE_METRICS.contains(&m.as_str())
+        {
+            return Err(bad(format!(
+                "[drift.performance] metric = \"{m}\" is not one of {}",
+                LIVE_METRICS.join(", ")
+            )));
+        }
+        if p.floor.is_some_and(|f| !f.is_finite()) || !(p.max_drop.is_finite() && p.max_drop >= 0.0)
+        {
+            return Err(bad(
+                "[drift.performance] floor and max_drop must be finite (max_drop >= 0)".into(),
+            ));
+        }
+        if p.lookback == 0 {
+            return Err(bad("[drift.performance] lookback must be at least 1".into()));
         }
         for (name, rule) in &self.features {
             if let Some(t) = rule.threshold
@@ -244,6 +314,9 @@ mod tests {
             ("[drift]\nwindwo = \"1h\"\n", "windwo"),
             ("[drift.features.x]\ntest = \"magic\"\n", "magic"),
             ("[drift.features.x]\nthreshold = -1.0\n", "threshold"),
+            ("[drift.performance]\nmetric = \"auc\"\n", "auc"),
+            ("[drift.performance]\nlookback = 0\n", "lookback"),
+            ("[drift.performance]\nfloor = \"high\"\n", "floor"),
         ] {
             let e = DriftSettings::from_training_toml(text, "t.toml").unwrap_err();
             let e = e.to_string();

@@ -111,6 +111,8 @@ pub struct Window {
     pub skipped_lines: usize,
     /// Log objects read.
     pub objects: usize,
+    /// The window's predictions that have delayed labels (when labels were given).
+    pub joined: crate::labels::Joined,
 }
 
 impl Window {
@@ -124,6 +126,16 @@ impl Window {
 
     /// Adds the records of one log object (JSON lines) whose time falls in the window.
     pub fn add_lines(&mut self, text: &str, layout: &Layout) {
+        self.add_lines_joined(text, layout, None);
+    }
+
+    /// [`Window::add_lines`], also joining each record to its label by (request id, index).
+    pub fn add_lines_joined(
+        &mut self,
+        text: &str,
+        layout: &Layout,
+        labels: Option<&crate::labels::Labels>,
+    ) {
         self.objects += 1;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let Ok(v) = serde_json::from_str::<Value>(line) else {
@@ -141,6 +153,16 @@ impl Window {
             self.rows += 1;
             if let Some(s) = v["score"].as_f64() {
                 self.scores.push(s);
+                if let (Some(labels), Some(id), Some(index)) =
+                    (labels, v["request_id"].as_str(), v["index"].as_u64())
+                    && let Some(truth) = labels.rows.get(&(id.to_string(), index))
+                {
+                    self.joined.rows.push((
+                        s,
+                        v["label"].as_str().map(str::to_string),
+                        truth.clone(),
+                    ));
+                }
             }
             for name in &layout.numeric {
                 match features.get(name).and_then(Value::as_f64) {

@@ -21,6 +21,7 @@ pub mod check;
 pub mod config;
 pub mod current;
 pub mod html;
+pub mod labels;
 pub mod lambda;
 pub mod reference;
 pub mod stats;
@@ -91,6 +92,24 @@ pub struct Report {
     pub created_at: String,
 }
 
+/// `drift/<model>/<run>/performance.json`: the window's live metric from delayed labels.
+pub fn performance_key(model: &str, run: &str) -> String {
+    format!("{DRIFT}{model}/{run}/performance.json")
+}
+
+/// A window's live performance, as a run reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PerformanceOutcome {
+    pub run: String,
+    pub labelled: usize,
+    pub metric: String,
+    pub value: Option<f64>,
+    pub test_value: Option<f64>,
+    pub degraded: bool,
+    /// Computed now (labels arrived or changed), not read back.
+    pub updated: bool,
+}
+
 /// What a run did for one model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelRun {
@@ -99,6 +118,9 @@ pub struct ModelRun {
     pub checked: Vec<WindowOutcome>,
     /// The retrain request written, if drift held long enough.
     pub retrain_request: Option<String>,
+    /// Live performance of the windows with delayed labels (newest last).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub performance: Vec<PerformanceOutcome>,
     /// Why nothing was checked, when nothing was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -178,35 +200,150 @@ async fn read_window(
     layout: &current::Layout,
     start_us: i64,
     end_us: i64,
+    labels: Option<&labels::Labels>,
 ) -> Result<current::Window, DriftError> {
     let mut window = current::Window::new(start_us, end_us);
     for prefix in hour_prefixes(model, start_us, end_us) {
         for info in logs.list(&prefix).await? {
             let obj = logs.get(&info.key).await?;
-            window.add_lines(&String::from_utf8_lossy(&obj.bytes), layout);
+            window.add_lines_joined(&String::from_utf8_lossy(&obj.bytes), layout, labels);
         }
     }
     Ok(window)
 }
 
-/// Checks `model`'s champion over every complete window not reported yet (at most
-/// [`MAX_WINDOWS_PER_RUN`], newest last), at time `now_us`; `logs` holds the prediction
-/// logs (the pipeline's store, or e.g. the Worker's R2 bucket).
-pub async fn check_model(
+/// The live performance of one window: read back when the labels did not change since it
+/// was computed, else computed from `window` (or the window's logs, read again) and written.
+/// `None` when no prediction of the window has a label yet.
+#[allow(clippy::too_many_arguments)]
+async fn window_performance(
     store: &Store,
     logs: &Store,
-    model: &str,
-    now_us: i64,
-) -> Result<ModelRun, DriftError> {
-    let mut run = ModelRun {
-        model: model.into(),
-        checked: Vec::new(),
-        retrain_request: None,
-        note: None,
+    bundle: &registry::Bundle,
+    settings: &DriftSettings,
+    labels: &labels::Labels,
+    run: &str,
+    (start_us, end_us): (i64, i64),
+    window: Option<&current::Window>,
+) -> Result<Option<(labels::Performance, bool)>, DriftError> {
+    let key = performance_key(&bundle.model, run);
+    let previous: Option<labels::Performance> = match store.get_opt(&key).await? {
+        Some(o) => Some(
+            serde_json::from_slice(&o.bytes).map_err(|e| DriftError::Invalid {
+                key: key.clone(),
+                message: e.to_string(),
+            })?,
+        ),
+        None => None,
     };
+    if let Some(p) = previous.filter(|p| p.labels_fingerprint == labels.fingerprint) {
+        return Ok(Some((p, false)));
+    }
+    let read;
+    let window = match window {
+        Some(w) => w,
+        None => {
+            read = read_window(
+                logs,
+                &bundle.model,
+                &current::Layout::default(),
+                start_us,
+                end_us,
+                Some(labels),
+            )
+            .await?;
+            &read
+        }
+    };
+    if window.joined.rows.is_empty() {
+        return Ok(None);
+    }
+    let rule = &settings.performance;
+    let metric = rule.metric_for(&bundle.task);
+    let metrics = labels::live_metrics(&bundle.task, &bundle.classes, &window.joined.rows);
+    let value = metrics.get(&metric).copied();
+    let test_value = bundle.metrics.get(&metric).copied();
+    let lower = labels::lower_is_better(&metric);
+    let labelled = window.joined.rows.len();
+    let (degraded, rule_text) = match (value, rule.floor, test_value) {
+        _ if labelled < rule.min_labels => (
+            false,
+            format!(
+                "not judged: {labelled} labelled predictions, fewer than {}",
+                rule.min_labels
+            ),
+        ),
+        (None, _, _) => (false, format!("{metric} is undefined on these labels")),
+        (Some(v), Some(f), _) => (
+            if lower { v > f } else { v < f },
+            format!("{metric} {} floor {f}", if lower { "<=" } else { ">=" }),
+        ),
+        (Some(v), None, Some(t)) => {
+            let limit = if lower {
+                t * (1.0 + rule.max_drop)
+            } else {
+                t * (1.0 - rule.max_drop)
+            };
+            (
+                if lower { v > limit } else { v < limit },
+                format!(
+                    "{metric} within {:.0}% of the test value {t:.5} ({} {limit:.5})",
+                    rule.max_drop * 100.0,
+                    if lower { "<=" } else { ">=" }
+                ),
+            )
+        }
+        (Some(_), None, None) => (
+            false,
+            format!("no floor and no test {metric} to compare with"),
+        ),
+    };
+    let p = labels::Performance {
+        format: REPORT_FORMAT,
+        model: bundle.model.clone(),
+        version: bundle.version,
+        run: run.to_string(),
+        window_start_us: start_us,
+        window_end_us: end_us,
+        predictions: window.rows,
+        labelled,
+        metric: metric.clone(),
+        value,
+        test_value,
+        degraded,
+        rule: rule_text,
+        metrics,
+        label_objects: labels.objects,
+        skipped_label_rows: labels.skipped_rows,
+        label_problems: labels.problems.clone(),
+        labels_fingerprint: labels.fingerprint.clone(),
+        created_at: now_rfc3339(),
+    };
+    let bytes = serde_json::to_vec_pretty(&p).map_err(|e| DriftError::Invalid {
+        key: key.clone(),
+        message: e.to_string(),
+    })?;
+    store.put(&key, bytes).await?;
+    if let Some(v) = value {
+        telemetry::record_live_metric(&bundle.model, &metric, v, test_value);
+    }
+    Ok(Some((p, true)))
+}
+
+/// What a check of the serving model needs, read once.
+struct Champion {
+    alias: registry::Alias,
+    bundle: registry::Bundle,
+    settings: DriftSettings,
+    layout: current::Layout,
+    profile_key: String,
+    reference: reference::Reference,
+    reference_scores: Option<reference::NumericRef>,
+}
+
+async fn champion(store: &Store, model: &str) -> Result<Option<Champion>, DriftError> {
     let Some(alias) = registry::alias(store, model, "champion").await? else {
-        run.note = Some("no champion to watch".into());
-        return Ok(run);
+        return Ok(None);
     };
     let bundle = registry::bundle(store, model, alias.version)
         .await?
@@ -229,24 +366,137 @@ pub async fn check_model(
         Some(o) => Some(reference::read_scores(&o.bytes, &scores_key)?),
         None => None,
     };
+    Ok(Some(Champion {
+        alias,
+        bundle,
+        settings,
+        layout,
+        profile_key,
+        reference,
+        reference_scores,
+    }))
+}
+
+/// A drift check of a table of model inputs (one row per record, values in `inputs` order,
+/// `None` = missing; e.g. a held-out slice) against `model`'s champion reference, with the
+/// same tests and rules as a window of prediction logs. The report is written as
+/// `drift/<model>/<run>/report.{json,html}`; the same table gives the same verdict.
+pub async fn check_table(
+    store: &Store,
+    model: &str,
+    run: &str,
+    inputs: &[String],
+    rows: &[Vec<Option<f64>>],
+) -> Result<Report, DriftError> {
+    let c = champion(store, model)
+        .await?
+        .ok_or_else(|| DriftError::Missing(format!("model '{model}' has no champion")))?;
+    let mut window = current::Window::new(0, 1);
+    let mut lines = String::new();
+    for row in rows {
+        let features: serde_json::Map<String, serde_json::Value> = inputs
+            .iter()
+            .zip(row)
+            .map(|(k, v)| (k.clone(), v.map_or(serde_json::Value::Null, |x| x.into())))
+            .collect();
+        lines.push_str(&serde_json::json!({"at_us": 0, "features": features}).to_string());
+        lines.push('\n');
+    }
+    window.add_lines(&lines, &c.layout);
+    let (features, verdict) = check::check(&c.settings, &c.layout, &c.reference, &window);
+    let report = Report {
+        format: REPORT_FORMAT,
+        model: model.into(),
+        version: c.alias.version,
+        run: run.into(),
+        window_start_us: 0,
+        window_end_us: 0,
+        window: "table".into(),
+        logs: "(a table of model inputs)".into(),
+        log_objects: 0,
+        skipped_lines: window.skipped_lines,
+        reference_profile: c.profile_key,
+        verdict,
+        features,
+        prediction: None,
+        created_at: now_rfc3339(),
+    };
+    let bytes = serde_json::to_vec_pretty(&report).map_err(|e| DriftError::Invalid {
+        key: report_key(model, run),
+        message: e.to_string(),
+    })?;
+    store
+        .put(&html_key(model, run), html::render(&report).into_bytes())
+        .await?;
+    store.put(&report_key(model, run), bytes).await?;
+    Ok(report)
+}
+
+/// Checks `model`'s champion over every complete window not reported yet (at most
+/// [`MAX_WINDOWS_PER_RUN`], newest last), at time `now_us`; `logs` holds the prediction
+/// logs (the pipeline's store, or e.g. the Worker's R2 bucket).
+pub async fn check_model(
+    store: &Store,
+    logs: &Store,
+    model: &str,
+    now_us: i64,
+) -> Result<ModelRun, DriftError> {
+    let mut run = ModelRun {
+        model: model.into(),
+        checked: Vec::new(),
+        retrain_request: None,
+        performance: Vec::new(),
+        note: None,
+    };
+    let Some(Champion {
+        alias,
+        bundle,
+        settings,
+        layout,
+        profile_key,
+        reference,
+        reference_scores,
+    }) = champion(store, model).await?
+    else {
+        run.note = Some("no champion to watch".into());
+        return Ok(run);
+    };
 
     let w = settings.window_us();
     let last_end = now_us.div_euclid(w) * w;
-    // The windows needed: enough for the streak rule, newest last.
+    // The windows needed: enough for the streak rule, newest last; with labels, also the
+    // windows whose performance late labels may change.
     let span = settings.consecutive.clamp(1, MAX_WINDOWS_PER_RUN);
-    let mut streak: Vec<bool> = Vec::new();
-    for i in (0..span).rev() {
+    let labels = labels::read(store, model).await?;
+    let with_labels = (!labels.rows.is_empty()).then_some(&labels);
+    let lookback = match with_labels {
+        Some(_) => settings
+            .performance
+            .lookback
+            .max(span)
+            .min(MAX_WINDOWS_PER_RUN),
+        None => span,
+    };
+    // Per window of the streak: (dataset drift, performance degraded).
+    let mut streak: Vec<(bool, bool)> = Vec::new();
+    for i in (0..lookback).rev() {
         let end = last_end - i as i64 * w;
         let start = end - w;
+        let in_span = i < span;
         let name = run_name(start);
         let key = report_key(model, &name);
-        let report: Report = match store.get_opt(&key).await? {
-            Some(o) => serde_json::from_slice(&o.bytes).map_err(|e| DriftError::Invalid {
-                key: key.clone(),
-                message: e.to_string(),
-            })?,
+        let mut fresh: Option<current::Window> = None;
+        let report: Option<Report> = match store.get_opt(&key).await? {
+            Some(o) => Some(
+                serde_json::from_slice(&o.bytes).map_err(|e| DriftError::Invalid {
+                    key: key.clone(),
+                    message: e.to_string(),
+                })?,
+            ),
+            // Older windows never checked are left alone: the streak does not reach them.
+            None if !in_span => None,
             None => {
-                let window = read_window(logs, model, &layout, start, end).await?;
+                let window = read_window(logs, model, &layout, start, end, with_labels).await?;
                 let (features, verdict) = check::check(&settings, &layout, &reference, &window);
                 let prediction = reference_scores
                     .as_ref()
@@ -288,12 +538,41 @@ pub async fn check_model(
                     features_drifted: report.verdict.features_drifted,
                     features_tested: report.verdict.features_tested,
                 });
-                report
+                fresh = Some(window);
+                Some(report)
             }
         };
-        streak.push(report.verdict.dataset_drift);
+        let Some(report) = report else { continue };
+        let mut degraded = false;
+        if let Some(l) = with_labels
+            && let Some((p, updated)) = window_performance(
+                store,
+                logs,
+                &bundle,
+                &settings,
+                l,
+                &name,
+                (start, end),
+                fresh.as_ref(),
+            )
+            .await?
+        {
+            degraded = p.degraded;
+            run.performance.push(PerformanceOutcome {
+                run: name.clone(),
+                labelled: p.labelled,
+                metric: p.metric,
+                value: p.value,
+                test_value: p.test_value,
+                degraded,
+                updated,
+            });
+        }
+        if in_span {
+            streak.push((report.verdict.dataset_drift, degraded));
+        }
     }
-    if streak.len() >= settings.consecutive && streak.iter().all(|d| *d) {
+    if streak.len() >= settings.consecutive && streak.iter().all(|(d, p)| *d || *p) {
         // One request per streak: named by the window that completed it, and only when no
         // request was written for an overlapping streak.
         let first = last_end - settings.consecutive as i64 * w;
@@ -303,12 +582,19 @@ pub async fn check_model(
             recent |= store.head(&k).await?.is_some();
         }
         if !recent {
+            let (what, label) = if streak.iter().all(|(d, _)| *d) {
+                ("dataset drift", "drift")
+            } else if streak.iter().all(|(_, p)| *p) {
+                ("live performance below its rule", "performance")
+            } else {
+                ("dataset drift or live performance below its rule", "drift")
+            };
             let name = run_name(last_end - w);
             let key = retrain_key(model, &name);
             let body = serde_json::json!({
                 "model": model,
                 "reason": format!(
-                    "drift: dataset drift in {} consecutive {} windows up to {name}",
+                    "{label}: {what} in {} consecutive {} windows up to {name}",
                     settings.consecutive, settings.window
                 ),
             });
@@ -316,7 +602,7 @@ pub async fn check_model(
                 .put_if_absent(&key, body.to_string().into_bytes())
                 .await?
             {
-                telemetry::record_retrain(model, "drift");
+                telemetry::record_retrain(model, label);
             }
             run.retrain_request = Some(key);
         }
@@ -373,6 +659,7 @@ pub async fn check_all(
                 model: model.clone(),
                 checked: Vec::new(),
                 retrain_request: None,
+                performance: Vec::new(),
                 note: Some(format!("not checked: {e}")),
             })
         };

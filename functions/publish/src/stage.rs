@@ -65,6 +65,37 @@ pub async fn handle<E: Edge>(
     key: &str,
     target: Option<&E>,
 ) -> Result<StageOutcome, PublishError> {
+    let started = std::time::Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let result = handle_inner(store, key, target).await;
+    let (outcome, message) = match &result {
+        Ok(StageOutcome::Published { .. }) => ("committed", None),
+        Ok(StageOutcome::AlreadyDone { .. }) => ("already-done", None),
+        Ok(StageOutcome::Skipped { reason, .. }) => ("skipped", Some(reason.clone())),
+        Err(e) if e.is_retryable() => ("failed", Some(e.to_string())),
+        Err(e) => ("rejected", Some(e.to_string())),
+    };
+    // The run record (for `mlpipe status`) is also where the stage's metrics are recorded.
+    store
+        .record_run(&storage::records::RunRecord {
+            stage: "publish".into(),
+            dataset: champion_alias_model(key).unwrap_or("_features").to_string(),
+            trigger_key: key.to_string(),
+            started_at,
+            duration_ms: started.elapsed().as_millis() as u64,
+            outcome: outcome.into(),
+            message,
+            ..Default::default()
+        })
+        .await;
+    result
+}
+
+async fn handle_inner<E: Edge>(
+    store: &Store,
+    key: &str,
+    target: Option<&E>,
+) -> Result<StageOutcome, PublishError> {
     let skipped = |reason: &str| {
         Ok(StageOutcome::Skipped {
             key: key.into(),

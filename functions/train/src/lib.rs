@@ -15,7 +15,8 @@ pub mod evaluate;
 pub mod export;
 pub mod gbm;
 pub mod job;
-pub mod metrics;
+/// The metrics live in their own crate (the drift stage computes live metrics with them).
+pub use model_metrics as metrics;
 pub mod mlflow;
 pub mod model;
 pub mod nn;

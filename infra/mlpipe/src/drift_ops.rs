@@ -53,3 +53,72 @@ pub async fn reports(store: &Store, model: Option<&str>, run: Option<&str>) -> R
     }
     Ok(out)
 }
+
+/// The drift check `mlpipe run` ends with: one model's held-out test split against its
+/// training reference.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HoldoutCheck {
+    pub model: String,
+    pub version: u64,
+    pub run: String,
+    pub report: String,
+    pub rows: usize,
+    pub features_tested: usize,
+    pub features_drifted: usize,
+    pub dataset_drift: bool,
+}
+
+/// Checks every champion's held-out test split (rows of its feature version's training table
+/// with `__split = "test"`, never seen in fitting) against its reference profile, as the
+/// drift stage checks a window. Reports go to `drift/<model>/holdout-<view version>/`.
+pub async fn holdout(store: &Store) -> Result<Vec<HoldoutCheck>> {
+    use feature_stage::polars::prelude::{ChunkCompareEq, DataType, ParquetReader, SerReader};
+    let mut out = Vec::new();
+    for model in registry::models(store).await? {
+        let Some(alias) = registry::alias(store, &model, "champion").await? else {
+            continue;
+        };
+        let Some(bundle) = registry::bundle(store, &model, alias.version).await? else {
+            continue;
+        };
+        let key = format!(
+            "features/{}/v={}/table.parquet",
+            bundle.feature_view, bundle.feature_view_version
+        );
+        let bytes = store.get(&key).await?.bytes;
+        let df = ParquetReader::new(std::io::Cursor::new(bytes.to_vec()))
+            .finish()
+            .map_err(|e| anyhow::anyhow!("reading {key}: {e}"))?;
+        let mask = df
+            .column("__split")
+            .and_then(|c| c.str().cloned())
+            .with_context(|| format!("{key} has no __split column"))?
+            .equal("test");
+        let df = df.filter(&mask)?;
+        let inputs: Vec<String> = bundle.inputs.iter().map(|i| i.name.clone()).collect();
+        let mut cols = Vec::new();
+        for name in &inputs {
+            let c = df
+                .column(name)
+                .with_context(|| format!("{key} has no column {name}"))?
+                .cast(&DataType::Float64)?;
+            cols.push(c.f64()?.iter().collect::<Vec<Option<f64>>>());
+        }
+        let rows: Vec<Vec<Option<f64>>> = (0..df.height())
+            .map(|i| cols.iter().map(|c| c[i]).collect())
+            .collect();
+        let run = format!("holdout-{}", bundle.feature_view_version);
+        let report = drift::check_table(store, &model, &run, &inputs, &rows).await?;
+        out.push(HoldoutCheck {
+            model: model.clone(),
+            version: alias.version,
+            report: drift::report_key(&model, &run),
+            run,
+            rows: report.verdict.rows,
+            features_tested: report.verdict.features_tested,
+            features_drifted: report.verdict.features_drifted,
+            dataset_drift: report.verdict.dataset_drift,
+        });
+    }
+    Ok(out)
+}

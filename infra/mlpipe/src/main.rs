@@ -976,12 +976,15 @@ async fn run(stack: LocalStack, project: Option<PathBuf>, json: bool) -> Result<
         .filter(|d| d.stage == events::Stage::Train && d.ok)
         .flat_map(|d| d.result.as_array().cloned().unwrap_or_default())
         .collect();
+    // The run ends with a drift check of each champion's held-out test split.
+    let drift = mlpipe::drift_ops::holdout(&store).await?;
     let summary = RunSummary {
         project: project.project.name.clone(),
         store: store.url().to_string(),
         datasets,
         feature_views,
         training,
+        drift,
         deliveries,
         ok,
     };
@@ -1021,6 +1024,22 @@ async fn run(stack: LocalStack, project: Option<PathBuf>, json: bool) -> Result<
         }
         for t in &summary.training {
             println!("{}", mlpipe::train_ops::describe_outcome(t));
+        }
+        for d in &summary.drift {
+            println!(
+                "drift check of {} v{} on its held-out test split: {} rows, {} of {} features drifted{} ({})",
+                d.model,
+                d.version,
+                d.rows,
+                d.features_drifted,
+                d.features_tested,
+                if d.dataset_drift {
+                    ", DATASET DRIFT"
+                } else {
+                    ""
+                },
+                d.report
+            );
         }
         println!(
             "{} in {:.1}s",
@@ -1459,8 +1478,20 @@ async fn drift_cmd(store: Store, command: DriftCommand) -> Result<ExitCode> {
                         w.report
                     );
                 }
+                for p in r.performance.iter().filter(|p| p.updated) {
+                    println!(
+                        "{} {}: live {} {} on {} labelled predictions (test {}){}",
+                        r.model,
+                        p.run,
+                        p.metric,
+                        p.value.map_or("undefined".into(), |v| format!("{v:.4}")),
+                        p.labelled,
+                        p.test_value.map_or("-".into(), |v| format!("{v:.4}")),
+                        if p.degraded { ", DEGRADED" } else { "" }
+                    );
+                }
                 if let Some(k) = &r.retrain_request {
-                    println!("{}: drift held; retrain requested ({k})", r.model);
+                    println!("{}: the rule held; retrain requested ({k})", r.model);
                 }
             }
             Ok(ExitCode::SUCCESS)

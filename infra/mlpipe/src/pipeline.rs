@@ -315,6 +315,8 @@ pub struct RunSummary {
     pub feature_views: Vec<ViewRun>,
     /// What each training run did (`train::job::TrainOutcome` as JSON).
     pub training: Vec<serde_json::Value>,
+    /// The drift check each champion's held-out test split got at the end.
+    pub drift: Vec<crate::drift_ops::HoldoutCheck>,
     pub deliveries: Vec<Delivery>,
     pub ok: bool,
 }

@@ -172,7 +172,7 @@ impl LocalStack {
                     Err(e) => (false, e.is_retryable(), Value::String(e.to_string())),
                 }
             }
-            // Scheduled, so never routed by an object event; a delivery runs a check now.
+            // Scheduled, and routed on delayed-label uploads: a delivery runs a check now.
             Stage::Drift => {
                 let now = chrono::Utc::now().timestamp_micros();
                 match drift::check_all(&self.store, &self.store, now).await {

@@ -128,6 +128,27 @@ fn run_json_reports_versions_rows_and_quarantine_and_is_idempotent() {
     // Nothing new upstream, so nothing to train the second time.
     assert_eq!(summary2["training"], serde_json::json!([]), "{summary2}");
 
+    // The run ends with a drift check of the champion's held-out test split against its
+    // training reference, reported like any window (and the same on the second run).
+    let d = &summary["drift"][0];
+    assert_eq!(d["model"], "fraud", "{summary}");
+    assert_eq!(d["version"], 1);
+    assert!(d["rows"].as_u64().unwrap() > 100, "{d}");
+    assert!(d["features_tested"].as_u64().unwrap() >= 5, "{d}");
+    let report_key = d["report"].as_str().unwrap();
+    assert!(report_key.starts_with("drift/fraud/holdout-"), "{d}");
+    assert!(store.join(report_key).is_file());
+    assert!(
+        store
+            .join(report_key.replace("report.json", "report.html"))
+            .is_file()
+    );
+    assert_eq!(summary2["drift"][0]["dataset_drift"], d["dataset_drift"]);
+    assert_eq!(
+        summary2["drift"][0]["features_drifted"],
+        d["features_drifted"]
+    );
+
     let models = mlpipe(&store, &["models", "list", "--json"]);
     let models: serde_json::Value = serde_json::from_slice(&models.stdout).unwrap();
     assert_eq!(models[0]["champion"], 1, "{models}");

@@ -121,24 +121,32 @@ pub fn routing_table() -> Vec<Route> {
                 object("features/", "/_manifest.json"),
             ],
             reads: vec!["models/", "features/", "published/"],
-            writes: vec!["published/"],
+            writes: vec!["published/", "pipeline-runs/"],
         },
         Route {
             stage: Stage::Drift,
             target: Target::Function,
             // Prediction logs arrive one object per request: a schedule, not their events.
-            triggers: vec![Trigger::Schedule {
-                expression: "rate(1 hour)".into(),
-            }],
+            // Delayed labels are few, large uploads: each re-evaluates the recent windows.
+            triggers: vec![
+                Trigger::Schedule {
+                    expression: "rate(1 hour)".into(),
+                },
+                Trigger::Object {
+                    prefix: "labels/".into(),
+                    suffix: String::new(),
+                },
+            ],
             reads: vec![
                 "models/",
                 "features/",
                 "definitions/",
                 "inference-logs/",
+                "labels/",
                 "drift/",
                 "requests/retrain/",
             ],
-            writes: vec!["drift/", "requests/retrain/"],
+            writes: vec!["drift/", "requests/retrain/", "pipeline-runs/"],
         },
     ]
 }
