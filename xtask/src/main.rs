@@ -3,6 +3,9 @@
 //! - `test`: installs what the tests need when missing (the Python venv with moto's S3/SQS
 //!   server, in `.venv/`), then runs `cargo fmt --check`, `cargo clippy -D warnings`, a wasm32
 //!   build of the shared feature evaluator and every test. The install runs while Rust builds.
+//! - `package [--arch x86_64|arm64|all] [--project DIR]`: every deployable artifact in
+//!   `target/package/` with a sha256 manifest and a size report against the budgets (see
+//!   `package.rs`); `test` packages too (x86_64), reusing its edge builds.
 //! - `worker [--embed DIR]`: builds the Cloudflare Worker (`edge/worker/build/`) with
 //!   worker-build, installing its tools first (see `edge.rs`); `test` does the same before the
 //!   tests that serve it. `--embed DIR` compiles in the champion of a registry folder (what
@@ -23,6 +26,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 mod edge;
+mod package;
 mod promtool;
 
 fn main() -> Result<()> {
@@ -31,6 +35,13 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("test") => test(&root),
+        Some("package") => package::package(
+            &root,
+            &package::arch_arg(&args)?,
+            &package::project_arg(&root, &args),
+            None,
+        )
+        .map(|_| ()),
         Some("worker") => edge::build_worker(&root, edge::embed_arg(&args).as_deref()).map(|_| ()),
         Some("spin") => edge::build_spin(&root, edge::embed_arg(&args).as_deref()).map(|_| ()),
         Some("bench") => match args.get(1).map(String::as_str) {
@@ -44,7 +55,7 @@ fn main() -> Result<()> {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench drift [--rows N] [--reference N] [--features N]"
+                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench drift [--rows N] [--reference N] [--features N]"
             );
             std::process::exit(2);
         }
@@ -168,6 +179,43 @@ fn install_python_tools(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// checkov (the infrastructure security scanner) in its own venv, `.tools/checkov`: its
+/// pinned dependencies would fight MLflow's in `.venv`.
+fn checkov(root: &Path) -> PathBuf {
+    root.join(".tools/checkov/bin/checkov")
+}
+
+const CHECKOV_VERSION: &str = "3.3.30";
+
+fn install_checkov(root: &Path) -> Result<()> {
+    let installed = Command::new(checkov(root))
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).contains(CHECKOV_VERSION)
+        });
+    if installed {
+        return Ok(());
+    }
+    let venv = root.join(".tools/checkov");
+    if !venv.join("bin/pip").is_file() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        &format!("checkov=={CHECKOV_VERSION}"),
+    ]))?;
+    if !checkov(root).is_file() {
+        bail!(
+            "checkov installed but {} is missing",
+            checkov(root).display()
+        );
+    }
+    Ok(())
+}
+
 fn test(root: &Path) -> Result<()> {
     let started = Instant::now();
     // Python tools install on another thread while cargo compiles.
@@ -175,6 +223,8 @@ fn test(root: &Path) -> Result<()> {
         let root = root.to_path_buf();
         std::thread::spawn(move || {
             install_python_tools(&root)?;
+            package::install_cargo_lambda(&root)?;
+            install_checkov(&root)?;
             edge::install_node_tools(&root)
         })
     };
@@ -212,6 +262,22 @@ fn test(root: &Path) -> Result<()> {
     // fixture compiled in (only edge-spin recompiles). Each is copied aside, since both
     // builds write the same path.
     let (spin, spin_embedded) = edge::build_spin_pair(root)?;
+    // The deployable package (Lambda zip, the Worker and Spin builds above, the training
+    // image's context, definitions), which the packaging and Terraform tests check.
+    let worker = root.join("edge/worker/build");
+    let package_manifest = package::package(
+        root,
+        &[package::Arch::X86_64],
+        &root.join("examples/fraud"),
+        Some(package::Prebuilt {
+            worker,
+            spin: spin.clone(),
+            mlpipe: std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"))
+                .join("debug/mlpipe"),
+        }),
+    )?;
     // promtool (Debian's prometheus package, unpacked) checks the alert rules.
     let promtool = promtool::ensure_promtool(root)?;
     run(cargo()
@@ -222,7 +288,9 @@ fn test(root: &Path) -> Result<()> {
         .env("MLPIPE_MOTO_SERVER", moto_server(root))
         .env("MLPIPE_MLFLOW", mlflow(root))
         .env("MLPIPE_PYTHON", python(root))
-        .env("MLPIPE_PROMTOOL", promtool))?;
+        .env("MLPIPE_PROMTOOL", promtool)
+        .env("MLPIPE_PACKAGE_MANIFEST", package_manifest)
+        .env("MLPIPE_CHECKOV", checkov(root)))?;
     eprintln!(
         "xtask: all checks passed in {:.0}s",
         started.elapsed().as_secs_f64()

@@ -215,6 +215,34 @@ pub async fn serve(
     let bound = listener.local_addr().map_err(ServerError::Serve)?;
     ready(bound);
     axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(ServerError::Serve)
+}
+
+/// SIGTERM (what Kubernetes and container runtimes send to stop a pod) or Ctrl-C: the
+/// server stops accepting, finishes the requests in flight, then returns. Without a handler
+/// a process running as PID 1 ignores SIGTERM and is killed only after the grace period.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
 }
