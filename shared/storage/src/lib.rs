@@ -492,7 +492,16 @@ fn open_s3(url: &str, rest: &str) -> Result<Store> {
     if bucket.is_empty() {
         return Err(config("no bucket name".into()));
     }
-    let mut builder = AmazonS3Builder::from_env()
+    // A URL that names its own key pair (R2, MinIO) is for another service than the one the
+    // environment's AWS credentials are for: starting from the environment would also pick
+    // up AWS_SESSION_TOKEN (always set in Lambda), and the foreign endpoint would reject
+    // the request it signs.
+    let base = if names_own_credentials(query) {
+        AmazonS3Builder::new()
+    } else {
+        AmazonS3Builder::from_env()
+    };
+    let mut builder = base
         .with_bucket_name(bucket)
         .with_conditional_put(S3ConditionalPut::ETagMatch);
     let mut endpoint = std::env::var("AWS_ENDPOINT_URL")
@@ -532,6 +541,14 @@ fn open_s3(url: &str, rest: &str) -> Result<Store> {
         },
         url: url.to_string(),
         observer: None,
+    })
+}
+
+/// True when an `s3://` URL's query carries an access key id of its own.
+fn names_own_credentials(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+        matches!(key, "access_key_id" | "aws_access_key_id")
     })
 }
 
@@ -647,6 +664,18 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(&store.get("counter").await.unwrap().bytes[..], b"80");
+    }
+
+    #[test]
+    fn urls_with_their_own_key_pair_ignore_the_environments_credentials() {
+        assert!(names_own_credentials(
+            "endpoint=https://a.r2.cloudflarestorage.com&region=auto&access_key_id=K&secret_access_key=S"
+        ));
+        assert!(names_own_credentials("aws_access_key_id=K"));
+        assert!(!names_own_credentials(
+            "endpoint=http://127.0.0.1:5000&region=us-east-1"
+        ));
+        assert!(!names_own_credentials(""));
     }
 
     #[test]

@@ -1,0 +1,49 @@
+output "bucket_name" {
+  description = "The pipeline bucket: upload data under raw/<dataset>/ to start the pipeline."
+  value       = module.pipeline.bucket_name
+}
+
+output "inference_endpoint_url" {
+  description = "The edge inference endpoint (null until workers_dev_subdomain is set)."
+  value       = module.pipeline.inference_endpoint_url
+}
+
+output "function_names" {
+  description = "Lambda function of each function stage."
+  value       = module.pipeline.function_names
+}
+
+output "ecr_repository_url" {
+  description = "Repository of the training image: push it as <url>:<train_image_tag>."
+  value       = module.pipeline.ecr_repository_url
+}
+
+output "job_queue_name" {
+  description = "Batch job queue of the training jobs."
+  value       = module.pipeline.job_queue_name
+}
+
+output "online_table_name" {
+  description = "DynamoDB table of online features."
+  value       = module.pipeline.online_table_name
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies."
+  value       = module.pipeline.alarm_topic_arn
+}
+
+output "r2_models_bucket" {
+  description = "R2 bucket the publish stage copies champion models to."
+  value       = module.pipeline.r2_models_bucket
+}
+
+output "r2_logs_bucket" {
+  description = "R2 bucket of the Worker's prediction logs."
+  value       = module.pipeline.r2_logs_bucket
+}
+
+output "kv_namespace_id" {
+  description = "KV namespace of online features at the edge."
+  value       = module.pipeline.kv_namespace_id
+}

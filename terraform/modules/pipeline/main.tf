@@ -1,0 +1,183 @@
+# One environment of the pipeline: storage, the online store, alarms, the edge, the
+# definitions a fresh bucket starts with, and (in stages.tf) one module per routing-table row.
+
+data "aws_region" "current" {}
+
+locals {
+  lambda_zip      = "${var.package_dir}/lambda/mlpipe-lambda-${var.architecture}.zip"
+  worker_main     = "${var.package_dir}/worker/index.js"
+  worker_wasm     = "${var.package_dir}/worker/index_bg.wasm"
+  definitions_dir = "${var.package_dir}/definitions"
+
+  # Settings every function stage gets; each stage adds its own below.
+  function_env = merge(
+    {
+      MLPIPE_STORE = module.storage.store_url
+      RUST_LOG     = var.rust_log
+    },
+    var.otel_exporter_otlp_endpoint == "" ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT = var.otel_exporter_otlp_endpoint },
+  )
+
+  features_env = merge(local.function_env, {
+    MLPIPE_ONLINE_STORE = "dynamodb://${module.online.table_name}?region=${data.aws_region.current.region}"
+  })
+
+  # The replication path to the edge: model bundles to R2 over its S3 API, feature records
+  # to KV over Cloudflare's HTTP API.
+  publish_env = merge(local.function_env, {
+    MLPIPE_EDGE_R2           = module.edge.models_store_url
+    MLPIPE_EDGE_KV_ACCOUNT   = var.cloudflare_account_id
+    MLPIPE_EDGE_KV_NAMESPACE = module.edge.kv_namespace_id
+    CLOUDFLARE_API_TOKEN     = module.edge.kv_api_token
+  })
+
+  # The drift stage reads the Worker's prediction logs from its R2 bucket.
+  drift_env = merge(local.function_env, {
+    MLPIPE_LOGS_STORE = module.edge.logs_store_url
+  })
+
+  train_env = merge(
+    { RUST_LOG = var.rust_log },
+    var.otel_exporter_otlp_endpoint == "" ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT = var.otel_exporter_otlp_endpoint },
+    var.mlflow_tracking_uri == null ? {} : { MLFLOW_TRACKING_URI = var.mlflow_tracking_uri },
+  )
+
+  content_types = {
+    json = "application/json"
+    toml = "application/toml"
+    yaml = "application/yaml"
+    yml  = "application/yaml"
+    csv  = "text/csv"
+    md   = "text/markdown"
+  }
+}
+
+module "storage" {
+  source = "../storage"
+
+  name_prefix                        = var.name_prefix
+  bucket_name                        = var.bucket_name
+  force_destroy                      = var.force_destroy
+  noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  quarantine_expiration_days         = var.quarantine_expiration_days
+  run_records_expiration_days        = var.run_records_expiration_days
+  tags                               = var.tags
+}
+
+module "online" {
+  source = "../online"
+
+  table_name          = "${var.name_prefix}-online"
+  kms_key_arn         = module.storage.kms_key_arn
+  deletion_protection = var.deletion_protection
+  tags                = var.tags
+}
+
+module "monitoring" {
+  source = "../monitoring"
+
+  name_prefix            = var.name_prefix
+  kms_key_arn            = module.storage.kms_key_arn
+  bucket_name            = module.storage.bucket_name
+  alarm_email            = var.alarm_email
+  drift_metric_namespace = var.drift_metric_namespace
+  drift_alarm_models     = var.drift_alarm_models
+  tags                   = var.tags
+}
+
+module "edge" {
+  source = "../edge"
+
+  account_id            = var.cloudflare_account_id
+  name_prefix           = var.name_prefix
+  script_name           = var.worker_script_name
+  worker_main_module    = local.worker_main
+  worker_wasm_module    = local.worker_wasm
+  models                = var.worker_models
+  alias_refresh_seconds = var.worker_alias_refresh_seconds
+  log_sample            = var.worker_log_sample
+  max_body_bytes        = var.worker_max_body_bytes
+  max_batch             = var.worker_max_batch
+  r2_location           = var.r2_location
+  workers_dev_subdomain = var.workers_dev_subdomain
+}
+
+# The feature stage's online store: conditional puts and reads of single items, and the
+# DescribeTable the binary makes at start (shared/online: ensure_table).
+data "aws_iam_policy_document" "online" {
+  statement {
+    sid       = "OnlineStore"
+    actions   = ["dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem"]
+    resources = [module.online.table_arn]
+  }
+}
+
+# A fresh deployment starts with the project's contracts, feature and model definitions.
+# The package's definitions are what `mlpipe push` publishes for the project (contracts by
+# content hash, `_current.json` pointers, history). Terraform seeds a fresh bucket with them
+# and then leaves them alone: later changes go through `mlpipe push --store s3://BUCKET`,
+# which checks compatibility and moves the pointers, and an apply must not move them back.
+resource "aws_s3_object" "definitions" {
+  for_each = fileset(local.definitions_dir, "**")
+
+  bucket       = module.storage.bucket_name
+  key          = "definitions/${each.value}"
+  source       = "${local.definitions_dir}/${each.value}"
+  source_hash  = filemd5("${local.definitions_dir}/${each.value}")
+  content_type = lookup(local.content_types, lower(reverse(split(".", each.value))[0]), "application/octet-stream")
+  kms_key_id   = module.storage.kms_key_arn
+  tags         = var.tags
+
+  lifecycle {
+    ignore_changes = all
+  }
+}
+
+# --- network of the training instances ----------------------------------------------------
+
+data "aws_vpc" "default" {
+  count   = length(var.batch_subnet_ids) == 0 ? 1 : 0
+  default = true
+}
+
+data "aws_subnets" "default" {
+  count = length(var.batch_subnet_ids) == 0 ? 1 : 0
+  filter {
+    name   = "vpc-id"
+    values = [data.aws_vpc.default[0].id]
+  }
+  filter {
+    name   = "default-for-az"
+    values = ["true"]
+  }
+}
+
+data "aws_subnet" "given" {
+  count = length(var.batch_subnet_ids) > 0 && length(var.batch_security_group_ids) == 0 ? 1 : 0
+  id    = var.batch_subnet_ids[0]
+}
+
+locals {
+  batch_subnet_ids = length(var.batch_subnet_ids) > 0 ? var.batch_subnet_ids : data.aws_subnets.default[0].ids
+  batch_vpc_id     = length(var.batch_subnet_ids) > 0 ? one(data.aws_subnet.given[*].vpc_id) : data.aws_vpc.default[0].id
+}
+
+resource "aws_security_group" "batch" {
+  count       = length(var.batch_security_group_ids) == 0 ? 1 : 0
+  name        = "${var.name_prefix}-train"
+  description = "mlpipe training instances: outbound HTTPS only (S3, ECR, CloudWatch, Batch)"
+  vpc_id      = local.batch_vpc_id
+  tags        = var.tags
+
+  egress {
+    description = "HTTPS to AWS APIs and the image registry"
+    from_port   = 443
+    to_port     = 443
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+locals {
+  batch_security_group_ids = length(var.batch_security_group_ids) > 0 ? var.batch_security_group_ids : aws_security_group.batch[*].id
+}

@@ -1,0 +1,85 @@
+output "bucket_name" {
+  description = "The pipeline bucket: upload data under raw/<dataset>/ to start the pipeline."
+  value       = module.storage.bucket_name
+}
+
+output "access_log_bucket_name" {
+  description = "The bucket of the pipeline bucket's S3 access logs."
+  value       = module.storage.access_log_bucket_name
+}
+
+output "kms_key_arn" {
+  description = "The customer-managed key of the pipeline's data."
+  value       = module.storage.kms_key_arn
+}
+
+output "online_table_name" {
+  description = "The DynamoDB table of online features."
+  value       = module.online.table_name
+}
+
+output "function_names" {
+  description = "Lambda function of each function stage."
+  value = {
+    ingest   = module.ingest.function_name
+    features = module.features.function_name
+    publish  = module.publish.function_name
+    drift    = module.drift.function_name
+  }
+}
+
+output "dead_letter_queues" {
+  description = "Dead-letter queue ARN of each stage."
+  value = {
+    ingest   = module.ingest.dlq_arn
+    features = module.features.dlq_arn
+    train    = module.train.dlq_arn
+    publish  = module.publish.dlq_arn
+    drift    = module.drift.dlq_arn
+  }
+}
+
+output "ecr_repository_url" {
+  description = "Repository of the training image: push it as <url>:<train_image_tag>."
+  value       = module.train.ecr_repository_url
+}
+
+output "job_queue_name" {
+  description = "Batch job queue of the training jobs."
+  value       = module.train.job_queue_name
+}
+
+output "job_definition_arn" {
+  description = "Batch job definition of the training job."
+  value       = module.train.job_definition_arn
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies."
+  value       = module.monitoring.topic_arn
+}
+
+output "inference_endpoint_url" {
+  description = "The edge inference endpoint (null until workers_dev_subdomain is set)."
+  value       = module.edge.endpoint_url
+}
+
+output "worker_script_name" {
+  description = "Name of the Worker script."
+  value       = module.edge.script_name
+}
+
+output "r2_models_bucket" {
+  description = "R2 bucket the publish stage copies champion models to."
+  value       = module.edge.models_bucket_name
+}
+
+output "r2_logs_bucket" {
+  description = "R2 bucket the Worker writes sampled prediction logs to."
+  value       = module.edge.logs_bucket_name
+}
+
+output "kv_namespace_id" {
+  description = "KV namespace of online features at the edge."
+  value       = module.edge.kv_namespace_id
+}

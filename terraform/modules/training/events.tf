@@ -1,0 +1,136 @@
+# Triggers: each object trigger submits one job whose parameters carry the event's key (the
+# job definition's command reads it as Ref::key; the bucket is the rule's own).
+
+resource "aws_sqs_queue" "dlq" {
+  name                              = "${local.name}-dlq"
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = 3600
+  message_retention_seconds         = 1209600
+  tags                              = var.tags
+}
+
+resource "aws_cloudwatch_event_rule" "object" {
+  for_each    = local.object_triggers
+  name        = "${local.name}-object-${each.key}"
+  description = "${var.stage}: object created under ${each.value.prefix}${each.value.suffix == "" ? "" : " ending in ${each.value.suffix}"}"
+
+  event_pattern = jsonencode({
+    source        = ["aws.s3"]
+    "detail-type" = ["Object Created"]
+    detail = {
+      bucket = { name = [var.bucket_name] }
+      object = {
+        key = [
+          each.value.suffix == ""
+          ? tomap({ prefix = each.value.prefix })
+          : tomap({ wildcard = "${each.value.prefix}*${each.value.suffix}" })
+        ]
+      }
+    }
+  })
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "object" {
+  for_each = local.object_triggers
+  rule     = aws_cloudwatch_event_rule.object[each.key].name
+  arn      = aws_batch_job_queue.this.arn
+  role_arn = aws_iam_role.events.arn
+
+  batch_target {
+    job_definition = aws_batch_job_definition.this.arn
+    job_name       = "${local.name}-job"
+  }
+
+  input_transformer {
+    input_paths = {
+      key = "$.detail.object.key"
+    }
+    input_template = "{\"Parameters\": {\"key\": <key>}}"
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.dlq.arn
+  }
+
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 10
+  }
+}
+
+data "aws_iam_policy_document" "dlq" {
+  count = length(var.object_triggers) > 0 ? 1 : 0
+
+  statement {
+    sid       = "EventBridgeDeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [for r in aws_cloudwatch_event_rule.object : r.arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "dlq" {
+  count     = length(var.object_triggers) > 0 ? 1 : 0
+  queue_url = aws_sqs_queue.dlq.id
+  policy    = data.aws_iam_policy_document.dlq[0].json
+}
+
+# --- alarms -----------------------------------------------------------------------------
+
+# Batch emits a state-change event per job; a FAILED one (after its retries) notifies.
+resource "aws_cloudwatch_event_rule" "failed" {
+  name        = "${local.name}-job-failed"
+  description = "${var.stage}: a job on ${aws_batch_job_queue.this.name} failed after its retries"
+
+  event_pattern = jsonencode({
+    source        = ["aws.batch"]
+    "detail-type" = ["Batch Job State Change"]
+    detail = {
+      status   = ["FAILED"]
+      jobQueue = [aws_batch_job_queue.this.arn]
+    }
+  })
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "failed" {
+  rule = aws_cloudwatch_event_rule.failed.name
+  arn  = var.alarm_topic_arn
+
+  input_transformer {
+    input_paths = {
+      job    = "$.detail.jobName"
+      id     = "$.detail.jobId"
+      reason = "$.detail.statusReason"
+    }
+    input_template = "\"mlpipe ${var.stage}: job <job> (<id>) failed: <reason>\""
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "dead_letters" {
+  alarm_name          = "${local.name}-dead-letters"
+  alarm_description   = "Training submissions EventBridge could not make wait in ${aws_sqs_queue.dlq.name}."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dlq.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
+  tags                = var.tags
+}

@@ -1,0 +1,160 @@
+# The training stage as a GPU container job on AWS Batch: the image repository, a managed
+# EC2 compute environment that scales to zero, a job queue, the job definition, and the
+# EventBridge rules that submit one job per triggering object.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  name       = "${var.name_prefix}-${var.stage}"
+  account_id = data.aws_caller_identity.current.account_id
+  region     = data.aws_region.current.region
+  partition  = data.aws_partition.current.partition
+
+  object_triggers = { for i, t in var.object_triggers : tostring(i) => t }
+
+  job_environment = [
+    for k, v in merge(var.environment, { MLPIPE_STORE = "s3://${var.bucket_name}" }) :
+    { name = k, value = v }
+  ]
+}
+
+# --- image repository -------------------------------------------------------------------
+
+resource "aws_ecr_repository" "this" {
+  name                 = local.name
+  image_tag_mutability = "IMMUTABLE"
+  force_delete         = var.force_delete
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = var.kms_key_arn
+  }
+
+  tags = var.tags
+}
+
+resource "aws_ecr_lifecycle_policy" "this" {
+  repository = aws_ecr_repository.this.name
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "Keep the ${var.keep_images} most recent images"
+      selection = {
+        tagStatus   = "any"
+        countType   = "imageCountMoreThan"
+        countNumber = var.keep_images
+      }
+      action = { type = "expire" }
+    }]
+  })
+}
+
+# --- compute ----------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "this" {
+  name              = "/aws/batch/${local.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_batch_compute_environment" "this" {
+  name = local.name
+  type = "MANAGED"
+
+  compute_resources {
+    type                = var.compute_type
+    allocation_strategy = var.compute_type == "SPOT" ? "SPOT_PRICE_CAPACITY_OPTIMIZED" : "BEST_FIT_PROGRESSIVE"
+    instance_type       = var.instance_types
+    instance_role       = aws_iam_instance_profile.instance.arn
+    min_vcpus           = 0
+    max_vcpus           = var.max_vcpus
+    subnets             = var.subnet_ids
+    security_group_ids  = var.security_group_ids
+
+    ec2_configuration {
+      image_type = var.image_type
+    }
+
+    tags = merge(var.tags, { Name = "${local.name}-batch" })
+  }
+
+  tags = var.tags
+
+  depends_on = [aws_iam_role_policy_attachment.instance]
+}
+
+resource "aws_batch_job_queue" "this" {
+  name     = local.name
+  state    = "ENABLED"
+  priority = 1
+
+  compute_environment_order {
+    order               = 0
+    compute_environment = aws_batch_compute_environment.this.arn
+  }
+
+  tags = var.tags
+}
+
+# train-job is the image's ENTRYPOINT. Batch substitutes Ref::key (a whole argument, the
+# only form Batch documents) from the job's parameters, which the EventBridge targets fill
+# from the triggering event's key; the store is the pipeline bucket, from MLPIPE_STORE in
+# the environment (the rules only match that bucket). A job submitted by hand passes
+# `--parameters key=<manifest or request key>`.
+resource "aws_batch_job_definition" "this" {
+  name                  = local.name
+  type                  = "container"
+  platform_capabilities = ["EC2"]
+  propagate_tags        = true
+
+  container_properties = jsonencode({
+    image      = "${aws_ecr_repository.this.repository_url}:${var.image_tag}"
+    command    = ["--key", "Ref::key"]
+    jobRoleArn = aws_iam_role.job.arn
+    resourceRequirements = [
+      { type = "VCPU", value = tostring(var.job_vcpus) },
+      { type = "MEMORY", value = tostring(var.job_memory_mib) },
+      { type = "GPU", value = tostring(var.job_gpus) },
+    ]
+    environment = local.job_environment
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.this.name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = var.stage
+      }
+    }
+  })
+
+  # 75 = temporary failure (train-job's contract), and a lost host (e.g. a Spot
+  # interruption) are retried; every other exit, including 1 = rejected, ends the job.
+  retry_strategy {
+    attempts = var.job_attempts
+    evaluate_on_exit {
+      on_exit_code = "75"
+      action       = "RETRY"
+    }
+    evaluate_on_exit {
+      on_status_reason = "Host EC2*"
+      action           = "RETRY"
+    }
+    evaluate_on_exit {
+      on_reason = "*"
+      action    = "EXIT"
+    }
+  }
+
+  timeout {
+    attempt_duration_seconds = var.job_timeout_seconds
+  }
+
+  tags = var.tags
+}

@@ -1,0 +1,154 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name, e.g. \"mlpipe-dev\"; resources are \"<name_prefix>-<stage>...\"."
+  type        = string
+}
+
+variable "stage" {
+  description = "The pipeline stage this job runs (the routing table's batch stage)."
+  type        = string
+  default     = "train"
+}
+
+variable "bucket_name" {
+  description = "Name of the pipeline bucket (the one the event rules match on and the job's --store names)."
+  type        = string
+}
+
+variable "bucket_arn" {
+  description = "ARN of the pipeline bucket; the job role's S3 statements are built from it and the prefixes."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "ARN of the customer-managed key: it encrypts the bucket's objects, the image repository, the DLQ and the log group."
+  type        = string
+}
+
+variable "read_prefixes" {
+  description = "Key prefixes the job reads (s3:GetObject, and s3:ListBucket limited to them). From the routing table."
+  type        = list(string)
+}
+
+variable "write_prefixes" {
+  description = "Key prefixes the job writes (s3:PutObject). From the routing table."
+  type        = list(string)
+}
+
+variable "object_triggers" {
+  description = "Object-created triggers: each a key prefix and suffix (\"\" = any key under the prefix). One EventBridge rule each, submitting one job per object."
+  type = list(object({
+    prefix = string
+    suffix = string
+  }))
+  default = []
+}
+
+variable "alarm_topic_arn" {
+  description = "SNS topic that failed jobs and dead-lettered submissions notify."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Days the job logs are kept."
+  type        = number
+  default     = 365
+}
+
+variable "subnet_ids" {
+  description = "Subnets the GPU instances start in. They need a route to S3, ECR and CloudWatch (a public subnet, or NAT / VPC endpoints)."
+  type        = list(string)
+}
+
+variable "security_group_ids" {
+  description = "Security groups of the GPU instances (outbound HTTPS is all the job needs)."
+  type        = list(string)
+}
+
+variable "instance_types" {
+  description = "EC2 instance types of the compute environment; each must have an NVIDIA GPU."
+  type        = list(string)
+  default     = ["g5.xlarge"]
+}
+
+variable "compute_type" {
+  description = "\"EC2\" (on-demand) or \"SPOT\". Spot interruptions are retried (see the job's retry strategy)."
+  type        = string
+  default     = "EC2"
+
+  validation {
+    condition     = contains(["EC2", "SPOT"], var.compute_type)
+    error_message = "compute_type must be \"EC2\" or \"SPOT\"."
+  }
+}
+
+variable "image_type" {
+  description = "Batch AMI image type of the instances; the NVIDIA variants carry the GPU driver."
+  type        = string
+  default     = "ECS_AL2023_NVIDIA"
+}
+
+variable "max_vcpus" {
+  description = "Upper bound of vCPUs running at once in the compute environment (g5.xlarge has 4). It scales to 0 when idle."
+  type        = number
+  default     = 8
+}
+
+variable "image_tag" {
+  description = "Tag of the training image in the ECR repository that the job definition runs (tags are immutable: push a new tag per build)."
+  type        = string
+  default     = "v1"
+}
+
+variable "job_vcpus" {
+  description = "vCPUs of one training job."
+  type        = number
+  default     = 4
+}
+
+variable "job_memory_mib" {
+  description = "Memory of one training job in MiB (a g5.xlarge offers about 15 GiB to containers)."
+  type        = number
+  default     = 14336
+}
+
+variable "job_gpus" {
+  description = "GPUs of one training job."
+  type        = number
+  default     = 1
+}
+
+variable "job_attempts" {
+  description = "Attempts of one job: exit code 75 (temporary failure) and a lost host are retried up to this count; any other exit ends the job."
+  type        = number
+  default     = 3
+}
+
+variable "job_timeout_seconds" {
+  description = "Seconds one attempt may run before Batch stops it."
+  type        = number
+  default     = 14400
+}
+
+variable "environment" {
+  description = "Extra environment variables of the job container (e.g. RUST_LOG, MLFLOW_TRACKING_URI, OTEL_EXPORTER_OTLP_ENDPOINT)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "force_delete" {
+  description = "Let `terraform destroy` delete the ECR repository with its images."
+  type        = bool
+  default     = false
+}
+
+variable "keep_images" {
+  description = "Number of most recent images the repository keeps; older ones expire."
+  type        = number
+  default     = 20
+}
+
+variable "tags" {
+  description = "Tags added to every resource of this module (on top of the provider's default_tags)."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,866 @@
+//! The deployment, checked without a cloud account (the Terraform provider registry is not
+//! reachable from CI, so `terraform init/validate/plan` cannot run):
+//!
+//! - every `.tf` file parses (hcl-rs) and `terraform fmt -check` accepts it;
+//! - the wiring: each stage of the routing table has its target (a Lambda, or the Batch job
+//!   for training) with exactly its triggers, a dead-letter queue, and a role whose S3 access
+//!   is built only from its read and write prefixes;
+//! - every variable is documented; the Worker's bindings match `wrangler.toml`;
+//! - the package (`cargo xtask package`): sums and sizes match the manifest, every artifact
+//!   is within budget and referenced by what deploys it;
+//! - checkov passes over `terraform/`, the Kubernetes manifest and the Dockerfiles.
+//!
+//! Tools come from `MLPIPE_CHECKOV` (else `.tools/checkov`) and `terraform` on the PATH; the
+//! package from `MLPIPE_PACKAGE_MANIFEST` (else `target/package/manifest.json`). Without one
+//! the test that needs it is skipped loudly, except under `CI`, where it fails.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use events::{Route, Target, Trigger, routing_table};
+use hcl::{Block, Body, Expression};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn terraform_dir() -> PathBuf {
+    root().join("terraform")
+}
+
+/// Under CI a missing tool or artifact fails the test; elsewhere it is skipped, loudly.
+fn missing(what: &str) {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") {
+        panic!("{what} is missing, and CI is set: `cargo xtask test` provides it");
+    }
+    eprintln!("SKIPPED: {what} is missing (run `cargo xtask test`, which provides it)");
+}
+
+/// Every `.tf` file under `dir`, recursively, sorted.
+fn tf_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if name != ".terraform" {
+                    stack.push(path);
+                }
+            } else if name.ends_with(".tf") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn parse(path: &Path) -> Body {
+    let text = std::fs::read_to_string(path).unwrap();
+    hcl::parse(&text).unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()))
+}
+
+/// The blocks of every `.tf` file in one module folder (not recursive), with their files.
+fn module(dir: &str) -> Vec<(PathBuf, Block)> {
+    let dir = terraform_dir().join(dir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "tf"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} has no .tf files", dir.display());
+    files
+        .into_iter()
+        .flat_map(|f| {
+            parse(&f)
+                .into_blocks()
+                .map(move |b| (f.clone(), b))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn label(block: &Block, i: usize) -> Option<&str> {
+    block.labels().get(i).map(|l| l.as_str())
+}
+
+/// `resource "<kind>" "<name>"` blocks of a module.
+fn resources<'a>(blocks: &'a [(PathBuf, Block)], kind: &str) -> Vec<&'a Block> {
+    blocks
+        .iter()
+        .map(|(_, b)| b)
+        .filter(|b| b.identifier() == "resource" && label(b, 0) == Some(kind))
+        .collect()
+}
+
+fn attr<'a>(body: &'a Body, key: &str) -> Option<&'a Expression> {
+    body.attributes().find(|a| a.key() == key).map(|a| a.expr())
+}
+
+fn sub_blocks<'a>(body: &'a Body, ident: &'a str) -> impl Iterator<Item = &'a Block> + 'a {
+    body.blocks().filter(move |b| b.identifier() == ident)
+}
+
+/// An expression as HCL text (for checks on references such as `var.read_prefixes`).
+fn text(expr: &Expression) -> String {
+    expr.to_string()
+}
+
+fn string(expr: Option<&Expression>) -> Option<String> {
+    match expr? {
+        Expression::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn strings(expr: Option<&Expression>) -> Option<Vec<String>> {
+    match expr? {
+        Expression::Array(items) => items.iter().map(|e| string(Some(e))).collect(),
+        _ => None,
+    }
+}
+
+/// `[{ prefix = "...", suffix = "..." }, ...]` as pairs.
+fn triggers(expr: Option<&Expression>) -> Option<Vec<(String, String)>> {
+    let Expression::Array(items) = expr? else {
+        return None;
+    };
+    items
+        .iter()
+        .map(|item| {
+            let Expression::Object(obj) = item else {
+                return None;
+            };
+            let field = |name: &str| {
+                obj.iter()
+                    .find(|(k, _)| k.to_string().trim_matches('"') == name)
+                    .and_then(|(_, v)| string(Some(v)))
+            };
+            Some((field("prefix")?, field("suffix")?))
+        })
+        .collect()
+}
+
+fn object_triggers(route: &Route) -> Vec<(String, String)> {
+    route
+        .triggers
+        .iter()
+        .filter_map(|t| match t {
+            Trigger::Object { prefix, suffix } => Some((prefix.clone(), suffix.clone())),
+            Trigger::Schedule { .. } => None,
+        })
+        .collect()
+}
+
+fn schedules(route: &Route) -> Vec<String> {
+    route
+        .triggers
+        .iter()
+        .filter_map(|t| match t {
+            Trigger::Schedule { expression } => Some(expression.clone()),
+            Trigger::Object { .. } => None,
+        })
+        .collect()
+}
+
+fn quoted(items: &[&str]) -> String {
+    let q: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("[{}]", q.join(", "))
+}
+
+/// The routing attributes of a stage's module block, as they must read in `stages.tf`.
+fn expected_routing_attributes(route: &Route) -> String {
+    let triggers: Vec<String> = object_triggers(route)
+        .iter()
+        .map(|(p, s)| format!("{{ prefix = {p:?}, suffix = {s:?} }}"))
+        .collect();
+    let mut out = format!(
+        "  stage           = {:?}\n  object_triggers = [{}]\n",
+        route.stage.name(),
+        triggers.join(", ")
+    );
+    if route.target == Target::Function {
+        let s: Vec<String> = schedules(route).iter().map(|s| format!("{s:?}")).collect();
+        out.push_str(&format!("  schedules       = [{}]\n", s.join(", ")));
+    }
+    out.push_str(&format!(
+        "  read_prefixes   = {}\n  write_prefixes  = {}\n",
+        quoted(&route.reads),
+        quoted(&route.writes)
+    ));
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsing, formatting, documentation
+
+#[test]
+fn every_tf_file_parses_and_every_variable_is_documented() {
+    let files = tf_files(&terraform_dir());
+    assert!(files.len() >= 20, "only {} .tf files", files.len());
+    let mut undocumented = Vec::new();
+    for file in &files {
+        for block in parse(file).blocks() {
+            if block.identifier() != "variable" {
+                continue;
+            }
+            let name = label(block, 0).unwrap_or("?");
+            let ok =
+                string(attr(block.body(), "description")).is_some_and(|d| d.trim().len() >= 10);
+            if !ok || attr(block.body(), "type").is_none() {
+                undocumented.push(format!("{}: {name}", file.display()));
+            }
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "variables without a description (10+ characters) or a type:\n{}",
+        undocumented.join("\n")
+    );
+}
+
+#[test]
+fn terraform_fmt_accepts_every_file() {
+    let Ok(out) = Command::new("terraform")
+        .args(["fmt", "-check", "-recursive", "-diff"])
+        .arg(terraform_dir())
+        .output()
+    else {
+        return missing("terraform (on the PATH)");
+    };
+    assert!(
+        out.status.success(),
+        "terraform fmt -check -recursive terraform/ wants changes:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn both_environments_use_the_pipeline_module() {
+    for env in ["envs/dev", "envs/prod"] {
+        let blocks = module(env);
+        let pipeline = blocks
+            .iter()
+            .map(|(_, b)| b)
+            .find(|b| b.identifier() == "module" && label(b, 0) == Some("pipeline"))
+            .unwrap_or_else(|| panic!("{env} has no module \"pipeline\""));
+        assert_eq!(
+            string(attr(pipeline.body(), "source")).as_deref(),
+            Some("../../modules/pipeline"),
+            "{env}"
+        );
+        for file in [
+            "variables.tf",
+            "outputs.tf",
+            "versions.tf",
+            "terraform.tfvars.example",
+        ] {
+            assert!(
+                terraform_dir().join(env).join(file).is_file(),
+                "{env}/{file} is missing"
+            );
+        }
+        let outputs: BTreeSet<String> = blocks
+            .iter()
+            .filter(|(_, b)| b.identifier() == "output")
+            .filter_map(|(_, b)| label(b, 0).map(str::to_string))
+            .collect();
+        assert!(
+            outputs.iter().any(|o| o.contains("endpoint")),
+            "{env} has no endpoint output: {outputs:?}"
+        );
+        assert!(
+            outputs.iter().any(|o| o.contains("bucket")),
+            "{env} has no bucket output: {outputs:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Wiring from the routing table
+
+#[test]
+fn every_stage_has_its_target_with_exactly_its_triggers_and_prefixes() {
+    let path = terraform_dir().join("modules/pipeline/stages.tf");
+    let body = parse(&path);
+    let stage_modules: BTreeMap<String, &Block> = body
+        .blocks()
+        .filter(|b| b.identifier() == "module")
+        .filter_map(|b| Some((label(b, 0)?.to_string(), b)))
+        .collect();
+    let table = routing_table();
+    let names: BTreeSet<String> = table.iter().map(|r| r.stage.name().to_string()).collect();
+    let extra: Vec<&String> = stage_modules
+        .keys()
+        .filter(|k| !names.contains(*k))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "stages.tf has modules for stages the routing table lacks: {extra:?}"
+    );
+    for route in &table {
+        let name = route.stage.name();
+        let hint = format!(
+            "\n{}: module \"{name}\" must carry the routing table's row:\n{}",
+            path.display(),
+            expected_routing_attributes(route)
+        );
+        let block = stage_modules
+            .get(name)
+            .unwrap_or_else(|| panic!("no module \"{name}\"{hint}"));
+        let b = block.body();
+        let source = match route.target {
+            Target::Function => "../function",
+            Target::BatchJob => "../training",
+        };
+        assert_eq!(string(attr(b, "source")).as_deref(), Some(source), "{hint}");
+        assert_eq!(string(attr(b, "stage")).as_deref(), Some(name), "{hint}");
+        assert_eq!(
+            triggers(attr(b, "object_triggers")),
+            Some(object_triggers(route)),
+            "object_triggers{hint}"
+        );
+        let want_schedules = schedules(route);
+        match route.target {
+            Target::Function => assert_eq!(
+                strings(attr(b, "schedules")),
+                Some(want_schedules),
+                "schedules{hint}"
+            ),
+            Target::BatchJob => assert!(
+                want_schedules.is_empty() && attr(b, "schedules").is_none(),
+                "the training module takes no schedules{hint}"
+            ),
+        }
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            strings(attr(b, "read_prefixes")),
+            Some(owned(&route.reads)),
+            "read_prefixes{hint}"
+        );
+        assert_eq!(
+            strings(attr(b, "write_prefixes")),
+            Some(owned(&route.writes)),
+            "write_prefixes{hint}"
+        );
+    }
+}
+
+/// The S3 statements of every `aws_iam_policy_document` in a module: object reads only from
+/// `var.read_prefixes`, object writes only to `var.write_prefixes`, listing on the bucket
+/// only, no other S3 action, and none on a wildcard resource.
+fn assert_s3_access_from_prefixes(dir: &str) {
+    let blocks = module(dir);
+    let docs: Vec<&Block> = blocks
+        .iter()
+        .map(|(_, b)| b)
+        .filter(|b| b.identifier() == "data" && label(b, 0) == Some("aws_iam_policy_document"))
+        .collect();
+    assert!(!docs.is_empty(), "{dir}: no aws_iam_policy_document");
+    let (mut reads, mut writes) = (0, 0);
+    for doc in docs {
+        for st in sub_blocks(doc.body(), "statement") {
+            let actions = strings(attr(st.body(), "actions"))
+                .unwrap_or_else(|| panic!("{dir}: a statement's actions must be a literal list"));
+            let s3: Vec<&String> = actions.iter().filter(|a| a.starts_with("s3:")).collect();
+            if s3.is_empty() {
+                continue;
+            }
+            let resources = attr(st.body(), "resources")
+                .map(text)
+                .unwrap_or_else(|| panic!("{dir}: S3 statement without resources"));
+            assert!(
+                !resources.contains("\"*\""),
+                "{dir}: S3 actions {s3:?} on a wildcard resource"
+            );
+            for action in &s3 {
+                match action.as_str() {
+                    "s3:GetObject" | "s3:GetObjectVersion" | "s3:GetObjectAttributes" => {
+                        assert!(
+                            resources.contains("var.read_prefixes")
+                                && !resources.contains("var.write_prefixes"),
+                            "{dir}: {action} must be on the read prefixes only: {resources}"
+                        );
+                        reads += 1;
+                    }
+                    "s3:PutObject" | "s3:AbortMultipartUpload" => {
+                        assert!(
+                            resources.contains("var.write_prefixes")
+                                && !resources.contains("var.read_prefixes"),
+                            "{dir}: {action} must be on the write prefixes only: {resources}"
+                        );
+                        writes += 1;
+                    }
+                    // Listing names only, on the bucket itself. Not limited by s3:prefix:
+                    // S3 answers a read of a missing key with 404 only to a caller allowed
+                    // to list, and a GetObject carries no s3:prefix to match; the stages'
+                    // exactly-once checks need that 404.
+                    "s3:ListBucket" => {
+                        let compact: String = resources
+                            .split_whitespace()
+                            .collect::<String>()
+                            .replace(",]", "]");
+                        assert!(
+                            compact == "[var.bucket_arn]",
+                            "{dir}: s3:ListBucket only on the bucket: {resources}"
+                        );
+                    }
+                    other => panic!(
+                        "{dir}: S3 action {other} is outside what the stages need (get, put, list)"
+                    ),
+                }
+            }
+        }
+    }
+    assert!(
+        reads > 0 && writes > 0,
+        "{dir}: no object read or write grant"
+    );
+}
+
+#[test]
+fn a_function_is_a_lambda_with_its_triggers_dead_letter_queue_and_least_privilege() {
+    let dir = "modules/function";
+    let blocks = module(dir);
+    let lambdas = resources(&blocks, "aws_lambda_function");
+    assert_eq!(lambdas.len(), 1, "{dir}: one aws_lambda_function");
+    let lambda = lambdas[0].body();
+    assert_eq!(
+        string(attr(lambda, "handler")).as_deref(),
+        Some("bootstrap")
+    );
+    assert_eq!(
+        string(attr(lambda, "runtime")).as_deref(),
+        Some("provided.al2023")
+    );
+    let env = sub_blocks(lambda, "environment")
+        .next()
+        .and_then(|e| attr(e.body(), "variables"))
+        .map(text)
+        .unwrap_or_default();
+    assert!(
+        env.contains("MLPIPE_STAGE") && env.contains("var.stage"),
+        "{dir}: the function's environment must name its stage: {env}"
+    );
+    let pipeline =
+        std::fs::read_to_string(terraform_dir().join("modules/pipeline/main.tf")).unwrap();
+    assert!(
+        pipeline.contains("MLPIPE_STORE = module.storage.store_url"),
+        "modules/pipeline: every function gets the store"
+    );
+    let filename = attr(lambda, "filename").map(text).unwrap_or_default();
+    assert!(
+        filename.contains("var.package_zip"),
+        "{dir}: the code is the packaged zip: {filename}"
+    );
+    // Dead-letter queue.
+    let dlq = sub_blocks(lambda, "dead_letter_config")
+        .next()
+        .and_then(|d| attr(d.body(), "target_arn"))
+        .map(text)
+        .unwrap_or_else(|| panic!("{dir}: the Lambda has no dead_letter_config"));
+    let queues: Vec<String> = resources(&blocks, "aws_sqs_queue")
+        .iter()
+        .filter_map(|b| label(b, 1).map(|n| format!("aws_sqs_queue.{n}.arn")))
+        .collect();
+    assert!(
+        queues.iter().any(|q| dlq.contains(q.as_str())),
+        "{dir}: dead_letter_config {dlq} is not one of the module's queues {queues:?}"
+    );
+    // One rule per object trigger and per schedule, each with a target.
+    let rules = resources(&blocks, "aws_cloudwatch_event_rule");
+    let for_each = |b: &Block| attr(b.body(), "for_each").map(text).unwrap_or_default();
+    let object_rule = rules
+        .iter()
+        .find(|r| for_each(r).contains("object_triggers"))
+        .unwrap_or_else(|| panic!("{dir}: no event rule for_each over var.object_triggers"));
+    let pattern = attr(object_rule.body(), "event_pattern")
+        .map(text)
+        .unwrap_or_default();
+    for needle in ["Object Created", "aws.s3", "prefix", "suffix"] {
+        assert!(
+            pattern.contains(needle),
+            "{dir}: the object rule's pattern lacks {needle}: {pattern}"
+        );
+    }
+    let schedule_rule = rules
+        .iter()
+        .find(|r| for_each(r).contains("schedules"))
+        .unwrap_or_else(|| panic!("{dir}: no event rule for_each over var.schedules"));
+    assert!(attr(schedule_rule.body(), "schedule_expression").is_some());
+    let targets = resources(&blocks, "aws_cloudwatch_event_target");
+    for rule in [object_rule, schedule_rule] {
+        let name = label(rule, 1).unwrap();
+        let target = targets
+            .iter()
+            .find(|t| {
+                attr(t.body(), "rule")
+                    .map(text)
+                    .is_some_and(|r| r.contains(&format!("aws_cloudwatch_event_rule.{name}")))
+            })
+            .unwrap_or_else(|| panic!("{dir}: rule {name} has no target"));
+        assert!(
+            sub_blocks(target.body(), "dead_letter_config")
+                .next()
+                .is_some(),
+            "{dir}: the target of rule {name} has no dead-letter queue"
+        );
+    }
+    assert!(
+        !resources(&blocks, "aws_lambda_permission").is_empty(),
+        "{dir}: EventBridge needs permission to invoke"
+    );
+    assert!(!resources(&blocks, "aws_iam_role").is_empty());
+    assert_s3_access_from_prefixes(dir);
+}
+
+#[test]
+fn training_is_a_batch_job_submitted_by_its_triggers() {
+    let dir = "modules/training";
+    let blocks = module(dir);
+    for kind in [
+        "aws_batch_compute_environment",
+        "aws_batch_job_queue",
+        "aws_batch_job_definition",
+        "aws_ecr_repository",
+        "aws_sqs_queue",
+    ] {
+        assert!(!resources(&blocks, kind).is_empty(), "{dir}: no {kind}");
+    }
+    let def = resources(&blocks, "aws_batch_job_definition")[0].body();
+    let props = attr(def, "container_properties")
+        .map(text)
+        .unwrap_or_default();
+    assert!(
+        props.contains("Ref::key") && props.contains("GPU"),
+        "{dir}: the job takes the trigger key as a parameter and a GPU: {props}"
+    );
+    let rule = resources(&blocks, "aws_cloudwatch_event_rule")
+        .into_iter()
+        .find(|r| {
+            attr(r.body(), "for_each")
+                .map(text)
+                .is_some_and(|f| f.contains("object_triggers"))
+        })
+        .unwrap_or_else(|| panic!("{dir}: no event rule for_each over var.object_triggers"));
+    let name = label(rule, 1).unwrap();
+    let target = resources(&blocks, "aws_cloudwatch_event_target")
+        .into_iter()
+        .find(|t| {
+            attr(t.body(), "rule")
+                .map(text)
+                .is_some_and(|r| r.contains(&format!("aws_cloudwatch_event_rule.{name}")))
+        })
+        .unwrap_or_else(|| panic!("{dir}: rule {name} has no target"));
+    let t = target.body();
+    assert!(
+        sub_blocks(t, "batch_target").next().is_some(),
+        "{dir}: batch_target"
+    );
+    let transformer = sub_blocks(t, "input_transformer")
+        .next()
+        .unwrap_or_else(|| panic!("{dir}: the target has no input_transformer"));
+    let paths = attr(transformer.body(), "input_paths")
+        .map(text)
+        .unwrap_or_default();
+    assert!(
+        paths.contains("$.detail.object.key"),
+        "{dir}: the transformer passes the triggering key: {paths}"
+    );
+    let template = attr(transformer.body(), "input_template")
+        .map(text)
+        .unwrap_or_default();
+    assert!(
+        template.contains("Parameters") && template.contains("<key>"),
+        "{dir}: the key becomes the job's `key` parameter: {template}"
+    );
+    assert!(
+        sub_blocks(t, "dead_letter_config").next().is_some(),
+        "{dir}: target DLQ"
+    );
+    assert_s3_access_from_prefixes(dir);
+}
+
+// ---------------------------------------------------------------------------------------
+// The edge
+
+#[test]
+fn worker_bindings_match_wrangler_toml() {
+    let wrangler: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root().join("edge/worker/wrangler.toml")).unwrap())
+            .unwrap();
+    let names = |key: &str| -> BTreeSet<String> {
+        wrangler
+            .get(key)
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.get("binding")?.as_str().map(str::to_string))
+            .collect()
+    };
+    let r2 = names("r2_buckets");
+    let kv = names("kv_namespaces");
+    let vars: BTreeSet<String> = wrangler
+        .get("vars")
+        .and_then(|v| v.as_table())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    assert!(!r2.is_empty() && !kv.is_empty() && !vars.is_empty());
+
+    let blocks = module("modules/edge");
+    let scripts = resources(&blocks, "cloudflare_workers_script");
+    assert_eq!(scripts.len(), 1, "one Worker script");
+    let script = scripts[0].body();
+    let Some(Expression::Array(bindings)) = attr(script, "bindings") else {
+        panic!("the Worker script's bindings must be a list of objects");
+    };
+    let mut by_type: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for binding in bindings {
+        let Expression::Object(obj) = binding else {
+            panic!("a binding is not an object: {binding}");
+        };
+        let field = |name: &str| {
+            obj.iter()
+                .find(|(k, _)| k.to_string().trim_matches('"') == name)
+                .and_then(|(_, v)| string(Some(v)))
+        };
+        let (Some(kind), Some(name)) = (field("type"), field("name")) else {
+            panic!("a binding without a literal type and name: {binding}");
+        };
+        by_type.entry(kind).or_default().insert(name);
+    }
+    let get = |k: &str| by_type.get(k).cloned().unwrap_or_default();
+    assert_eq!(get("r2_bucket"), r2, "R2 bindings");
+    assert_eq!(get("kv_namespace"), kv, "KV bindings");
+    assert_eq!(get("plain_text"), vars, "plain-text vars");
+    // A literal, or a variable of the module whose default is the date.
+    let date = match attr(script, "compatibility_date") {
+        Some(expr @ Expression::Traversal(_)) => {
+            let var = text(expr);
+            let name = var.strip_prefix("var.").unwrap_or(&var).to_string();
+            blocks
+                .iter()
+                .map(|(_, b)| b)
+                .find(|b| b.identifier() == "variable" && label(b, 0) == Some(name.as_str()))
+                .and_then(|b| string(attr(b.body(), "default")))
+        }
+        other => string(other),
+    };
+    assert_eq!(
+        date,
+        wrangler
+            .get("compatibility_date")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        "compatibility_date"
+    );
+    let main = string(attr(script, "main_module"));
+    assert_eq!(
+        main.as_deref(),
+        Some("index.js"),
+        "the Worker's main module"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The package
+
+fn package_manifest() -> Option<PathBuf> {
+    if let Some(set) = std::env::var_os("MLPIPE_PACKAGE_MANIFEST").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(set);
+        assert!(
+            path.is_file(),
+            "MLPIPE_PACKAGE_MANIFEST={} is not a file",
+            path.display()
+        );
+        return Some(path);
+    }
+    let default = root().join("target/package/manifest.json");
+    default.is_file().then_some(default)
+}
+
+fn all_tf_text() -> String {
+    tf_files(&terraform_dir())
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_package_matches_its_manifest_is_within_budget_and_is_deployed() {
+    let Some(path) = package_manifest() else {
+        return missing("the package (target/package/manifest.json from `cargo xtask package`)");
+    };
+    let dir = path.parent().unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let artifacts = manifest["artifacts"].as_array().unwrap();
+    let kinds: BTreeSet<&str> = artifacts
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "lambda-zip",
+        "worker",
+        "spin-component",
+        "spin-manifest",
+        "train-dockerfile",
+        "train-context",
+        "definition",
+    ] {
+        assert!(kinds.contains(kind), "the package has no {kind}: {kinds:?}");
+    }
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    let tf = all_tf_text();
+    let guide = std::fs::read_to_string(root().join("docs/deploy.md")).unwrap();
+    for a in artifacts {
+        let rel = a["path"].as_str().unwrap();
+        let data = std::fs::read(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert_eq!(
+            data.len() as u64,
+            a["bytes"].as_u64().unwrap(),
+            "{rel}: size"
+        );
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
+        assert_eq!(a["sha256"].as_str(), Some(sha.as_str()), "{rel}: sha256");
+        assert!(
+            sums.contains(&format!("{sha}  {rel}\n")),
+            "{rel}: not in SHA256SUMS"
+        );
+        // Referenced by what deploys it.
+        match a["deployed_by"].as_str().unwrap() {
+            "terraform" => {
+                let referenced = match a["kind"].as_str().unwrap() {
+                    "lambda-zip" => tf.contains("lambda/mlpipe-lambda-${var.architecture}.zip"),
+                    "definition" => tf.contains("/definitions\"") && tf.contains("fileset("),
+                    _ => tf.contains(rel),
+                };
+                assert!(
+                    referenced,
+                    "{rel} is packaged for Terraform but no .tf uses it"
+                );
+            }
+            _ => assert!(
+                guide.contains(rel),
+                "{rel} is packaged but docs/deploy.md never says how to deploy it"
+            ),
+        }
+    }
+    for b in manifest["budgets"].as_array().unwrap() {
+        let (bytes, budget) = (b["bytes"].as_u64().unwrap(), b["budget"].as_u64().unwrap());
+        assert!(
+            bytes <= budget,
+            "{} is over budget: {bytes} > {budget} ({})",
+            b["artifact"],
+            b["measure"]
+        );
+    }
+    // The zip holds an executable `bootstrap` at its root, as provided.al2023 wants.
+    let zip = artifacts
+        .iter()
+        .find(|a| a["kind"] == "lambda-zip")
+        .and_then(|a| a["path"].as_str())
+        .unwrap();
+    let listing = Command::new("unzip").arg("-Z").arg(dir.join(zip)).output();
+    match listing {
+        Ok(out) if out.status.success() => {
+            let listing = String::from_utf8_lossy(&out.stdout);
+            let line = listing
+                .lines()
+                .find(|l| l.ends_with(" bootstrap"))
+                .unwrap_or_else(|| panic!("{zip} has no bootstrap at its root:\n{listing}"));
+            assert!(
+                line.starts_with("-rwx"),
+                "bootstrap is not executable: {line}"
+            );
+        }
+        _ => missing("unzip (to list the Lambda zip)"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Security scan and the own-cluster option
+
+fn find_checkov() -> Option<PathBuf> {
+    if let Some(set) = std::env::var_os("MLPIPE_CHECKOV").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(set);
+        assert!(
+            path.is_file(),
+            "MLPIPE_CHECKOV={} is not a file",
+            path.display()
+        );
+        return Some(path);
+    }
+    let local = root().join(".tools/checkov/bin/checkov");
+    local.is_file().then_some(local)
+}
+
+fn checkov(checkov: &Path, args: &[&str]) {
+    let out = Command::new(checkov)
+        .current_dir(root())
+        .args(args)
+        .args(["--quiet", "--compact", "--skip-download"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "checkov {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn checkov_passes_on_terraform_kubernetes_and_dockerfiles() {
+    let Some(bin) = find_checkov() else {
+        return missing("checkov (MLPIPE_CHECKOV or .tools/checkov)");
+    };
+    checkov(&bin, &["-d", "terraform", "--framework", "terraform"]);
+    checkov(&bin, &["-d", "infra/k8s", "--framework", "kubernetes"]);
+    checkov(
+        &bin,
+        &[
+            "-f",
+            "infra/serve.Dockerfile",
+            "-f",
+            "infra/train.Dockerfile",
+            "--framework",
+            "dockerfile",
+        ],
+    );
+}
+
+#[test]
+fn the_kubernetes_manifest_probes_the_servers_health_routes() {
+    let manifest = std::fs::read_to_string(root().join("infra/k8s/mlpipe-serve.yaml")).unwrap();
+    for needle in [
+        "kind: Deployment",
+        "kind: Service",
+        "livenessProbe",
+        "readinessProbe",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "serve",
+        "MLPIPE_STORE",
+    ] {
+        assert!(
+            manifest.contains(needle),
+            "infra/k8s/mlpipe-serve.yaml lacks {needle}"
+        );
+    }
+    let dockerfile = std::fs::read_to_string(root().join("infra/serve.Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("--bin mlpipe") && dockerfile.contains("0.0.0.0:8080"),
+        "infra/serve.Dockerfile builds the mlpipe CLI and serves on 0.0.0.0:8080"
+    );
+}
