@@ -544,12 +544,19 @@ fn report(manifest: &Value) -> Vec<String> {
         } else {
             "within goal"
         };
+        // Each budget in its own unit: the Lambda's in MB, the Worker's in MiB.
+        let (unit, div) = if budget % MIB == 0 {
+            ("MiB", MIB)
+        } else {
+            ("MB", MB)
+        };
+        let shown = |n: u64| format!("{:.2} {unit}", n as f64 / div as f64);
         eprintln!(
-            "  {:<44} {:>9.2} MB {:>7.2} MB {:>7.2} MB  {status}",
+            "  {:<44} {:>12} {:>10} {:>10}  {status}",
             name,
-            bytes as f64 / MB as f64,
-            budget as f64 / MB as f64,
-            goal as f64 / MB as f64,
+            shown(bytes),
+            shown(budget),
+            shown(goal),
         );
     }
     over
