@@ -194,6 +194,20 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # Prediction logs of servers that log into the pipeline bucket (`mlpipe serve`; the
+  # Worker logs to its R2 bucket). The drift stage reads recent windows only; keep more than
+  # its longest lookback.
+  rule {
+    id     = "inference-logs-expire"
+    status = "Enabled"
+    filter {
+      prefix = "inference-logs/"
+    }
+    expiration {
+      days = var.inference_logs_expiration_days
+    }
+  }
+
   depends_on = [aws_s3_bucket_versioning.this]
 }
 

@@ -45,6 +45,12 @@ variable "run_records_expiration_days" {
   default     = 180
 }
 
+variable "inference_logs_expiration_days" {
+  description = "Days after which prediction logs under inference-logs/ expire (longer than the drift stage's longest lookback)."
+  type        = number
+  default     = 90
+}
+
 variable "noncurrent_version_expiration_days" {
   description = "Days after which a replaced or deleted object version expires."
   type        = number
