@@ -4,9 +4,64 @@
 //! by skipping. `cargo xtask test` installs the parts (moto into `.venv/`).
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// A server process started in a process group of its own and stopped with the whole group:
+/// servers such as MLflow (uvicorn, its job runner, huey workers) or wrangler run the real
+/// work in children, which killing the parent alone would leave running, orphaned.
+pub struct Group(Child);
+
+impl Group {
+    /// Spawns `cmd` as the leader of a new process group.
+    pub fn spawn(cmd: &mut Command) -> std::io::Result<Group> {
+        cmd.process_group(0).spawn().map(Group)
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.0
+    }
+
+    /// Stops the group: SIGTERM to every member, up to 5 s for the leader to exit, then
+    /// SIGKILL to whatever is left of the group.
+    pub fn stop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let signal = |sig: &str| {
+            let _ = Command::new("kill")
+                .args([sig, "--", &group])
+                .stderr(Stdio::null())
+                .status();
+        };
+        signal("-TERM");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        signal("-KILL");
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    /// Whether any process of the group is still running (`kill -0`).
+    pub fn group_alive(&self) -> bool {
+        Command::new("kill")
+            .args(["-0", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
 
 /// Reads a Parquet object (curated part or quarantine rows) into a data frame.
 pub fn read_parquet(bytes: &[u8]) -> ingest::polars::prelude::DataFrame {
@@ -23,7 +78,7 @@ pub fn repo_root() -> PathBuf {
 
 /// A moto server (S3, SQS and more on one port) on 127.0.0.1, stopped on drop.
 pub struct Moto {
-    child: Child,
+    child: Group,
     pub port: u16,
 }
 
@@ -40,17 +95,18 @@ impl Moto {
         ];
         let port = free_port();
         for bin in candidates.into_iter().flatten() {
-            let child = Command::new(&bin)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
+            let child = Group::spawn(
+                Command::new(&bin)
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+            );
             let Ok(child) = child else { continue };
             let mut moto = Moto { child, port };
             if moto.wait_ready(Duration::from_secs(30)) {
                 return moto;
             }
-            let _ = moto.child.kill();
+            moto.child.stop();
         }
         panic!(
             "no moto_server could be started: run `cargo xtask test`, which installs it into .venv/, or set MLPIPE_MOTO_SERVER"
@@ -64,7 +120,7 @@ impl Moto {
     fn wait_ready(&mut self, timeout: Duration) -> bool {
         let start = Instant::now();
         while start.elapsed() < timeout {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = self.child.child().try_wait() {
                 return false;
             }
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
@@ -98,13 +154,6 @@ impl Moto {
     }
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -115,7 +164,7 @@ fn free_port() -> u16 {
 /// A real MLflow tracking server (sqlite backend, artifacts proxied into a temp folder) on
 /// 127.0.0.1, stopped on drop.
 pub struct Mlflow {
-    child: Child,
+    child: Group,
     pub port: u16,
     _dir: tempfile::TempDir,
 }
@@ -136,16 +185,17 @@ impl Mlflow {
         let backend = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
         let artifacts = dir.path().join("artifacts");
         for bin in candidates.into_iter().flatten() {
-            let child = Command::new(&bin)
-                .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--backend-store-uri", &backend])
-                .arg("--artifacts-destination")
-                .arg(&artifacts)
-                .args(["--workers", "1"])
-                .env("MLFLOW_SERVER_ALLOWED_HOSTS", "*")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
+            let child = Group::spawn(
+                Command::new(&bin)
+                    .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
+                    .args(["--backend-store-uri", &backend])
+                    .arg("--artifacts-destination")
+                    .arg(&artifacts)
+                    .args(["--workers", "1"])
+                    .env("MLFLOW_SERVER_ALLOWED_HOSTS", "*")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+            );
             let Ok(child) = child else { continue };
             let mut server = Mlflow {
                 child,
@@ -155,7 +205,7 @@ impl Mlflow {
             if server.wait_ready(Duration::from_secs(120)) {
                 return server;
             }
-            let _ = server.child.kill();
+            server.child.stop();
             panic!("{} started but did not answer within 120 s", bin.display());
         }
         panic!(
@@ -170,7 +220,7 @@ impl Mlflow {
     fn wait_ready(&mut self, timeout: Duration) -> bool {
         let start = Instant::now();
         while start.elapsed() < timeout {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = self.child.child().try_wait() {
                 return false;
             }
             let ok = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
@@ -184,10 +234,11 @@ impl Mlflow {
     }
 }
 
-impl Drop for Mlflow {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl Mlflow {
+    /// Stops the server and every process it started; true when none is left running.
+    pub fn stop(mut self) -> bool {
+        self.child.stop();
+        !self.child.group_alive()
     }
 }
 

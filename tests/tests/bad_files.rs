@@ -6,7 +6,8 @@
 use contracts::Contract;
 use ingest::IngestError;
 use ingest::definitions::publish_contract;
-use storage::{Store, zones};
+use storage::Store;
+use records::keys as zones;
 
 const CONTRACT: &str = r#"
 dataset = "tx"

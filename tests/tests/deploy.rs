@@ -154,7 +154,7 @@ fn object_triggers(route: &Route) -> Vec<(String, String)> {
         .triggers
         .iter()
         .filter_map(|t| match t {
-            Trigger::Object { prefix, suffix } => Some((prefix.clone(), suffix.clone())),
+            Trigger::Object { prefix, suffix, .. } => Some((prefix.clone(), suffix.clone())),
             Trigger::Schedule { .. } => None,
         })
         .collect()

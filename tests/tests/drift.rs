@@ -84,7 +84,7 @@ async fn write_logs(
         }
         store
             .put(
-                &inference::service::log_key("fraud", at_us, &id),
+                &records::keys::prediction_log("fraud", at_us, &id),
                 text.into_bytes(),
             )
             .await
@@ -583,7 +583,7 @@ async fn late_labels_are_joined_and_a_degraded_live_metric_requests_a_retrain() 
         }
         store
             .put(
-                &inference::service::log_key("fraud", h0 + 60_000_000, &id),
+                &records::keys::prediction_log("fraud", h0 + 60_000_000, &id),
                 text.into_bytes(),
             )
             .await

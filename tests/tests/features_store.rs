@@ -22,7 +22,7 @@ use online::aws::Credentials;
 use online::{Backend, DynamoStore};
 use serde_json::{Map, Value, json};
 use storage::Store;
-use storage::records::{FeatureManifest, Snapshot};
+use records::pipeline::{FeatureManifest, Snapshot};
 use tests::Moto;
 
 const VIEW: &str = "card_activity";
@@ -386,7 +386,7 @@ async fn a_redelivered_snapshot_is_computed_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::local(&dir.path().join("store")).unwrap();
     let manifest = run_pipeline(&store, Config::default(), dir.path(), 800).await;
-    let key = storage::zones::snapshot("transactions", &manifest.snapshot.hash);
+    let key = records::keys::snapshot("transactions", &manifest.snapshot.hash);
     let info = store.head(&key).await.unwrap().unwrap();
     let event = events::ObjectCreated {
         bucket: store.bucket_name(),

@@ -5,7 +5,8 @@
 use contracts::Contract;
 use ingest::definitions::publish_contract;
 use ingest::{IngestError, IngestOutcome};
-use storage::{Store, zones};
+use storage::Store;
+use records::keys as zones;
 
 const CONTRACT: &str = r#"
 dataset = "rules"
@@ -148,7 +149,7 @@ async fn dataset_rules_reject_or_warn() {
     let IngestOutcome::Committed { version, .. } = out.unwrap() else {
         panic!()
     };
-    let m: storage::records::Manifest = serde_json::from_slice(
+    let m: records::pipeline::Manifest = serde_json::from_slice(
         &store
             .get(&zones::curated_manifest("rules", &version))
             .await
@@ -200,7 +201,7 @@ async fn renamed_missing_and_extra_columns() {
     let IngestOutcome::Committed { version, .. } = out.unwrap() else {
         panic!()
     };
-    let m: storage::records::Manifest = serde_json::from_slice(
+    let m: records::pipeline::Manifest = serde_json::from_slice(
         &store
             .get(&zones::curated_manifest("r", &version))
             .await
@@ -232,7 +233,7 @@ async fn json_lines_and_parquet_inputs() {
     };
     assert_eq!((rows.read, rows.valid, rows.quarantined), (3, 2, 1));
     // The curated Parquet itself, uploaded again as a Parquet source, ingests cleanly.
-    let m: storage::records::Manifest = serde_json::from_slice(
+    let m: records::pipeline::Manifest = serde_json::from_slice(
         &store
             .get(&zones::curated_manifest("j", &version))
             .await

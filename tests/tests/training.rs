@@ -274,6 +274,9 @@ async fn train_register_promote_track_in_mlflow_and_roll_back() {
     assert_eq!(moves, vec![(1, None), (2, Some(1)), (1, Some(2))]);
     assert!(history[0].by.starts_with("train:"));
     assert_eq!(history[1].reason, "canary looked good");
+    // The server and everything it started (uvicorn, its job runner, huey workers) stop
+    // with it: nothing is left running, orphaned, after the tests.
+    assert!(server.stop(), "MLflow left processes running after it was stopped");
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

@@ -171,7 +171,8 @@ pub fn embed_arg(args: &[String]) -> Option<PathBuf> {
 /// Builds `edge/worker` with worker-build (release profile for wasm: size-tuned, LTO) into
 /// `edge/worker/build/` (`index.js` + `index_bg.wasm`), which wrangler serves and deploys.
 /// `embed`: a registry folder whose champion is compiled in.
-pub fn build_worker(root: &Path, embed: Option<&Path>) -> Result<PathBuf> {
+/// `lint`: clippy lints the Worker crate as it compiles (the test command's lint pass).
+pub fn build_worker(root: &Path, embed: Option<&Path>, lint: bool) -> Result<PathBuf> {
     install_node_tools(root)?;
     install_cargo_tools(root)?;
     run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
@@ -184,6 +185,9 @@ pub fn build_worker(root: &Path, embed: Option<&Path>) -> Result<PathBuf> {
         .env("WASM_OPT_BIN", node_bin(root).join("wasm-opt"))
         .env("ESBUILD_BIN", node_bin(root).join("esbuild"));
     embed_env(&mut cmd, embed)?;
+    if lint {
+        crate::with_clippy(&mut cmd)?;
+    }
     // The same environment scrubbing as every cargo call (worker-build runs cargo).
     for (key, _) in std::env::vars_os() {
         if let Some(k) = key.to_str()
@@ -214,11 +218,15 @@ pub fn build_worker(root: &Path, embed: Option<&Path>) -> Result<PathBuf> {
 /// Builds the Spin component (`edge/spin`) for wasm32-wasip2 (a component directly; no
 /// adapter step) with the size-tuned profile, and returns the `.wasm` path. `embed`: a
 /// registry folder whose champion is compiled in.
-pub fn build_spin(root: &Path, embed: Option<&Path>) -> Result<PathBuf> {
+pub fn build_spin(root: &Path, embed: Option<&Path>, lint: bool) -> Result<PathBuf> {
     run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
     let mut cmd = cargo();
+    if lint {
+        crate::with_clippy(&mut cmd)?;
+    }
     cmd.args([
         "build",
+        "--locked",
         "--package",
         "edge-spin",
         "--target",
@@ -245,6 +253,7 @@ pub fn build_spin(root: &Path, embed: Option<&Path>) -> Result<PathBuf> {
 
 /// The Spin component without and with the embedding fixture (`edge/embed/fixture`), copied
 /// to `<target>/edge-test/` so one build does not overwrite the other: (plain, embedded).
+/// Both builds are linted by clippy as they compile (the component only builds for wasm).
 pub fn build_spin_pair(root: &Path) -> Result<(PathBuf, PathBuf)> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -252,10 +261,10 @@ pub fn build_spin_pair(root: &Path) -> Result<(PathBuf, PathBuf)> {
     let dir = target.join("edge-test");
     std::fs::create_dir_all(&dir)?;
     let plain = dir.join("edge_spin.wasm");
-    std::fs::copy(build_spin(root, None)?, &plain)?;
+    std::fs::copy(build_spin(root, None, true)?, &plain)?;
     let embedded = dir.join("edge_spin_embedded.wasm");
     std::fs::copy(
-        build_spin(root, Some(&root.join("edge/embed/fixture")))?,
+        build_spin(root, Some(&root.join("edge/embed/fixture")), true)?,
         &embedded,
     )?;
     Ok((plain, embedded))

@@ -42,8 +42,12 @@ fn main() -> Result<()> {
             None,
         )
         .map(|_| ()),
-        Some("worker") => edge::build_worker(&root, edge::embed_arg(&args).as_deref()).map(|_| ()),
-        Some("spin") => edge::build_spin(&root, edge::embed_arg(&args).as_deref()).map(|_| ()),
+        Some("worker") => {
+            edge::build_worker(&root, edge::embed_arg(&args).as_deref(), false).map(|_| ())
+        }
+        Some("spin") => {
+            edge::build_spin(&root, edge::embed_arg(&args).as_deref(), false).map(|_| ())
+        }
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("ingest") => bench_ingest(&root, &args[2..]),
             Some("features") => bench_features(&root, &args[2..]),
@@ -216,86 +220,174 @@ fn install_checkov(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Wall-clock time per step of `cargo xtask test`, printed as a table at the end (and when a
+/// step fails), so each change to the build shows its cost.
+struct Steps {
+    started: Instant,
+    rows: Vec<(String, f64)>,
+}
+
+impl Steps {
+    fn new() -> Steps {
+        Steps {
+            started: Instant::now(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn run<T>(&mut self, name: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
+        let t = Instant::now();
+        eprintln!("xtask: == {name}");
+        let result = step();
+        self.rows.push((name.to_string(), t.elapsed().as_secs_f64()));
+        if result.is_err() {
+            self.print();
+        }
+        result
+    }
+
+    fn print(&self) {
+        let total = self.started.elapsed().as_secs_f64();
+        eprintln!("\nxtask: time per step (wall clock, {} cores)", cores());
+        eprintln!("| step | seconds | share |");
+        eprintln!("|---|---:|---:|");
+        for (name, secs) in &self.rows {
+            eprintln!("| {name} | {secs:.0} | {:.0}% |", 100.0 * secs / total.max(1e-9));
+        }
+        eprintln!("| total | {total:.0} | 100% |");
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Makes `cmd` (a cargo build of the workspace) lint every workspace crate with clippy while
+/// it compiles: clippy's driver as `RUSTC_WORKSPACE_WRAPPER` (what `cargo clippy` itself
+/// sets up) with `-D warnings`. Dependencies are compiled by plain rustc, so the test build
+/// is the lint pass too, and they are shared with a user's `cargo build`/`cargo run`;
+/// `cargo clippy` would compile every dependency a second time in check mode.
+fn with_clippy(cmd: &mut Command) -> Result<&mut Command> {
+    let out = Command::new("rustup")
+        .args(["which", "clippy-driver"])
+        .output()
+        .context("rustup which clippy-driver")?;
+    if !out.status.success() {
+        bail!(
+            "clippy-driver not found ({}); `rustup component add clippy`",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let driver = String::from_utf8(out.stdout)?.trim().to_string();
+    Ok(cmd
+        .env("RUSTC_WORKSPACE_WRAPPER", driver)
+        .env("CLIPPY_ARGS", "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"))
+}
+
 fn test(root: &Path) -> Result<()> {
-    let started = Instant::now();
-    // Python tools install on another thread while cargo compiles.
+    let mut steps = Steps::new();
+    // Python, npm and packaging tools install on another thread while cargo compiles.
     let installer = {
         let root = root.to_path_buf();
-        std::thread::spawn(move || {
-            install_python_tools(&root)?;
-            package::install_cargo_lambda(&root)?;
-            install_checkov(&root)?;
-            edge::install_node_tools(&root)
+        std::thread::spawn(move || -> Result<Vec<(String, f64)>> {
+            let mut times = Vec::new();
+            let mut timed = |name: &str, f: &dyn Fn(&Path) -> Result<()>| -> Result<()> {
+                let t = Instant::now();
+                f(&root)?;
+                times.push((name.to_string(), t.elapsed().as_secs_f64()));
+                Ok(())
+            };
+            timed("install Python tools (moto, MLflow, tritonclient, scipy)", &install_python_tools)?;
+            timed("install cargo-lambda and zig (PyPI)", &|r| package::install_cargo_lambda(r))?;
+            timed("install checkov (PyPI)", &install_checkov)?;
+            timed("install Node 22, wrangler, wasm-opt, jco (npm)", &|r| edge::install_node_tools(r))?;
+            Ok(times)
         })
     };
-    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    // The serving core (with the shared feature evaluator) must build for wasm32: the edge
-    // runs it there.
-    run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
-    run(cargo().args([
-        "build",
-        "--package",
-        "inference",
-        "--features",
-        "wasm-js",
-        "--target",
-        "wasm32-unknown-unknown",
-    ]))?;
+    steps.run("cargo fmt --check", || {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))
+    })?;
+    // One build of every test target, linted by clippy as it compiles (see `with_clippy`).
     // edge-spin is a wasm component only: its cdylib cannot link natively (wit export names
-    // such as `wasi:http/incoming-handler@0.2.0#handle`); clippy checks it, the wasm32-wasip2
-    // build below builds it, and its test runs the built component.
-    run(cargo().args(["test", "--workspace", "--exclude", "edge-spin", "--no-run"]))?;
-    installer
-        .join()
-        .map_err(|_| anyhow::anyhow!("installer thread panicked"))??;
-    // The Worker, built once with worker-build; the tests serve this build under wrangler.
-    edge::build_worker(root, None)?;
+    // such as `wasi:http/incoming-handler@0.2.0#handle`); the wasm32-wasip2 build below
+    // builds and lints it, and its test runs the built component.
+    let test_args = [
+        "test",
+        "--locked",
+        "--workspace",
+        "--exclude",
+        "edge-spin",
+        "--all-targets",
+    ];
+    steps.run("build and clippy every test target (native)", || {
+        run(with_clippy(cargo().args(test_args).arg("--no-run"))?)
+    })?;
+    // The Worker, built once with worker-build (which builds the serving core and the shared
+    // feature evaluator for wasm32-unknown-unknown); the tests serve this build under wrangler.
+    steps.run("build the Worker (wasm32-unknown-unknown)", || {
+        edge::build_worker(root, None, true).map(|_| ())
+    })?;
     // The Spin component twice: as deployed (models over HTTP), and with the embedding
     // fixture compiled in (only edge-spin recompiles). Each is copied aside, since both
     // builds write the same path.
-    let (spin, spin_embedded) = edge::build_spin_pair(root)?;
+    let (spin, spin_embedded) = steps.run("build the Spin component (wasm32-wasip2), twice", || {
+        edge::build_spin_pair(root)
+    })?;
+    let tool_times = steps.run("wait for the tool installs", || {
+        installer
+            .join()
+            .map_err(|_| anyhow::anyhow!("installer thread panicked"))?
+    })?;
     // The deployable package (Lambda zip, the Worker and Spin builds above, the training
     // image's context, definitions), which the packaging and Terraform tests check.
     let worker = root.join("edge/worker/build");
-    let package_manifest = package::package(
-        root,
-        &[package::Arch::X86_64],
-        &root.join("examples/fraud"),
-        Some(package::Prebuilt {
-            worker,
-            spin: spin.clone(),
-            mlpipe: std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| root.join("target"))
-                .join("debug/mlpipe"),
-        }),
-    )?;
+    let package_manifest = steps.run("package (Lambda release build, artifacts, manifest)", || {
+        package::package(
+            root,
+            &[package::Arch::X86_64],
+            &root.join("examples/fraud"),
+            Some(package::Prebuilt {
+                worker,
+                spin: spin.clone(),
+                mlpipe: target_dir(root).join("debug/mlpipe"),
+            }),
+        )
+    })?;
     // promtool (Debian's prometheus package, unpacked) checks the alert rules.
-    let promtool = promtool::ensure_promtool(root)?;
-    run(cargo()
-        .args(["test", "--workspace", "--exclude", "edge-spin"])
-        .env("MLPIPE_NODE_BIN", edge::node_bin(root))
-        .env("MLPIPE_SPIN_WASM", spin)
-        .env("MLPIPE_SPIN_EMBEDDED_WASM", spin_embedded)
-        .env("MLPIPE_MOTO_SERVER", moto_server(root))
-        .env("MLPIPE_MLFLOW", mlflow(root))
-        .env("MLPIPE_PYTHON", python(root))
-        .env("MLPIPE_PROMTOOL", promtool)
-        .env("MLPIPE_PACKAGE_MANIFEST", package_manifest)
-        .env("MLPIPE_CHECKOV", checkov(root)))?;
+    let promtool = steps.run("promtool (Debian package, unpacked)", || {
+        promtool::ensure_promtool(root)
+    })?;
+    steps.run("run every test", || {
+        run(with_clippy(cargo().args(test_args))?
+            .env("MLPIPE_NODE_BIN", edge::node_bin(root))
+            .env("MLPIPE_SPIN_WASM", &spin)
+            .env("MLPIPE_SPIN_EMBEDDED_WASM", &spin_embedded)
+            .env("MLPIPE_MOTO_SERVER", moto_server(root))
+            .env("MLPIPE_MLFLOW", mlflow(root))
+            .env("MLPIPE_PYTHON", python(root))
+            .env("MLPIPE_PROMTOOL", &promtool)
+            .env("MLPIPE_PACKAGE_MANIFEST", &package_manifest)
+            .env("MLPIPE_CHECKOV", checkov(root)))
+    })?;
+    steps.print();
+    eprintln!("xtask: on the installer thread, beside the steps above:");
+    for (name, secs) in tool_times {
+        eprintln!("xtask:   {name}: {secs:.0} s");
+    }
     eprintln!(
         "xtask: all checks passed in {:.0}s",
-        started.elapsed().as_secs_f64()
+        steps.started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The build cache: `CARGO_TARGET_DIR`, else `target/` in the repository.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -319,7 +411,7 @@ fn flag(args: &[String], name: &str, default: usize) -> Result<usize> {
 /// Builds the release CLI and generates (once) a sample file of `rows` transactions.
 /// Returns (binary, work folder, sample file).
 fn bench_setup(root: &Path, rows: usize) -> Result<(PathBuf, PathBuf, PathBuf)> {
-    run(cargo().args(["build", "--release", "-p", "mlpipe"]))?;
+    run(cargo().args(["build", "--locked", "--release", "-p", "mlpipe"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));

@@ -167,7 +167,7 @@ fn build_lambda(root: &Path, arch: Arch) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.env("PATH", std::env::join_paths(path)?)
         .arg("lambda")
-        .args(["build", "--profile", "lambda"])
+        .args(["build", "--locked", "--profile", "lambda"])
         // The `lambda` profile in Cargo.toml says how to optimise; cargo-lambda's own release
         // defaults would override it.
         .arg("--disable-optimizations")
@@ -240,8 +240,8 @@ pub fn package(
     let edge_builds = match prebuilt {
         Some(b) => b,
         None => Prebuilt {
-            worker: edge::build_worker(root, None)?,
-            spin: edge::build_spin(root, None)?,
+            worker: edge::build_worker(root, None, false)?,
+            spin: edge::build_spin(root, None, false)?,
             mlpipe: build_mlpipe(root)?,
         },
     };
@@ -450,7 +450,7 @@ fn copy_tree(from: &Path, to: &Path, rel: &str, paths: &mut Vec<String>) -> Resu
 
 /// The `mlpipe` CLI (dev profile, as the tests build it).
 fn build_mlpipe(root: &Path) -> Result<PathBuf> {
-    run(cargo().args(["build", "--package", "mlpipe", "--bin", "mlpipe"]))?;
+    run(cargo().args(["build", "--locked", "--package", "mlpipe", "--bin", "mlpipe"]))?;
     let bin = target_dir(root).join("debug/mlpipe");
     if !bin.is_file() {
         bail!("cargo built mlpipe but {} is missing", bin.display());

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use features::ViewSpec;
 use registry::{BUNDLE_FORMAT, Bundle};
-use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 use crate::error::{BundleError, InferenceError};
@@ -63,9 +62,7 @@ impl std::fmt::Debug for Model {
     }
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use contracts::sha256_hex;
 
 /// Parses and checks `bundle.json`.
 pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle, BundleError> {

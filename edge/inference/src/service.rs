@@ -9,6 +9,8 @@ use features::OnlineStore;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use records::serving::{PredictionLine, logged_value};
+
 use crate::error::InferenceError;
 use crate::model::{Model, Prediction, Task};
 use crate::oip::{self, HEADER_LENGTH, json_f32};
@@ -90,24 +92,25 @@ impl PredictionLog {
     pub fn to_json_lines(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for row in &self.rows {
-            let features: Map<String, Value> = self
-                .inputs
-                .iter()
-                .zip(&row.features)
-                .map(|(k, v)| (k.clone(), v.map_or(Value::Null, json_f32)))
-                .collect();
-            let line = json!({
-                "request_id": self.id,
-                "index": row.index,
-                "model": self.model,
-                "version": self.version,
-                "at_us": self.at_us,
-                "features": features,
-                "label": row.label,
-                "score": json_f32(row.score),
-            });
-            out.extend(line.to_string().into_bytes());
-            out.push(b'\n');
+            let line = PredictionLine {
+                at_us: self.at_us,
+                features: self
+                    .inputs
+                    .iter()
+                    .zip(&row.features)
+                    .map(|(k, v)| (k.clone(), v.and_then(logged_value)))
+                    .collect(),
+                index: row.index as u64,
+                label: row.label.clone(),
+                model: self.model.clone(),
+                request_id: self.id.clone(),
+                score: logged_value(row.score),
+                version: self.version,
+            };
+            if let Ok(bytes) = serde_json::to_vec(&line) {
+                out.extend(bytes);
+                out.push(b'\n');
+            }
         }
         out
     }
@@ -123,42 +126,6 @@ pub fn sampled(id: &str, share: f64) -> bool {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
     (h >> 11) as f64 / (1u64 << 53) as f64 <= share
-}
-
-/// Where a request's prediction log goes:
-/// `inference-logs/<model>/date=YYYY-MM-DD/hour=HH/<request id>.jsonl`.
-pub fn log_key(model: &str, at_us: i64, id: &str) -> String {
-    let secs = at_us.div_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let hour = secs.rem_euclid(86_400) / 3600;
-    let (y, m, d) = civil_from_days(days);
-    let safe: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(128)
-        .collect();
-    format!("inference-logs/{model}/date={y:04}-{m:02}-{d:02}/hour={hour:02}/{safe}.jsonl")
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's
-/// algorithm): the edge has no date library.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Where the service finds models: a runtime's cache of loaded bundles (embedded, R2, the

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use features::SnapshotStore;
 use registry::{Bundle, Input, ObjectRef};
 use serde_json::{Value, json};
-use train::export::{Dense, Head, Network, network_to_onnx};
 
 use crate::model::sha256_hex;
 use crate::*;
@@ -12,20 +11,10 @@ use crate::*;
 const F: usize = 3;
 
 /// A logistic model with known weights: p = sigmoid(x0 - 2 x1 + 0.5 x2 + 0.1), missing
-/// values filled with 1.
-fn network() -> Network {
-    Network {
-        fill: vec![1.0; F],
-        mean: vec![0.0; F],
-        scale: vec![1.0; F],
-        layers: vec![Dense {
-            inputs: F,
-            outputs: 1,
-            weights: vec![1.0, -2.0, 0.5],
-            bias: vec![0.1],
-        }],
-        head: Head::Sigmoid,
-    }
+/// values filled with 1. The training crate's export of that network, checked in
+/// (`functions/train/tests/inference_fixture.rs` keeps it equal to the export).
+fn onnx() -> Vec<u8> {
+    include_bytes!("../tests/fixtures/logistic.onnx").to_vec()
 }
 
 fn expected(x: [f32; F]) -> f32 {
@@ -74,7 +63,7 @@ fn bundle(onnx: &[u8]) -> Bundle {
 }
 
 fn model() -> Model {
-    let onnx = network_to_onnx(&network()).unwrap();
+    let onnx = onnx();
     let b = serde_json::to_vec(&bundle(&onnx)).unwrap();
     Model::load(&b, &onnx, None).unwrap()
 }
@@ -131,7 +120,7 @@ fn body_json(r: &Response) -> Value {
 
 #[test]
 fn a_model_that_does_not_match_its_bundle_is_refused() {
-    let onnx = network_to_onnx(&network()).unwrap();
+    let onnx = onnx();
     let mut b = bundle(&onnx);
     b.content_hash = "ab".repeat(32);
     let err = Model::load(&serde_json::to_vec(&b).unwrap(), &onnx, None).unwrap_err();
@@ -446,24 +435,6 @@ fn arbitrary_bodies_never_panic() {
     }
 }
 
-#[test]
-fn log_keys_are_dated_in_utc() {
-    // 2026-11-27T05:30:00Z
-    let at = 1_795_757_400_000_000;
-    assert_eq!(
-        service::log_key("fraud", at, "a/b c"),
-        "inference-logs/fraud/date=2026-11-27/hour=05/a_b_c.jsonl"
-    );
-    assert_eq!(
-        service::log_key("m", 0, "x"),
-        "inference-logs/m/date=1970-01-01/hour=00/x.jsonl"
-    );
-    assert_eq!(
-        service::log_key("m", 951_782_400_000_000, "x"),
-        "inference-logs/m/date=2000-02-29/hour=00/x.jsonl"
-    );
-}
-
 /// A source that answers every key with "missing", counting the reads.
 struct Counting(std::sync::atomic::AtomicUsize);
 
@@ -477,7 +448,7 @@ impl registry_models::Blobs for Counting {
 #[test]
 fn an_embedded_champion_is_served_without_its_storage() {
     use registry_models::{Layered, ModelCache, RegistryModels, embedded_models};
-    let onnx = network_to_onnx(&network()).unwrap();
+    let onnx = onnx();
     let bundle = serde_json::to_vec(&bundle(&onnx)).unwrap();
     let alias = serde_json::to_vec(&registry::Alias {
         model: "fraud".into(),

@@ -176,7 +176,7 @@ async fn any(
     {
         let store = app.store.clone();
         tokio::spawn(async move {
-            let key = inference::service::log_key(&log.model, log.at_us, &log.id);
+            let key = records::keys::prediction_log(&log.model, log.at_us, &log.id);
             // A lost log line is not worth failing the prediction for; it is reported.
             if let Err(e) = store.put(&key, log.to_json_lines()).await {
                 eprintln!("inference log {key}: {e}");

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use features::ViewSpec;
 use features::definition::{Encoding, FeatureKind};
-use serde_json::Value;
+use records::serving::PredictionLine;
 
 /// Bucket of categories outside the training vocabulary (and of nulls).
 pub const UNKNOWN: &str = "__unknown__";
@@ -138,34 +138,26 @@ impl Window {
     ) {
         self.objects += 1;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let Ok(v) = serde_json::from_str::<Value>(line) else {
+            // A line that is not a prediction record (no time or no features) is skipped.
+            let Ok(line) = serde_json::from_str::<PredictionLine>(line) else {
                 self.skipped_lines += 1;
                 continue;
             };
-            let (Some(at), Some(features)) = (v["at_us"].as_i64(), v["features"].as_object())
-            else {
-                self.skipped_lines += 1;
-                continue;
-            };
-            if at < self.start_us || at >= self.end_us {
+            if line.at_us < self.start_us || line.at_us >= self.end_us {
                 continue;
             }
             self.rows += 1;
-            if let Some(s) = v["score"].as_f64() {
+            let features = &line.features;
+            if let Some(s) = line.score {
                 self.scores.push(s);
-                if let (Some(labels), Some(id), Some(index)) =
-                    (labels, v["request_id"].as_str(), v["index"].as_u64())
-                    && let Some(truth) = labels.rows.get(&(id.to_string(), index))
+                if let Some(labels) = labels
+                    && let Some(truth) = labels.rows.get(&(line.request_id.clone(), line.index))
                 {
-                    self.joined.rows.push((
-                        s,
-                        v["label"].as_str().map(str::to_string),
-                        truth.clone(),
-                    ));
+                    self.joined.rows.push((s, line.label.clone(), truth.clone()));
                 }
             }
             for name in &layout.numeric {
-                match features.get(name).and_then(Value::as_f64) {
+                match features.get(name).copied().flatten() {
                     Some(x) if x.is_finite() && (x as f32).is_finite() => {
                         self.numeric.entry(name.clone()).or_default().push(x as f32)
                     }
@@ -176,11 +168,12 @@ impl Window {
                 let category = match e {
                     Encoded::OneHot(cols) => cols
                         .iter()
-                        .find(|(c, _)| features.get(c).and_then(Value::as_f64) == Some(1.0))
+                        .find(|(c, _)| features.get(c).copied().flatten() == Some(1.0))
                         .map_or(UNKNOWN, |(_, cat)| cat.as_str()),
                     Encoded::Index { column, vocabulary } => features
                         .get(column)
-                        .and_then(Value::as_f64)
+                        .copied()
+                        .flatten()
                         .filter(|x| x.fract() == 0.0 && *x >= 0.0)
                         .and_then(|x| vocabulary.get(x as usize))
                         .map_or(UNKNOWN, String::as_str),

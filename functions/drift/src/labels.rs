@@ -14,39 +14,16 @@ use std::io::Cursor;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use records::serving::LabelRow;
 use storage::Store;
 
 use crate::DriftError;
 
-/// Where labels are uploaded, per model.
-pub const LABELS: &str = "labels/";
 /// At most this many problems are listed (all are counted).
 const MAX_PROBLEMS: usize = 20;
 
 /// A label as uploaded: a class name, or a number (regression, or 0/1 classes).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Truth {
-    Text(String),
-    Number(f64),
-}
-
-impl Truth {
-    pub fn as_text(&self) -> String {
-        match self {
-            Truth::Text(s) => s.clone(),
-            Truth::Number(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", *x as i64),
-            Truth::Number(x) => x.to_string(),
-        }
-    }
-
-    pub fn as_number(&self) -> Option<f64> {
-        match self {
-            Truth::Number(x) => Some(*x),
-            Truth::Text(s) => s.trim().parse().ok(),
-        }
-        .filter(|x: &f64| x.is_finite())
-    }
-}
+pub use records::serving::LabelValue as Truth;
 
 /// Every label of one model.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -87,7 +64,12 @@ impl Labels {
         let Some(label) = label else {
             return self.problem(format!("{file} row {row}: label: missing"));
         };
-        self.rows.insert((id.to_string(), index), label);
+        let row = LabelRow {
+            request_id: id.to_string(),
+            index,
+            label,
+        };
+        self.rows.insert((row.request_id, row.index), row.label);
     }
 
     /// Adds the rows of one object (CSV, or JSON lines for `.jsonl`/`.json`/`.ndjson`).
@@ -163,7 +145,7 @@ impl Labels {
 pub async fn read(store: &Store, model: &str) -> Result<Labels, DriftError> {
     use sha2::Digest;
     let mut labels = Labels::default();
-    let mut infos = store.list(&format!("{LABELS}{model}/")).await?;
+    let mut infos = store.list(&records::keys::labels_prefix(model)).await?;
     infos.sort_by(|a, b| a.key.cmp(&b.key));
     let mut h = sha2::Sha256::new();
     for info in &infos {

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use events::Event;
 use storage::Store;
 
 pub mod check;
@@ -22,19 +23,16 @@ pub mod config;
 pub mod current;
 pub mod html;
 pub mod labels;
-pub mod lambda;
 pub mod reference;
 pub mod stats;
 
 pub use check::{FeatureDrift, Verdict};
 pub use config::DriftSettings;
 
-/// Where reports and state go.
-pub const DRIFT: &str = "drift/";
-/// Where prediction logs are, per model.
-pub const LOGS: &str = "inference-logs/";
-/// Where retrain requests go (the training job listens there).
-pub const RETRAIN_REQUESTS: &str = "requests/retrain/";
+/// Where reports and state go; where prediction logs are; where retrain requests go.
+pub use records::keys::{DRIFT, INFERENCE_LOGS as LOGS, RETRAIN_REQUESTS};
+pub use records::monitoring::{DriftSummary as WindowOutcome, RetrainRequest};
+use stage::StageError as _;
 /// Report format version.
 pub const REPORT_FORMAT: u32 = 1;
 /// At most this many windows are checked in one run (a long outage is caught up over runs).
@@ -56,9 +54,9 @@ pub enum DriftError {
     Stats(#[from] stats::StatsError),
 }
 
-impl DriftError {
+impl stage::StageError for DriftError {
     /// True when the same run may succeed later (the store failed, not the data).
-    pub fn is_retryable(&self) -> bool {
+    fn is_retryable(&self) -> bool {
         match self {
             DriftError::Store(e) => e.is_retryable(),
             DriftError::Registry(e) => e.is_retryable(),
@@ -94,7 +92,7 @@ pub struct Report {
 
 /// `drift/<model>/<run>/performance.json`: the window's live metric from delayed labels.
 pub fn performance_key(model: &str, run: &str) -> String {
-    format!("{DRIFT}{model}/{run}/performance.json")
+    records::keys::drift_performance(model, run)
 }
 
 /// A window's live performance, as a run reports it.
@@ -126,17 +124,6 @@ pub struct ModelRun {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WindowOutcome {
-    pub run: String,
-    pub report: String,
-    pub rows: usize,
-    pub judged: bool,
-    pub dataset_drift: bool,
-    pub features_drifted: usize,
-    pub features_tested: usize,
-}
-
 /// The run name of the window starting at `start_us`.
 pub fn run_name(start_us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(start_us)
@@ -145,12 +132,12 @@ pub fn run_name(start_us: i64) -> String {
 }
 
 pub fn report_key(model: &str, run: &str) -> String {
-    format!("{DRIFT}{model}/{run}/report.json")
+    records::keys::drift_report(model, run)
 }
 
 /// The HTML page beside a report.
 pub fn html_key(model: &str, run: &str) -> String {
-    format!("{DRIFT}{model}/{run}/report.html")
+    records::keys::drift_html(model, run)
 }
 
 fn now_rfc3339() -> String {
@@ -591,16 +578,19 @@ pub async fn check_model(
             };
             let name = run_name(last_end - w);
             let key = retrain_key(model, &name);
-            let body = serde_json::json!({
-                "model": model,
-                "reason": format!(
+            let request = RetrainRequest {
+                model: model.to_string(),
+                snapshot: None,
+                reason: Some(format!(
                     "{label}: {what} in {} consecutive {} windows up to {name}",
                     settings.consecutive, settings.window
-                ),
-            });
-            if let storage::Created::Created(_) = store
-                .put_if_absent(&key, body.to_string().into_bytes())
-                .await?
+                )),
+            };
+            let body = serde_json::to_vec(&request).map_err(|e| DriftError::Invalid {
+                key: key.clone(),
+                message: e.to_string(),
+            })?;
+            if let storage::Created::Created(_) = store.put_if_absent(&key, body).await?
             {
                 telemetry::record_retrain(model, label);
             }
@@ -630,21 +620,89 @@ fn record_metrics(report: &Report) {
 
 /// The retrain request key for a streak completed by window `run`.
 pub fn retrain_key(model: &str, run: &str) -> String {
-    format!(
-        "{RETRAIN_REQUESTS}drift-{model}-{}.json",
-        run.trim_start_matches("w=")
-    )
+    records::keys::retrain_request(model, run)
 }
 
-/// Every model with a champion, checked at `now_us`; each model's logs come from its
-/// `[drift] logs` store when set, else from `default_logs`.
+/// The drift stage: on its schedule (or a delayed-label upload), every model with a
+/// champion is checked at the event's time; logs come from each model's `[drift] logs`
+/// store, else from `logs`, else from the pipeline store.
+#[derive(Debug, Clone, Default)]
+pub struct Drift {
+    pub logs: Option<Store>,
+}
+
+/// Every model a check concerned, and what it found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct DriftRun(pub Vec<ModelRun>);
+
+impl stage::Output for DriftRun {
+    fn summary(&self) -> stage::Summary {
+        let rows: usize = self
+            .0
+            .iter()
+            .flat_map(|r| r.checked.iter().map(|w| w.rows))
+            .sum();
+        let unchecked = self.0.iter().any(|r| {
+            r.checked.is_empty()
+                && r.note
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("not checked"))
+        });
+        stage::Summary {
+            outcome: if unchecked {
+                stage::RunOutcome::Rejected
+            } else {
+                stage::RunOutcome::Committed
+            },
+            rows_in: Some(rows as u64),
+            ..stage::Summary::default()
+        }
+    }
+}
+
+impl stage::Handler for Drift {
+    const STAGE: stage::Stage = stage::Stage::Drift;
+    type Output = DriftRun;
+    type Error = DriftError;
+
+    fn subject(&self, _: &Event) -> String {
+        "_models".into()
+    }
+
+    async fn handle(&self, store: &Store, event: &Event) -> Result<DriftRun, DriftError> {
+        let now_us = match event {
+            Event::Schedule { at } => at.timestamp_micros(),
+            Event::Object(_) => chrono::Utc::now().timestamp_micros(),
+        };
+        let logs = self.logs.as_ref().unwrap_or(store);
+        check_models(store, logs, now_us).await.map(DriftRun)
+    }
+}
+
+/// Every model with a champion, checked at `now_us`, through the stage runner (run record,
+/// telemetry) as the scheduled stage runs it.
 pub async fn check_all(
     store: &Store,
     default_logs: &Store,
     now_us: i64,
 ) -> Result<Vec<ModelRun>, DriftError> {
-    let started = std::time::Instant::now();
-    let started_at = now_rfc3339();
+    let stage = Drift {
+        logs: Some(default_logs.clone()),
+    };
+    let at = chrono::DateTime::from_timestamp_micros(now_us).unwrap_or_default();
+    stage::run(&stage, store, &Event::Schedule { at })
+        .await
+        .map(|run| run.0)
+}
+
+/// Every model with a champion, checked at `now_us`; each model's logs come from its
+/// `[drift] logs` store when set, else from `default_logs`.
+pub async fn check_models(
+    store: &Store,
+    default_logs: &Store,
+    now_us: i64,
+) -> Result<Vec<ModelRun>, DriftError> {
     let mut out = Vec::new();
     let mut opened: BTreeMap<String, Store> = BTreeMap::new();
     for model in registry::models(store).await? {
@@ -697,33 +755,6 @@ pub async fn check_all(
             Err(e) => out.push(failed(e)?),
         }
     }
-    let rows: usize = out
-        .iter()
-        .flat_map(|r| r.checked.iter().map(|w| w.rows))
-        .sum();
-    store
-        .record_run(&storage::records::RunRecord {
-            stage: "drift".into(),
-            dataset: "_models".into(),
-            trigger_key: format!("schedule@{}", run_name(now_us)),
-            started_at,
-            duration_ms: started.elapsed().as_millis() as u64,
-            outcome: if out.iter().any(|r| {
-                r.checked.is_empty()
-                    && r.note
-                        .as_deref()
-                        .is_some_and(|n| n.starts_with("not checked"))
-            }) {
-                "rejected".into()
-            } else {
-                "committed".into()
-            },
-            version: None,
-            message: None,
-            rows_in: Some(rows as u64),
-            ..Default::default()
-        })
-        .await;
     Ok(out)
 }
 

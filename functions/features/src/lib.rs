@@ -11,7 +11,6 @@
 //! `_manifest.json`; and the profile at `features/<view>/profiles/<sha256>.parquet`.
 
 pub mod definitions;
-pub mod lambda;
 pub mod offline;
 pub mod profile;
 
@@ -21,16 +20,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use contracts::{sha256_hex, short_hash};
-use events::ObjectCreated;
+use events::{Event, ObjectCreated};
 use features::{FeatureView, LabelSource, OnlineRecord, OnlineStore, SnapshotStore, ViewSpec};
 pub use polars;
 use polars::prelude::*;
 use serde::Serialize;
-use storage::records::{
+use records::pipeline::{
     FEATURE_MANIFEST_FORMAT, FeatureManifest, FeatureRows, Manifest, OnlineSummary, PartRef,
-    RunRecord, Snapshot, SnapshotRef,
+    Snapshot, SnapshotRef,
 };
-use storage::{Created, StorageError, Store, zones};
+use storage::{Created, StorageError, Store};
+use records::keys as zones;
 
 pub use offline::{OfflineTable, build_table};
 
@@ -51,9 +51,9 @@ pub enum FeatureStageError {
     Record { key: String, message: String },
 }
 
-impl FeatureStageError {
+impl stage::StageError for FeatureStageError {
     /// Store and online-store failures may pass on redelivery; bad data or definitions do not.
-    pub fn is_retryable(&self) -> bool {
+    fn is_retryable(&self) -> bool {
         match self {
             FeatureStageError::Store(e) => e.is_retryable(),
             FeatureStageError::Online(features::OnlineError::Backend(_)) => true,
@@ -120,73 +120,73 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Handles one object-created event for `snapshots/<dataset>/<hash>.json`.
-pub async fn handle(
-    store: &Store,
-    event: &ObjectCreated,
-    config: &Config,
-) -> Result<FeatureOutcome, FeatureStageError> {
-    let started = Instant::now();
-    let started_at = now_rfc3339();
-    let result = process_snapshot(store, &event.key, config).await;
-    let dataset = zones::dataset_of_snapshot(&event.key).unwrap_or("_unknown");
-    let (outcome, version, message) = match &result {
-        Ok(o)
-            if o.views
-                .iter()
-                .all(|v| matches!(v, ViewOutcome::AlreadyDone { .. })) =>
-        {
-            (
-                "already-done",
-                Some(
-                    o.views
-                        .iter()
-                        .map(|v| v.version())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
-                None,
-            )
-        }
-        Ok(o) => (
-            "committed",
-            Some(
-                o.views
-                    .iter()
-                    .map(|v| v.version())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            None,
-        ),
-        Err(e) if e.is_retryable() => ("failed", None, Some(e.to_string())),
-        Err(e) => ("rejected", None, Some(e.to_string())),
-    };
-    // Rows out: the training-table rows of every view version written.
-    let rows_out = result.as_ref().ok().map(|o| {
-        o.views
+/// The feature stage: a dataset snapshot -> every view that reads the dataset, recomputed.
+#[derive(Debug, Clone, Default)]
+pub struct Features {
+    pub config: Config,
+}
+
+impl stage::Handler for Features {
+    const STAGE: stage::Stage = stage::Stage::Features;
+    type Output = FeatureOutcome;
+    type Error = FeatureStageError;
+
+    fn subject(&self, event: &Event) -> String {
+        event
+            .key()
+            .and_then(zones::dataset_of_snapshot)
+            .unwrap_or("_unknown")
+            .to_string()
+    }
+
+    async fn handle(
+        &self,
+        store: &Store,
+        event: &Event,
+    ) -> Result<FeatureOutcome, FeatureStageError> {
+        process_snapshot(store, &event.trigger(), &self.config).await
+    }
+}
+
+impl stage::Output for FeatureOutcome {
+    fn summary(&self) -> stage::Summary {
+        let committed = self
+            .views
+            .iter()
+            .any(|v| !matches!(v, ViewOutcome::AlreadyDone { .. }));
+        let version = self
+            .views
+            .iter()
+            .map(|v| v.version())
+            .collect::<Vec<_>>()
+            .join(",");
+        // Rows out: the training-table rows of every view version written.
+        let rows_out = self
+            .views
             .iter()
             .map(|v| match v {
                 ViewOutcome::Committed { rows, .. } => *rows,
                 ViewOutcome::AlreadyDone { .. } => 0,
             })
-            .sum()
-    });
-    store
-        .record_run(&RunRecord {
-            stage: "features".into(),
-            dataset: dataset.to_string(),
-            trigger_key: event.key.clone(),
-            started_at,
-            duration_ms: started.elapsed().as_millis() as u64,
-            outcome: outcome.into(),
-            version,
-            message,
-            rows_out,
-            ..Default::default()
-        })
-        .await;
-    result
+            .sum();
+        stage::Summary {
+            rows_out: Some(rows_out),
+            ..stage::summary_of(committed, Some(version))
+        }
+    }
+}
+
+/// Handles one object-created event for `snapshots/<dataset>/<hash>.json` through the stage
+/// runner (run record, telemetry), as every adapter does.
+pub async fn handle(
+    store: &Store,
+    event: &ObjectCreated,
+    config: &Config,
+) -> Result<FeatureOutcome, FeatureStageError> {
+    let stage = Features {
+        config: config.clone(),
+    };
+    stage::run(&stage, store, &Event::Object(event.clone())).await
 }
 
 /// Recomputes every view that reads the snapshot's dataset.

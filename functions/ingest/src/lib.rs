@@ -11,11 +11,11 @@
 //! twice (or by two events) yields one version, and the second delivery writes nothing new.
 //! The raw object is never modified.
 //!
-//! Invariant: the library knows nothing of Lambda or of where events come from; `main.rs`
-//! adapts Lambda deliveries, and the local stack calls [`handle`] directly.
+//! Invariant: the library knows nothing of Lambda or of where events come from: [`Ingest`]
+//! implements the stage interface (`stage::Handler`), and the one Lambda adapter, the local
+//! stack and the queue worker run it through the one runner.
 
 pub mod definitions;
-pub mod lambda;
 pub mod pull;
 pub mod read;
 pub mod replay;
@@ -29,13 +29,14 @@ use std::io::Cursor;
 use std::time::Instant;
 
 use contracts::{ColumnType, Contract, NullFractionRule, OnFail, short_hash};
-use events::ObjectCreated;
+use events::{Event, ObjectCreated};
 use polars::prelude::*;
-use storage::records::{
-    ContractRef, Lineage, MANIFEST_FORMAT, Manifest, PartRef, QuarantineRef, RowCounts, RunRecord,
+use records::pipeline::{
+    ContractRef, Lineage, MANIFEST_FORMAT, Manifest, PartRef, QuarantineRef, RowCounts,
     SNAPSHOT_FORMAT, SchemaField, Snapshot, SourceRef,
 };
-use storage::{StorageError, Store, zones};
+use storage::{StorageError, Store};
+use records::keys as zones;
 
 use crate::read::FileError;
 use crate::validate::{Validator, Violation};
@@ -72,9 +73,9 @@ pub enum IngestError {
     Pull { url: String, message: String },
 }
 
-impl IngestError {
+impl stage::StageError for IngestError {
     /// Store and contention failures may pass on a retry; bad files and contracts will not.
-    pub fn is_retryable(&self) -> bool {
+    fn is_retryable(&self) -> bool {
         match self {
             IngestError::Storage(e) => e.is_retryable(),
             IngestError::Contention { .. } | IngestError::Pull { .. } => true,
@@ -112,43 +113,53 @@ fn micros_rfc3339(micros: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Handles one object-created event for the ingest stage, recording the run for `mlpipe status`.
-pub async fn handle(store: &Store, event: &ObjectCreated) -> Result<IngestOutcome, IngestError> {
-    let started = Instant::now();
-    let started_at = now_rfc3339();
-    let result = ingest_object(store, &event.key).await;
-    let dataset = zones::dataset_of_raw(&event.key)
-        .unwrap_or("_unknown")
-        .to_string();
-    let (outcome, version, message) = match &result {
-        Ok(IngestOutcome::Committed { version, .. }) => ("committed", Some(version.clone()), None),
-        Ok(IngestOutcome::AlreadyDone { version, .. }) => {
-            ("already-done", Some(version.clone()), None)
+/// The ingest stage: `raw/<dataset>/<file>` -> a validated, versioned dataset version.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ingest;
+
+impl stage::Handler for Ingest {
+    const STAGE: stage::Stage = stage::Stage::Ingest;
+    type Output = IngestOutcome;
+    type Error = IngestError;
+
+    fn subject(&self, event: &Event) -> String {
+        event
+            .key()
+            .and_then(zones::dataset_of_raw)
+            .unwrap_or("_unknown")
+            .to_string()
+    }
+
+    async fn handle(&self, store: &Store, event: &Event) -> Result<IngestOutcome, IngestError> {
+        match event {
+            Event::Object(object) => ingest_object(store, &object.key).await,
+            Event::Schedule { .. } => Err(IngestError::NotRaw {
+                key: event.trigger(),
+            }),
         }
-        Err(e) if e.is_retryable() => ("failed", None, Some(e.to_string())),
-        Err(e) => ("rejected", None, Some(e.to_string())),
-    };
-    let rows = match &result {
-        Ok(IngestOutcome::Committed { rows, .. }) => Some(*rows),
-        _ => None,
-    };
-    store
-        .record_run(&RunRecord {
-            stage: "ingest".into(),
-            dataset,
-            trigger_key: event.key.clone(),
-            started_at,
-            duration_ms: started.elapsed().as_millis() as u64,
-            outcome: outcome.into(),
-            version,
-            message,
-            rows_in: rows.map(|r| r.read),
-            rows_out: rows.map(|r| r.valid),
-            rows_rejected: rows.map(|r| r.quarantined),
-            ..Default::default()
-        })
-        .await;
-    result
+    }
+}
+
+impl stage::Output for IngestOutcome {
+    fn summary(&self) -> stage::Summary {
+        match self {
+            IngestOutcome::Committed { version, rows, .. } => stage::Summary {
+                rows_in: Some(rows.read),
+                rows_out: Some(rows.valid),
+                rows_rejected: Some(rows.quarantined),
+                ..stage::summary_of(true, Some(version.clone()))
+            },
+            IngestOutcome::AlreadyDone { version, .. } => {
+                stage::summary_of(false, Some(version.clone()))
+            }
+        }
+    }
+}
+
+/// Handles one object-created event for the ingest stage through the stage runner (run
+/// record, telemetry), as every adapter does.
+pub async fn handle(store: &Store, event: &ObjectCreated) -> Result<IngestOutcome, IngestError> {
+    stage::run(&Ingest, store, &Event::Object(event.clone())).await
 }
 
 /// Ingests the raw object at `key`. Idempotent: see the crate docs.

@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use contracts::short_hash;
 use polars::prelude::*;
-use storage::records::{ContractRef, Lineage, Manifest, PartRef, RowCounts};
-use storage::{Store, zones};
+use records::pipeline::{ContractRef, Lineage, Manifest, PartRef, RowCounts};
+use storage::Store;
+use records::keys as zones;
 
 use crate::validate::{RowNumbers, Validator};
 use crate::{IngestError, commit, committed_manifests, definitions, now_rfc3339, write_snapshot};
@@ -141,11 +142,11 @@ pub async fn replay(store: &Store, dataset: &str) -> Result<Vec<ReplayOutcome>, 
         };
         store.put(&part_key, parquet).await?;
         let manifest = Manifest {
-            format: storage::records::MANIFEST_FORMAT,
+            format: records::pipeline::MANIFEST_FORMAT,
             dataset: dataset.to_string(),
             version: version.clone(),
             created_at: now_rfc3339(),
-            source: storage::records::SourceRef {
+            source: records::pipeline::SourceRef {
                 key: rows_key.clone(),
                 etag: None,
                 size: bytes.len() as u64,

@@ -19,10 +19,11 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use contracts::sha256_hex;
 use storage::Store;
 
-/// Prefix of the publication records in the pipeline's store.
-pub const PUBLISHED: &str = "published/";
+pub use records::keys::PUBLISHED;
+pub use records::publish::{Publication, PublishedObject};
 /// Cloudflare's limit on entries per KV bulk write.
 pub const KV_BULK_LIMIT: usize = 10_000;
 
@@ -46,10 +47,10 @@ pub enum PublishError {
     Config(String),
 }
 
-impl PublishError {
+impl stage::StageError for PublishError {
     /// True when the same call may succeed later: the store, the network or the KV API
     /// failed, not the data. A Lambda invocation fails on these so the platform redelivers.
-    pub fn is_retryable(&self) -> bool {
+    fn is_retryable(&self) -> bool {
         match self {
             PublishError::Store(e) => e.is_retryable(),
             PublishError::Registry(e) => e.is_retryable(),
@@ -81,6 +82,29 @@ pub trait Edge: Sync {
     ) -> impl Future<Output = Result<(), PublishError>> + Send;
 }
 
+/// A borrowed target publishes where the target does (the stage runner's handlers own
+/// their target; a caller with a borrowed one wraps the reference).
+impl<E: Edge + Send + Sync> Edge for &E {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+
+    fn put_object(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<(), PublishError>> + Send {
+        (**self).put_object(key, bytes)
+    }
+
+    fn put_entries(
+        &self,
+        entries: Vec<(String, Vec<u8>)>,
+    ) -> impl Future<Output = Result<(), PublishError>> + Send {
+        (**self).put_entries(entries)
+    }
+}
+
 /// A store URL without its query (which may carry credentials), for logs and records.
 fn redacted(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
@@ -102,6 +126,7 @@ fn kv_bulk_body(entries: &[(String, Vec<u8>)]) -> Vec<serde_json::Value> {
 }
 
 /// Cloudflare: objects to R2 through its S3 API, entries to KV through the HTTP API.
+#[derive(Clone)]
 pub struct Cloudflare {
     /// An S3 store pointed at the R2 bucket (`s3://BUCKET?endpoint=https://ACCOUNT.r2.cloudflarestorage.com`).
     pub objects: Store,
@@ -205,6 +230,7 @@ impl Edge for Cloudflare {
 /// An object store as the edge's source (an S3 bucket, R2 through its S3 API, a folder),
 /// read over plain HTTP by the Spin component: objects under their registry keys, entries
 /// as objects under `entries_prefix` (`online/` by default: `online/<view>/<entity>`).
+#[derive(Clone)]
 pub struct ObjectEdge {
     pub store: Store,
     pub entries_prefix: String,
@@ -351,29 +377,6 @@ impl Edge for WranglerLocal {
     }
 }
 
-/// One object published, with its content hash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PublishedObject {
-    pub key: String,
-    pub sha256: String,
-    pub bytes: u64,
-}
-
-/// The record of one publication (`published/...` in the pipeline's store).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Publication {
-    /// `champion` or `online`.
-    pub kind: String,
-    /// Model name (champion) or feature view (online).
-    pub name: String,
-    /// Model version or feature-view version.
-    pub version: String,
-    pub objects: Vec<PublishedObject>,
-    pub entries: usize,
-    pub target: String,
-    pub published_at_ms: i64,
-}
-
 /// What a call did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -382,10 +385,7 @@ pub enum Outcome {
     AlreadyDone(String),
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
+
 
 async fn record(store: &Store, key: &str, p: &Publication) -> Result<(), PublishError> {
     let bytes = serde_json::to_vec_pretty(p).map_err(|e| PublishError::Invalid {
@@ -399,12 +399,12 @@ async fn record(store: &Store, key: &str, p: &Publication) -> Result<(), Publish
 
 /// Publication record key of a model's champion move (`seq` numbers alias moves).
 pub fn champion_record_key(model: &str, seq: u64) -> String {
-    format!("{PUBLISHED}models/{model}/champion-{seq:08}.json")
+    records::keys::published_champion(model, seq)
 }
 
 /// Publication record key of a feature-view version's online records.
 pub fn online_record_key(view: &str, version: &str) -> String {
-    format!("{PUBLISHED}features/{view}/{version}.json")
+    records::keys::published_online(view, version)
 }
 
 /// Publishes `model`'s current champion to `edge`: bundle, ONNX file and feature spec,
@@ -485,7 +485,7 @@ pub async fn publish_champion(
 
 /// The online records blob of a feature-view version.
 pub fn online_blob_key(view: &str, version: &str) -> String {
-    format!("features/{view}/v={version}/online.bin")
+    records::keys::online_blob(view, version)
 }
 
 /// Publishes the online records of `view` version `version` to `edge`'s key-value store.
@@ -569,11 +569,10 @@ pub async fn publish_models(
     Ok(out)
 }
 
-pub mod lambda;
-mod stage;
+mod handler;
 mod target;
 
-pub use stage::{StageOutcome, handle};
+pub use handler::{Publish, StageOutcome, handle};
 pub use target::{EdgeTarget, TargetSettings, WORKER_KV_BINDING, WORKER_MODELS_BUCKET};
 
 #[cfg(test)]

@@ -36,9 +36,7 @@ pub struct TargetSettings {
     pub wrangler: Option<PathBuf>,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
+use stage::env::var as env;
 
 impl TargetSettings {
     /// The settings from the environment variables named on each field.
@@ -118,6 +116,7 @@ impl TargetSettings {
 
 /// One of the edges, chosen at run time (the [`Edge`] trait is static, so a configured
 /// target is an enum rather than a trait object).
+#[derive(Clone)]
 pub enum EdgeTarget {
     Objects(ObjectEdge),
     Cloudflare(Cloudflare),

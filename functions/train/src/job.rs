@@ -13,8 +13,10 @@ use std::time::Instant;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use storage::records::{FeatureManifest, RunRecord};
-use storage::{Store, zones};
+use events::Event;
+use records::pipeline::FeatureManifest;
+use storage::Store;
+use records::keys as zones;
 
 use crate::TrainError;
 use crate::config::TrainingConfig;
@@ -27,17 +29,15 @@ use crate::pipeline::{self, Candidate};
 use crate::tracking::{self, ChampionComparison, Registration, TrainingRun};
 
 pub const CODE_VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const TRAINING_DEFINITIONS: &str = "definitions/training/";
-pub const RETRAIN_REQUESTS: &str = "requests/retrain/";
+pub use records::keys::{RETRAIN_REQUESTS, TRAINING_DEFINITIONS};
+pub use records::monitoring::RetrainRequest;
 pub const SPLIT_COLUMN: &str = "__split";
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+use contracts::sha256_hex;
 
 /// `definitions/training/<model>/_current.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ pub struct ConfigPointer {
 }
 
 fn current_key(model: &str) -> String {
-    format!("{TRAINING_DEFINITIONS}{model}/_current.json")
+    zones::training_current(model)
 }
 
 /// Checks and publishes a training file: the TOML as written, by hash, then the model's
@@ -61,7 +61,7 @@ pub async fn publish_config(
 ) -> Result<(TrainingConfig, String), TrainError> {
     let cfg = TrainingConfig::from_toml(text, file)?;
     let hash = sha256_hex(text.as_bytes());
-    let key = format!("{TRAINING_DEFINITIONS}{}/{hash}.toml", cfg.model);
+    let key = zones::training_definition(&cfg.model, &hash);
     store.put_if_absent(&key, text.as_bytes().to_vec()).await?;
     let pointer = ConfigPointer {
         model: cfg.model.clone(),
@@ -139,17 +139,6 @@ pub async fn feature_versions(
     Ok(out)
 }
 
-/// `requests/retrain/<id>.json`: train `model` again, on the feature version built from
-/// `snapshot` (default: the newest version of the model's view).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RetrainRequest {
-    pub model: String,
-    #[serde(default)]
-    pub snapshot: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
 /// What one training run did, for the CLI and the pipeline report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
@@ -194,52 +183,75 @@ impl JobConfig {
     }
 }
 
-/// Handles one object-created event: a feature manifest or a retrain request.
+/// The training stage: a feature-view manifest or a retrain request -> search, evaluation,
+/// a registered ONNX model, alias moves and run records. A batch job in deployments
+/// (`train-job`); in-process in the local stack.
+#[derive(Debug, Clone, Default)]
+pub struct Train {
+    pub job: JobConfig,
+}
+
+/// Every model a training event concerned, and what happened to each.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct TrainRun(pub Vec<TrainOutcome>);
+
+impl stage::Output for TrainRun {
+    fn summary(&self) -> stage::Summary {
+        let trained: Vec<String> = self
+            .0
+            .iter()
+            .filter_map(|t| match t {
+                TrainOutcome::Trained { model, version, .. } => Some(format!("{model}/{version}")),
+                _ => None,
+            })
+            .collect();
+        if trained.is_empty() {
+            stage::summary_of(false, None)
+        } else {
+            stage::summary_of(true, Some(trained.join(",")))
+        }
+    }
+}
+
+impl stage::Handler for Train {
+    const STAGE: stage::Stage = stage::Stage::Train;
+    type Output = TrainRun;
+    type Error = TrainError;
+
+    fn subject(&self, event: &Event) -> String {
+        event
+            .key()
+            .and_then(manifest_of_key)
+            .map_or("_requests", |(view, _)| view)
+            .to_string()
+    }
+
+    async fn handle(&self, store: &Store, event: &Event) -> Result<TrainRun, TrainError> {
+        handle_inner(store, &event.trigger(), &self.job)
+            .await
+            .map(TrainRun)
+    }
+}
+
+/// Handles one object-created event (a feature manifest or a retrain request) through the
+/// stage runner (run record, telemetry), as every adapter does.
 pub async fn handle(
     store: &Store,
     key: &str,
     job: &JobConfig,
 ) -> Result<Vec<TrainOutcome>, TrainError> {
-    let started = Instant::now();
-    let started_at = now();
-    let result = handle_inner(store, key, job).await;
-    let (outcome, version, message) = match &result {
-        Ok(o) if o.iter().all(|t| !matches!(t, TrainOutcome::Trained { .. })) => {
-            ("already-done", None, None)
-        }
-        Ok(o) => (
-            "committed",
-            Some(
-                o.iter()
-                    .filter_map(|t| match t {
-                        TrainOutcome::Trained { model, version, .. } => {
-                            Some(format!("{model}/{version}"))
-                        }
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            None,
-        ),
-        Err(e) if e.is_retryable() => ("failed", None, Some(e.to_string())),
-        Err(e) => ("rejected", None, Some(e.to_string())),
-    };
-    let subject = manifest_of_key(key).map_or("_requests", |(view, _)| view);
-    store
-        .record_run(&RunRecord {
-            stage: "train".into(),
-            dataset: subject.to_string(),
-            trigger_key: key.to_string(),
-            started_at,
-            duration_ms: started.elapsed().as_millis() as u64,
-            outcome: outcome.into(),
-            version,
-            message,
-            ..Default::default()
-        })
-        .await;
-    result
+    let stage = Train { job: job.clone() };
+    let event = Event::Object(events::ObjectCreated {
+        bucket: String::new(),
+        key: key.to_string(),
+        size: 0,
+        etag: None,
+        version_id: None,
+        sequencer: None,
+        event_time: chrono::Utc::now(),
+    });
+    stage::run(&stage, store, &event).await.map(|run| run.0)
 }
 
 async fn handle_inner(

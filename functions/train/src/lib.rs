@@ -48,9 +48,9 @@ pub enum TrainError {
     Mlflow(String),
 }
 
-impl TrainError {
+impl stage::StageError for TrainError {
     /// Whether retrying the same event may succeed (a store hiccup, not bad data).
-    pub fn is_retryable(&self) -> bool {
+    fn is_retryable(&self) -> bool {
         match self {
             TrainError::Store(e) => e.is_retryable(),
             TrainError::Registry(e) => e.is_retryable(),

@@ -67,10 +67,7 @@ impl Client {
 
     /// From `MLFLOW_TRACKING_URI`, when it is set.
     pub fn from_env() -> Option<Result<Client, TrainError>> {
-        match std::env::var("MLFLOW_TRACKING_URI") {
-            Ok(u) if !u.trim().is_empty() => Some(Client::new(u.trim())),
-            _ => None,
-        }
+        stage::env::var("MLFLOW_TRACKING_URI").map(|u| Client::new(&u))
     }
 
     async fn call(

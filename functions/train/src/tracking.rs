@@ -12,15 +12,7 @@ use crate::TrainError;
 use crate::metrics::Interval;
 use crate::search::Trial;
 
-pub const RUNS: &str = "runs/";
-
-pub fn run_key(run: &str) -> String {
-    format!("{RUNS}{run}/run.json")
-}
-
-pub fn trial_key(run: &str, trial: usize) -> String {
-    format!("{RUNS}{run}/trials/{trial:04}.json")
-}
+pub use records::keys::{RUNS, run_key, trial_key};
 
 /// How a run ended with the registry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,7 +129,7 @@ pub async fn list_runs(store: &Store) -> Result<Vec<TrainingRun>, TrainError> {
 }
 
 pub async fn read_trials(store: &Store, run: &str) -> Result<Vec<Trial>, TrainError> {
-    let prefix = format!("{RUNS}{run}/trials/");
+    let prefix = records::keys::trials_prefix(run);
     let mut out = Vec::new();
     for info in store.list(&prefix).await? {
         let obj = store.get(&info.key).await?;

@@ -17,7 +17,9 @@
 
 mod routing;
 
-pub use routing::{Route, Stage, Target, Trigger, routes_for, routing_table};
+pub use routing::{
+    Route, Stage, Target, Trigger, routes_for, routes_for_event, routes_in, routing_table,
+};
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
@@ -38,6 +40,54 @@ pub struct ObjectCreated {
     /// Orders events for one key (S3's `sequencer`), when the source provides it.
     pub sequencer: Option<String>,
     pub event_time: DateTime<Utc>,
+}
+
+/// What starts one delivery of a stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Event {
+    /// An object was created.
+    Object(ObjectCreated),
+    /// A schedule fired (EventBridge "Scheduled Event") at `at`.
+    Schedule { at: DateTime<Utc> },
+}
+
+impl Event {
+    /// The created object's key, for object events.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Event::Object(o) => Some(&o.key),
+            Event::Schedule { .. } => None,
+        }
+    }
+
+    /// What a run record names as its trigger: the key, or `schedule@<time>`.
+    pub fn trigger(&self) -> String {
+        match self {
+            Event::Object(o) => o.key.clone(),
+            Event::Schedule { at } => format!(
+                "schedule@{}",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        }
+    }
+}
+
+/// Parses a delivery into events: a scheduled EventBridge event (`detail-type: "Scheduled
+/// Event"`) is one [`Event::Schedule`]; anything else goes through [`parse_envelope`].
+pub fn parse_events(value: &Value) -> Result<Vec<Event>, EventError> {
+    if value.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
+        let at = value
+            .get("time")
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+        return Ok(vec![Event::Schedule { at }]);
+    }
+    Ok(parse_envelope(value)?
+        .into_iter()
+        .map(Event::Object)
+        .collect())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,38 +2,16 @@
 //! stage may read and write. The local stack dispatches with it; Terraform's EventBridge
 //! rules and least-privilege IAM policies are generated from it (`mlpipe routes --json`).
 
+use records::keys::{
+    DEFINITIONS, DRIFT, FEATURES, INFERENCE_LOGS, LABELS, MODELS, PIPELINE_RUNS, PUBLISHED, RAW,
+    REQUESTS, RETRAIN_REQUESTS, RUNS, SNAPSHOTS,
+};
+use records::keys::{CURATED, QUARANTINE};
 use serde::Serialize;
 
-/// A pipeline stage. Stages never call each other; they meet at objects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Stage {
-    /// Raw upload -> validated, versioned Parquet, quarantine, dataset snapshot.
-    Ingest,
-    /// Dataset snapshot -> offline feature table, online store, reference profile.
-    Features,
-    /// Feature-view manifest or retrain request -> search, evaluation, ONNX model,
-    /// registered version, alias moves, run records.
-    Train,
-    /// Champion alias move or feature-view manifest -> the champion's bundle or the
-    /// version's online records where the edge reads them, and a publication record.
-    Publish,
-    /// Schedule -> prediction-log windows against the champion's reference profile,
-    /// reports, retrain requests when drift holds.
-    Drift,
-}
+use crate::Event;
 
-impl Stage {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Ingest => "ingest",
-            Stage::Features => "features",
-            Stage::Train => "train",
-            Stage::Publish => "publish",
-            Stage::Drift => "drift",
-        }
-    }
-}
+pub use records::Stage;
 
 /// Where a stage runs in a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,19 +27,49 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Trigger {
-    /// An object created under `prefix` whose key ends with `suffix` (empty: any).
-    Object { prefix: String, suffix: String },
+    /// An object created under `prefix` whose key ends with `suffix` (empty: any), and whose
+    /// size is within `min_size..max_size` bytes when those are set (EventBridge matches
+    /// `detail.object.size` numerically): one stage can then run as a function for small
+    /// objects and as a batch job for large ones, with one row for each.
+    Object {
+        prefix: String,
+        suffix: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_size: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_size: Option<u64>,
+    },
     /// An EventBridge schedule expression (`rate(1 hour)`, `cron(...)`).
     Schedule { expression: String },
 }
 
 impl Trigger {
+    /// Whether an object with this key (of any size) may start the stage.
     pub fn matches_key(&self, key: &str) -> bool {
         match self {
-            Trigger::Object { prefix, suffix } => {
+            Trigger::Object { prefix, suffix, .. } => {
                 key.starts_with(prefix.as_str()) && key.ends_with(suffix.as_str())
             }
             Trigger::Schedule { .. } => false,
+        }
+    }
+
+    /// Whether `event` starts the stage: an object by key and size, a schedule by any
+    /// schedule trigger.
+    pub fn matches(&self, event: &Event) -> bool {
+        match (self, event) {
+            (
+                Trigger::Object {
+                    min_size, max_size, ..
+                },
+                Event::Object(o),
+            ) => {
+                self.matches_key(&o.key)
+                    && min_size.is_none_or(|min| o.size >= min)
+                    && max_size.is_none_or(|max| o.size < max)
+            }
+            (Trigger::Schedule { .. }, Event::Schedule { .. }) => true,
+            _ => false,
         }
     }
 }
@@ -82,6 +90,8 @@ fn object(prefix: &str, suffix: &str) -> Trigger {
     Trigger::Object {
         prefix: prefix.into(),
         suffix: suffix.into(),
+        min_size: None,
+        max_size: None,
     }
 }
 
@@ -91,37 +101,37 @@ pub fn routing_table() -> Vec<Route> {
         Route {
             stage: Stage::Ingest,
             target: Target::Function,
-            triggers: vec![object("raw/", "")],
-            reads: vec!["raw/", "definitions/", "curated/", "quarantine/"],
-            writes: vec!["curated/", "quarantine/", "snapshots/", "pipeline-runs/"],
+            triggers: vec![object(RAW, "")],
+            reads: vec![RAW, DEFINITIONS, CURATED, QUARANTINE],
+            writes: vec![CURATED, QUARANTINE, SNAPSHOTS, PIPELINE_RUNS],
         },
         Route {
             stage: Stage::Features,
             target: Target::Function,
-            triggers: vec![object("snapshots/", ".json")],
-            reads: vec!["snapshots/", "definitions/", "curated/", "features/"],
-            writes: vec!["features/", "pipeline-runs/"],
+            triggers: vec![object(SNAPSHOTS, ".json")],
+            reads: vec![SNAPSHOTS, DEFINITIONS, CURATED, FEATURES],
+            writes: vec![FEATURES, PIPELINE_RUNS],
         },
         Route {
             stage: Stage::Train,
             target: Target::BatchJob,
             triggers: vec![
-                object("features/", "/_manifest.json"),
-                object("requests/retrain/", ".json"),
+                object(FEATURES, "/_manifest.json"),
+                object(RETRAIN_REQUESTS, ".json"),
             ],
-            reads: vec!["features/", "definitions/", "models/", "requests/", "runs/"],
-            writes: vec!["models/", "runs/", "pipeline-runs/"],
+            reads: vec![FEATURES, DEFINITIONS, MODELS, REQUESTS, RUNS],
+            writes: vec![MODELS, RUNS, PIPELINE_RUNS],
         },
         Route {
             stage: Stage::Publish,
             target: Target::Function,
             // Train listens on feature manifests too: EventBridge delivers to both.
             triggers: vec![
-                object("models/", "/aliases/champion.json"),
-                object("features/", "/_manifest.json"),
+                object(MODELS, "/aliases/champion.json"),
+                object(FEATURES, "/_manifest.json"),
             ],
-            reads: vec!["models/", "features/", "published/"],
-            writes: vec!["published/", "pipeline-runs/"],
+            reads: vec![MODELS, FEATURES, PUBLISHED],
+            writes: vec![PUBLISHED, PIPELINE_RUNS],
         },
         Route {
             stage: Stage::Drift,
@@ -132,21 +142,18 @@ pub fn routing_table() -> Vec<Route> {
                 Trigger::Schedule {
                     expression: "rate(1 hour)".into(),
                 },
-                Trigger::Object {
-                    prefix: "labels/".into(),
-                    suffix: String::new(),
-                },
+                object(LABELS, ""),
             ],
             reads: vec![
-                "models/",
-                "features/",
-                "definitions/",
-                "inference-logs/",
-                "labels/",
-                "drift/",
-                "requests/retrain/",
+                MODELS,
+                FEATURES,
+                DEFINITIONS,
+                INFERENCE_LOGS,
+                LABELS,
+                DRIFT,
+                RETRAIN_REQUESTS,
             ],
-            writes: vec!["drift/", "requests/retrain/", "pipeline-runs/"],
+            writes: vec![DRIFT, RETRAIN_REQUESTS, PIPELINE_RUNS],
         },
     ]
 }
@@ -157,6 +164,21 @@ pub fn routes_for(key: &str) -> Vec<Route> {
     routing_table()
         .into_iter()
         .filter(|r| r.triggers.iter().any(|t| t.matches_key(key)))
+        .collect()
+}
+
+/// Every route `event` starts, in table order: object events by key and size, schedule
+/// events every scheduled stage.
+pub fn routes_for_event(event: &Event) -> Vec<Route> {
+    routes_in(&routing_table(), event)
+}
+
+/// [`routes_for_event`] over a given table.
+pub fn routes_in(table: &[Route], event: &Event) -> Vec<Route> {
+    table
+        .iter()
+        .filter(|r| r.triggers.iter().any(|t| t.matches(event)))
+        .cloned()
         .collect()
 }
 
@@ -191,6 +213,81 @@ mod tests {
             routes_for("requests/retrain/r1.json")[0].stage,
             Stage::Train
         );
+    }
+
+    fn object_event(key: &str, size: u64) -> Event {
+        Event::Object(crate::ObjectCreated {
+            bucket: "b".into(),
+            key: key.into(),
+            size,
+            etag: None,
+            version_id: None,
+            sequencer: None,
+            event_time: chrono::DateTime::default(),
+        })
+    }
+
+    #[test]
+    fn a_stage_can_run_as_a_function_below_a_size_and_as_a_batch_job_above() {
+        // The shape a size-dependent stage (batch inference) takes: two rows, one target each.
+        let sized = |target, min_size, max_size| Route {
+            stage: Stage::Train,
+            target,
+            triggers: vec![Trigger::Object {
+                prefix: records::keys::BATCH_INPUT.into(),
+                suffix: String::new(),
+                min_size,
+                max_size,
+            }],
+            reads: vec![records::keys::BATCH_INPUT],
+            writes: vec![records::keys::BATCH_OUTPUT],
+        };
+        let table = [
+            sized(Target::Function, None, Some(1 << 20)),
+            sized(Target::BatchJob, Some(1 << 20), None),
+        ];
+        let targets = |size| -> Vec<Target> {
+            routes_in(&table, &object_event("batch-input/m/a.parquet", size))
+                .iter()
+                .map(|r| r.target)
+                .collect()
+        };
+        assert_eq!(targets(10), vec![Target::Function]);
+        assert_eq!(targets(1 << 20), vec![Target::BatchJob]);
+        assert!(routes_in(&table, &object_event("raw/m/a.csv", 10)).is_empty());
+        // The size bounds appear in `mlpipe routes --json` only when set.
+        let json = serde_json::to_value(&table[0]).unwrap_or_default();
+        assert_eq!(json["triggers"][0]["max_size"], 1 << 20);
+        assert!(json["triggers"][0].get("min_size").is_none());
+    }
+
+    #[test]
+    fn schedules_start_the_scheduled_stages_only() {
+        let stages: Vec<Stage> = routes_for_event(&Event::Schedule {
+            at: chrono::DateTime::default(),
+        })
+        .iter()
+        .map(|r| r.stage)
+        .collect();
+        assert_eq!(stages, vec![Stage::Drift]);
+        let stages: Vec<Stage> = routes_for_event(&object_event("labels/fraud/a.csv", 1))
+            .iter()
+            .map(|r| r.stage)
+            .collect();
+        assert_eq!(stages, vec![Stage::Drift]);
+    }
+
+    #[test]
+    fn every_prefix_a_route_names_is_a_zone_of_the_layout() {
+        for route in routing_table() {
+            for p in route.reads.iter().chain(&route.writes) {
+                assert!(
+                    records::keys::PREFIXES.iter().any(|z| p.starts_with(z)),
+                    "{}: {p} is not under a zone of records::keys",
+                    route.stage
+                );
+            }
+        }
     }
 
     #[test]

@@ -19,8 +19,8 @@
 //! Without the default `store` feature only the records and key functions are compiled
 //! (no storage, no async): what the edge needs to read bundles and aliases.
 
-mod records;
-pub use records::*;
+mod model_records;
+pub use model_records::*;
 
 #[cfg(feature = "store")]
 mod store;

@@ -5,7 +5,7 @@ use storage::{Created, ObjectInfo, StorageError, Store, Swapped};
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::*;
+use crate::model_records::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

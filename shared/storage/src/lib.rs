@@ -16,8 +16,7 @@
 //!
 //! Invariant: this crate knows no stage, runtime or wire format beyond object keys.
 
-pub mod records;
-pub mod zones;
+use records::keys as zones;
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
@@ -321,19 +320,18 @@ impl Store {
         }
     }
 
-    /// Every object under `prefix` (a folder-like prefix such as `curated/tx/`), sorted by key.
     /// Writes a handler's run record (`pipeline-runs/<stage>/<dataset>/<run>.json`, read by
     /// `mlpipe status`). Bookkeeping: a failure is logged, never returned, so it cannot turn
     /// committed work into a failed delivery.
-    pub async fn record_run(&self, record: &records::RunRecord) {
+    pub async fn record_run(&self, record: &records::pipeline::RunRecord) {
         use sha2::Digest;
         let mut record = record.clone();
         record.peak_memory_bytes = record
             .peak_memory_bytes
             .or_else(telemetry::peak_memory_bytes);
         telemetry::record_stage(&telemetry::StageRun {
-            stage: &record.stage,
-            outcome: &record.outcome,
+            stage: record.stage.name(),
+            outcome: record.outcome.as_str(),
             duration: std::time::Duration::from_millis(record.duration_ms),
             rows_in: record.rows_in,
             rows_out: record.rows_out,
@@ -348,13 +346,14 @@ impl Store {
             record.started_at.replace([':', '.'], ""),
             &hex::encode(digest)[..16]
         );
-        let key = zones::pipeline_run(&record.stage, &record.dataset, &run_id);
+        let key = zones::pipeline_run(record.stage.name(), &record.dataset, &run_id);
         let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
         if let Err(e) = self.put(&key, body).await {
             tracing::warn!(error = %e, key, "could not write run record");
         }
     }
 
+    /// Every object under `prefix` (a folder-like prefix such as `curated/tx/`), sorted by key.
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
         let trimmed = prefix.trim_end_matches('/');
         let path = if trimmed.is_empty() {

@@ -1,0 +1,212 @@
+//! The local stack: every stage in one process on one store, joined by the same events a
+//! deployment delivers.
+//!
+//! Every write through [`LocalStack::store`] is observed; for each created object the stack
+//! builds the S3 event-notification JSON S3 itself would send, parses it back through the same
+//! envelope parser the Lambda adapter uses, and hands it to every stage whose routing-table row
+//! matches, through the same table of handlers (`handlers::Table`) and the same stage runner.
+//! It repeats until no event is pending ("quiet"). Retryable failures are retried a few times
+//! with backoff, as a platform would redeliver; a delivery still failing after that leaves a
+//! dead-letter record (`dead-letters/<stage>/`), as a platform's dead-letter queue would.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use events::{Event, ObjectCreated, Stage, parse_events, s3_notification};
+use handlers::{Settings, Table};
+use records::pipeline::DeadLetter;
+use serde::Serialize;
+use serde_json::Value;
+use storage::{ObjectInfo, Store};
+
+/// One handler invocation and its result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub stage: Stage,
+    pub key: String,
+    pub attempts: u32,
+    pub ok: bool,
+    /// The last failure may pass on a later redelivery.
+    pub retryable: bool,
+    /// The handler's outcome (JSON) or its error message.
+    pub result: Value,
+}
+
+/// Runs stages in-process on a store.
+pub struct LocalStack {
+    store: Store,
+    settings: Settings,
+    table: Table,
+    pending: Arc<Mutex<VecDeque<ObjectInfo>>>,
+    bucket: String,
+    max_attempts: u32,
+}
+
+impl LocalStack {
+    /// Wraps `store` so that every write through [`LocalStack::store`] raises an event.
+    pub fn new(store: &Store) -> LocalStack {
+        LocalStack::with_config(store, feature_stage::Config::default())
+    }
+
+    /// The same stack with the training job configured as `train` says (MLflow, actor).
+    pub fn with_train(mut self, train: train::job::JobConfig) -> LocalStack {
+        self.settings.train = train;
+        self.table = Table::new(&self.settings);
+        self
+    }
+
+    /// The same stack with the publish stage writing to `edge` (`None`: it acknowledges
+    /// its events as skipped).
+    pub fn with_edge(mut self, edge: Option<publish_stage::EdgeTarget>) -> LocalStack {
+        self.settings.edge = edge;
+        self.table = Table::new(&self.settings);
+        self
+    }
+
+    /// A stack whose stages take `settings` (the queue worker's, read from the environment).
+    pub fn with_settings(mut self, settings: Settings) -> LocalStack {
+        self.table = Table::new(&settings);
+        self.settings = settings;
+        self
+    }
+
+    /// A stack whose feature stage writes online records as `features` says.
+    pub fn with_config(store: &Store, features: feature_stage::Config) -> LocalStack {
+        let pending: Arc<Mutex<VecDeque<ObjectInfo>>> = Arc::default();
+        let sink = pending.clone();
+        let observed = store.with_observer(Arc::new(move |info: &ObjectInfo| {
+            if let Ok(mut q) = sink.lock() {
+                q.push_back(info.clone());
+            }
+        }));
+        let settings = Settings {
+            features,
+            ..Settings::default()
+        };
+        LocalStack {
+            bucket: store.bucket_name(),
+            store: observed,
+            table: Table::new(&settings),
+            settings,
+            pending,
+            max_attempts: 3,
+        }
+    }
+
+    /// The observed store: uploads made through it start the pipeline.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Queues an event for an object that already exists (e.g. to re-deliver one).
+    pub fn enqueue(&self, info: ObjectInfo) {
+        if let Ok(mut q) = self.pending.lock() {
+            q.push_back(info);
+        }
+    }
+
+    /// Delivers pending events, and the events their handlers raise, until none is left.
+    /// `on_delivery` sees each invocation as it finishes (progress display).
+    pub async fn run_until_quiet(&self, mut on_delivery: impl FnMut(&Delivery)) -> Vec<Delivery> {
+        let mut deliveries = Vec::new();
+        loop {
+            let next = self.pending.lock().ok().and_then(|mut q| q.pop_front());
+            let Some(info) = next else { break };
+            let event = ObjectCreated {
+                bucket: self.bucket.clone(),
+                key: info.key.clone(),
+                size: info.size,
+                etag: info.etag.clone(),
+                version_id: info.version.clone(),
+                sequencer: None,
+                event_time: chrono::DateTime::from_timestamp_millis(info.last_modified_ms)
+                    .unwrap_or_default(),
+            };
+            // The same JSON S3 would deliver, through the same parser deployments use.
+            let envelope = s3_notification(&event);
+            for d in self.deliver(&envelope).await {
+                on_delivery(&d);
+                deliveries.push(d);
+            }
+        }
+        deliveries
+    }
+
+    /// Delivers one envelope (S3 notification, SQS or EventBridge JSON) to every stage whose
+    /// route matches. Does not drain follow-up events; see [`LocalStack::run_until_quiet`].
+    pub async fn deliver(&self, envelope: &Value) -> Vec<Delivery> {
+        let events = match parse_events(envelope) {
+            Ok(e) => e,
+            Err(e) => {
+                return vec![Delivery {
+                    stage: Stage::Ingest,
+                    key: String::new(),
+                    attempts: 0,
+                    ok: false,
+                    retryable: false,
+                    result: Value::String(format!("unreadable event: {e}")),
+                }];
+            }
+        };
+        let mut out = Vec::new();
+        for event in events {
+            for stage in self.table.stages_for(&event) {
+                out.push(self.invoke(stage, &event).await);
+            }
+        }
+        out
+    }
+
+    async fn invoke(&self, stage: Stage, event: &Event) -> Delivery {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let attempt = match self.table.attempt(stage, &self.store, event).await {
+                Some(a) => a,
+                None => stage::Attempt {
+                    ok: false,
+                    retryable: false,
+                    result: Value::String(format!("no handler for stage {stage}")),
+                },
+            };
+            if attempt.ok || !attempt.retryable || attempts >= self.max_attempts {
+                if !attempt.ok && attempt.retryable {
+                    self.dead_letter(stage, event, attempts, &attempt.result).await;
+                }
+                return Delivery {
+                    stage,
+                    key: event.trigger(),
+                    attempts,
+                    ok: attempt.ok,
+                    retryable: attempt.retryable,
+                    result: attempt.result,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempts))).await;
+        }
+    }
+
+    /// Keeps a delivery that still failed after its retries (bookkeeping: a failure to write
+    /// it is logged, never returned).
+    async fn dead_letter(&self, stage: Stage, event: &Event, attempts: u32, error: &Value) {
+        let failed_at = chrono::Utc::now();
+        let record = DeadLetter {
+            stage,
+            trigger_key: event.trigger(),
+            attempts,
+            error: error.as_str().map_or_else(|| error.to_string(), str::to_string),
+            failed_at: failed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        let id = format!(
+            "{}-{}",
+            failed_at.format("%Y%m%dT%H%M%S%.3fZ"),
+            &contracts::sha256_hex(record.trigger_key.as_bytes())[..16]
+        );
+        let key = records::keys::dead_letter(stage.name(), &id);
+        let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        if let Err(e) = self.store.put(&key, body).await {
+            tracing::warn!(error = %e, key, "could not write the dead-letter record");
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The Spin component (`edge/spin`, built for wasm32-wasip2 by `cargo xtask test`) under a
+//! real wasi:http host, `jco serve` (npm), reading the champion and the online records over
+//! outbound HTTP from an object folder that the publish stage filled, served by a plain HTTP
+//! server (`tests/clients/object_http.py`: unsigned GET/PUT, like a bucket's public URL),
+//! and writing its prediction logs there. The same API checks as every runtime, against the
+//! native server.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+mod common;
+
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use common::{Proc, ROOT};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
+    let Some(bin) = common::node_bin("the Spin component test") else {
+        eprintln!("MLPIPE_NODE_BIN is not set: run through `cargo xtask test`");
+        return;
+    };
+    let wasm = std::env::var_os("MLPIPE_SPIN_WASM")
+        .map(PathBuf::from)
+        .expect("MLPIPE_SPIN_WASM (the built component) is set by `cargo xtask test`");
+    assert!(wasm.is_file(), "{} is missing", wasm.display());
+    assert!(
+        bin.join("jco").is_file(),
+        "jco is missing from {}",
+        bin.display()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let objects = dir.path().join("edge-objects");
+    // The pipeline publishes through its events: the feature manifest's online records and
+    // the champion alias training moved, to the object target (registry objects +
+    // online/<view>/<entity>).
+    let (store, summary) =
+        common::run_pipeline_with(dir.path(), &[("MLPIPE_EDGE_OBJECTS", objects.as_path())]);
+    let published: Vec<&Value> = summary["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["stage"] == "publish" && d["result"]["outcome"] != "skipped")
+        .collect();
+    let kinds: Vec<(&str, &str)> = published
+        .iter()
+        .map(|d| {
+            (
+                d["result"]["outcome"].as_str().unwrap_or("?"),
+                d["result"]["publication"]["kind"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![("published", "online"), ("published", "champion")],
+        "{published:#?}"
+    );
+    assert!(objects.join("models/fraud/aliases/champion.json").is_file());
+
+    // A manual publish to the same target finds the records and writes nothing.
+    let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+        .args(["publish", "--store"])
+        .arg(&store)
+        .arg("--objects")
+        .arg(&objects)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(!said.contains("published champion"), "{said}");
+    assert!(said.contains("already published"), "{said}");
+
+    let python = std::env::var("MLPIPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let http_port = common::free_port();
+    let mut server = std::process::Command::new(python)
+        .arg(format!("{ROOT}/tests/clients/object_http.py"))
+        .arg(http_port.to_string())
+        .arg(&objects)
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "listening");
+    let _server = Proc(server);
+    let bucket = format!("http://127.0.0.1:{http_port}");
+    let port = common::free_port();
+    let mut host = Proc(
+        Command::new(bin.join("jco"))
+            .args(["serve", "--port", &port.to_string(), "--host", "127.0.0.1"])
+            .arg(&wasm)
+            .env("PATH", common::path_with(&bin))
+            .env("MODELS", "fraud")
+            .env("REGISTRY_URL", &bucket)
+            .env("FEATURES_URL", format!("{bucket}/online"))
+            .env("LOGS_URL", &bucket)
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    common::wait_live(&url, "jco serve", &mut host).await;
+    let before_us = chrono::Utc::now().timestamp_micros();
+    let (_native, native_url) = common::native_server(&store);
+    common::check_endpoint(&url, &store, &native_url).await;
+
+    // The /v1 request's prediction log was PUT to LOGS_URL.
+    let after_us = chrono::Utc::now().timestamp_micros();
+    let http = reqwest::Client::new();
+    let mut found = None;
+    for h in 0..=((after_us - before_us) / 3_600_000_000 + 1) {
+        let key =
+            records::keys::prediction_log("fraud", before_us + h * 3_600_000_000, common::V1_ID);
+        let r = http.get(format!("{bucket}/{key}")).send().await.unwrap();
+        if r.status() == 200 {
+            found = Some(r.text().await.unwrap());
+            break;
+        }
+    }
+    let log = found.expect("no prediction log under LOGS_URL");
+    assert_eq!(log.lines().count(), common::V1_RECORDS);
+    let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["request_id"], common::V1_ID);
+    drop(host);
+}
+
+/// The component built with the embedding fixture (`edge/embed/fixture`, compiled in by
+/// `cargo xtask test`) serves that champion with no registry source and no `MODELS`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_with_an_embedded_model_needs_no_registry() {
+    let Some(bin) = common::node_bin("the Spin test") else {
+        eprintln!("MLPIPE_NODE_BIN is not set: run through `cargo xtask test`");
+        return;
+    };
+    let wasm = std::env::var_os("MLPIPE_SPIN_EMBEDDED_WASM")
+        .map(PathBuf::from)
+        .expect("MLPIPE_SPIN_EMBEDDED_WASM (the component with the fixture compiled in) is set by `cargo xtask test`");
+    assert!(wasm.is_file(), "{} is missing", wasm.display());
+    let port = common::free_port();
+    let mut host = Proc(
+        Command::new(bin.join("jco"))
+            .args(["serve", "--port", &port.to_string(), "--host", "127.0.0.1"])
+            .arg(&wasm)
+            .env("PATH", common::path_with(&bin))
+            .env_remove("MODELS")
+            .env_remove("REGISTRY_URL")
+            .env_remove("FEATURES_URL")
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    common::wait_live(&url, "jco serve", &mut host).await;
+    let fixture = PathBuf::from(format!("{ROOT}/edge/embed/fixture"));
+    common::check_v2(&url, &fixture).await;
+    // The embedded bundle is the fixture's, byte for byte (its hash is what the server reports).
+    let (_, bundle) = common::champion(&fixture);
+    let meta: Value = reqwest::get(format!("{url}/v2/models/fraud"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["parameters"]["content_hash"], bundle["content_hash"]);
+    drop(host);
+}

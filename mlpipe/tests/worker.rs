@@ -1,0 +1,147 @@
+//! The Cloudflare Worker (`edge/worker`, built by `cargo xtask test` with worker-build) under
+//! the real Workers runtime: `wrangler dev` (workerd) with local R2 and KV, filled by the
+//! publish stage from what `mlpipe run` produced. The Worker's answers must equal tract's on
+//! the same rows, and its `/v1` predictions (features from KV) the native server's.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+mod common;
+
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Proc, ROOT};
+use serde_json::Value;
+
+struct Wrangler {
+    bin: PathBuf,
+    state: PathBuf,
+    config: PathBuf,
+}
+
+impl Wrangler {
+    fn command(&self) -> Command {
+        let mut c = Command::new(self.bin.join("wrangler"));
+        c.env("PATH", common::path_with(&self.bin))
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("NO_COLOR", "1")
+            .current_dir(self.config.parent().unwrap());
+        c
+    }
+
+    fn get_object(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let out = self
+            .command()
+            .args(["r2", "object", "get", &format!("{bucket}/{key}"), "--pipe"])
+            .args(["--local", "--persist-to"])
+            .arg(&self.state)
+            .arg("-c")
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        (out.status.success() && !out.stdout.is_empty()).then_some(out.stdout)
+    }
+
+    fn publish(&self, store: &Path) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+            .args(["publish", "--store"])
+            .arg(store)
+            .arg("--wrangler-state")
+            .arg(&self.state)
+            .arg("--wrangler-config")
+            .arg(&self.config)
+            .arg("--wrangler")
+            .arg(self.bin.join("wrangler"))
+            .env("PATH", common::path_with(&self.bin))
+            .current_dir(ROOT)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
+    let Some(bin) = common::node_bin("the Worker test") else {
+        eprintln!("MLPIPE_NODE_BIN is not set: run through `cargo xtask test`");
+        return;
+    };
+    let build = PathBuf::from(format!("{ROOT}/edge/worker/build"));
+    assert!(
+        build.join("index.js").is_file() && bin.join("wrangler").is_file(),
+        "edge/worker/build (worker-build output) or wrangler is missing: run `cargo xtask worker`"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::run_pipeline(dir.path());
+    let wrangler = Wrangler {
+        bin,
+        state: dir.path().join("wrangler-state"),
+        config: PathBuf::from(format!("{ROOT}/edge/worker/wrangler.toml")),
+    };
+
+    // The publish stage fills local R2 (champion) and KV (online records) through wrangler.
+    let said = wrangler.publish(&store);
+    assert!(said.contains("published champion fraud version"), "{said}");
+    assert!(said.contains("published online card_activity"), "{said}");
+    // Published once: a second run finds the records and writes nothing.
+    let said = wrangler.publish(&store);
+    assert!(!said.contains("published champion"), "{said}");
+    assert!(said.contains("already published"), "{said}");
+
+    // wrangler dev: the Worker under workerd, local bindings from the same state folder.
+    let port = common::free_port();
+    let mut dev = Proc(
+        wrangler
+            .command()
+            .args(["dev", "--local", "--ip", "127.0.0.1", "--port"])
+            .arg(port.to_string())
+            .arg("--persist-to")
+            .arg(&wrangler.state)
+            .arg("-c")
+            .arg(&wrangler.config)
+            .args([
+                "--show-interactive-dev-session=false",
+                "--log-level",
+                "warn",
+            ])
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    common::wait_live(&url, "wrangler dev", &mut dev).await;
+    let before_us = chrono::Utc::now().timestamp_micros();
+    let (_native, native_url) = common::native_server(&store);
+    common::check_endpoint(&url, &store, &native_url).await;
+
+    // The /v1 request's prediction log reached the LOGS bucket (written in waitUntil).
+    let after_us = chrono::Utc::now().timestamp_micros();
+    let mut keys: Vec<String> = (0..=((after_us - before_us) / 3_600_000_000 + 1))
+        .map(|h| records::keys::prediction_log("fraud", before_us + h * 3_600_000_000, common::V1_ID))
+        .collect();
+    keys.dedup();
+    let mut log = None;
+    for _ in 0..20 {
+        log = keys
+            .iter()
+            .find_map(|k| wrangler.get_object("mlpipe-inference-logs", k));
+        if log.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let log = String::from_utf8(log.expect("no prediction log in the LOGS bucket")).unwrap();
+    assert_eq!(log.lines().count(), common::V1_RECORDS);
+    let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["request_id"], common::V1_ID);
+    assert_eq!(first["index"], 0);
+    drop(dev);
+}
