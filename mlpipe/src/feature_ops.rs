@@ -8,10 +8,10 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use feature_stage::polars::prelude::*;
 use features::{FeatureKind, FeatureVector, LabelSource, SnapshotStore, ViewSpec};
+use records::pipeline::{FeatureManifest, Snapshot};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use storage::Store;
-use records::pipeline::{FeatureManifest, Snapshot};
 
 use crate::pipeline::latest_view_version;
 

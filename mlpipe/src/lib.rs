@@ -1,8 +1,10 @@
 //! mlpipe's top floor: the local stack that joins the stages by events, the operations the CLI
 //! offers on a project and a store, the sample-data generator and the SQS consumer.
 //!
-//! Invariant: nothing here is stage logic. Stages live in `functions/*` and are called only
-//! through the routing table, exactly as a deployment would call them.
+//! Invariant: nothing here is stage logic. Every event the local stack and the worker deliver
+//! reaches its stages through the handler table built from the routing table
+//! (`handlers::Table`), exactly as a deployment's Lambda adapter does; the CLI's own commands
+//! (a drift check by hand, publishing, exports) call the stage crates' library functions.
 
 pub mod bench;
 pub mod drift_ops;

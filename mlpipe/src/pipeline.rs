@@ -9,10 +9,10 @@ use anyhow::{Context, Result, bail};
 use contracts::LoadedProject;
 use features::FeatureView;
 use ingest::definitions::{Published, publish_contract};
-use serde::Serialize;
-use records::pipeline::{FeatureManifest, Manifest, RunRecord, Snapshot};
-use storage::{Created, ObjectInfo, Store};
 use records::keys as zones;
+use records::pipeline::{FeatureManifest, Manifest, RunRecord, Snapshot};
+use serde::Serialize;
+use storage::{Created, ObjectInfo, Store};
 
 use crate::stack::{Delivery, LocalStack};
 

@@ -172,7 +172,8 @@ impl LocalStack {
             };
             if attempt.ok || !attempt.retryable || attempts >= self.max_attempts {
                 if !attempt.ok && attempt.retryable {
-                    self.dead_letter(stage, event, attempts, &attempt.result).await;
+                    self.dead_letter(stage, event, attempts, &attempt.result)
+                        .await;
                 }
                 return Delivery {
                     stage,
@@ -195,7 +196,9 @@ impl LocalStack {
             stage,
             trigger_key: event.trigger(),
             attempts,
-            error: error.as_str().map_or_else(|| error.to_string(), str::to_string),
+            error: error
+                .as_str()
+                .map_or_else(|| error.to_string(), str::to_string),
             failed_at: failed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         };
         let id = format!(

@@ -1,8 +1,9 @@
 //! Golden tests of every `--json` output: the shape (every key, and the type of every
 //! value) of what each command prints on the shipped sample, held to files in
-//! `tests/golden/`. Scripts that read `--json` break when a field is renamed, dropped or
+//! `mlpipe/tests/golden/`. Scripts that read `--json` break when a field is renamed, dropped or
 //! changes type; this fails first. Values that identify things (outcomes, names, stages) are
-//! kept; measured or generated ones (times, hashes, counts) are reduced to their type.
+//! kept; measured or generated ones (times, hashes, counts) are reduced to their type. The
+//! files are in `mlpipe/tests/golden/`.
 //!
 //! After a deliberate change: `MLPIPE_UPDATE_GOLDEN=1 cargo test -p mlpipe --test golden`,
 //! and review the diff.
@@ -91,21 +92,42 @@ fn every_json_output_keeps_its_shape() {
         .to_string();
     outputs.extend([
         ("runs-list", runs),
-        ("runs-show", mlpipe(&store, &["runs", "show", &run_id, "--json"])),
-        ("runs-compare", mlpipe(&store, &["runs", "compare", &run_id, &run_id, "--json"])),
+        (
+            "runs-show",
+            mlpipe(&store, &["runs", "show", &run_id, "--json"]),
+        ),
+        (
+            "runs-compare",
+            mlpipe(&store, &["runs", "compare", &run_id, &run_id, "--json"]),
+        ),
         ("data-versions", versions),
         ("status", mlpipe(&store, &["status", "--json"])),
         ("routes", mlpipe(&store, &["routes", "--json"])),
         ("models-list", mlpipe(&store, &["models", "list", "--json"])),
-        ("models-show", mlpipe(&store, &["models", "show", "fraud", "--json"])),
-        ("features-list", mlpipe(&store, &["features", "list", "--json"])),
-        ("features-show", mlpipe(&store, &["features", "show", "card_activity", "--json"])),
-        ("quarantine-list", mlpipe(&store, &["quarantine", "list", "transactions", "--json"])),
+        (
+            "models-show",
+            mlpipe(&store, &["models", "show", "fraud", "--json"]),
+        ),
+        (
+            "features-list",
+            mlpipe(&store, &["features", "list", "--json"]),
+        ),
+        (
+            "features-show",
+            mlpipe(&store, &["features", "show", "card_activity", "--json"]),
+        ),
+        (
+            "quarantine-list",
+            mlpipe(&store, &["quarantine", "list", "transactions", "--json"]),
+        ),
         ("drift-check", mlpipe(&store, &["drift", "check", "--json"])),
     ]);
     if !version.is_empty() {
         let spec = format!("transactions@{version}");
-        outputs.push(("data-show", mlpipe(&store, &["data", "show", &spec, "--json"])));
+        outputs.push((
+            "data-show",
+            mlpipe(&store, &["data", "show", &spec, "--json"]),
+        ));
     }
     let html = dir.path().join("report.html");
     let html = html.to_str().unwrap();

@@ -153,6 +153,7 @@ async fn the_champion_is_served_with_the_open_inference_protocol_and_v1_predict(
         .as_array()
         .unwrap()
         .clone();
+    assert_eq!(probs.len(), direct.len());
     for (p, d) in probs.iter().zip(&direct) {
         assert!((p.as_f64().unwrap() as f32 - d[1]).abs() <= 1e-6);
     }
@@ -282,6 +283,7 @@ async fn the_champion_is_served_with_the_open_inference_protocol_and_v1_predict(
             let v: Value = serde_json::from_slice(&out.stdout).unwrap();
             let p = v["probability"].as_array().unwrap();
             assert_eq!(p.len(), rows.len());
+            assert_eq!(direct.len(), rows.len());
             for (p, d) in p.iter().zip(&direct) {
                 assert!((p.as_f64().unwrap() as f32 - d[1]).abs() <= 1e-6);
             }

@@ -88,11 +88,15 @@ fn exists(path: &str, tracked: &BTreeSet<String>) -> bool {
     if tracked.contains(path) || tracked.contains(path.trim_end_matches('/')) {
         return true;
     }
-    Command::new("git")
-        .args(["check-ignore", "-q", "--no-index", path])
-        .current_dir(ROOT)
-        .status()
-        .is_ok_and(|s| s.success())
+    // A build output: ignored as named, or as a folder (`build/` patterns).
+    let folder = format!("{}/", path.trim_end_matches('/'));
+    [path, folder.as_str()].iter().any(|p| {
+        Command::new("git")
+            .args(["check-ignore", "-q", "--no-index", p])
+            .current_dir(ROOT)
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }
 
 fn checked_files() -> Vec<String> {
@@ -110,6 +114,16 @@ fn checked_files() -> Vec<String> {
         .collect()
 }
 
+/// The prose of a line: all of it in Markdown, the comment in code and configuration (string
+/// literals in code are data, such as object keys, not references to files).
+fn prose<'a>(file: &str, line: &'a str) -> &'a str {
+    if file.ends_with(".md") {
+        return line;
+    }
+    let marker = if file.ends_with(".rs") { "//" } else { "#" };
+    line.find(marker).map_or("", |i| &line[i..])
+}
+
 #[test]
 fn every_repository_path_named_in_docs_and_comments_exists() {
     let tracked = tracked();
@@ -119,7 +133,7 @@ fn every_repository_path_named_in_docs_and_comments_exists() {
             continue;
         };
         for (n, line) in text.lines().enumerate() {
-            for path in named_paths(line) {
+            for path in named_paths(prose(&file, line)) {
                 if !exists(&path, &tracked) {
                     stale.push(format!("{file}:{}: {path}", n + 1));
                 }
@@ -149,6 +163,11 @@ fn the_path_check_finds_a_planted_stale_path() {
     );
     let missing: Vec<&String> = named.iter().filter(|p| !exists(p, &tracked)).collect();
     assert_eq!(missing, vec!["functions/train/src/metrics.rs"]);
+    // Only prose is read: a comment in code, not a string literal (an object key).
+    let comment = "let k = \"edge/policy.json\"; // see README.md";
+    assert_eq!(prose("a.rs", comment), "// see README.md");
+    assert_eq!(prose("a.toml", "path = \"x/y\""), "");
+    assert_eq!(prose("a.md", "see README.md"), "see README.md");
 }
 
 /// The workspace members, from the root Cargo.toml.
@@ -256,8 +275,8 @@ fn uses(text: &str, name: &str) -> bool {
         let before = text[..i].chars().next_back();
         let after = &text[i + name.len()..];
         let starts_word = before.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        let as_path =
-            starts_word && (after.starts_with("::") || after.starts_with('!') || after.starts_with(';'));
+        let as_path = starts_word
+            && (after.starts_with("::") || after.starts_with('!') || after.starts_with(';'));
         let imported = text[..i].ends_with("use ") && after.starts_with([':', ';', ' ', '{']);
         as_path || imported || text[..i].ends_with("extern crate ")
     })
@@ -271,7 +290,11 @@ fn declared_dependencies() -> Vec<(String, Vec<(String, String)>)> {
         .current_dir(ROOT)
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let root = std::fs::canonicalize(ROOT).unwrap();
     let members: Vec<&str> = meta["workspace_members"]
@@ -295,7 +318,11 @@ fn declared_dependencies() -> Vec<(String, Vec<(String, String)>)> {
         let dir = Path::new(package["manifest_path"].as_str().unwrap())
             .parent()
             .unwrap();
-        let folder = dir.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+        let folder = dir
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let deps = node["deps"]
             .as_array()
             .unwrap()

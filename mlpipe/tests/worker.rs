@@ -125,7 +125,9 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
     // The /v1 request's prediction log reached the LOGS bucket (written in waitUntil).
     let after_us = chrono::Utc::now().timestamp_micros();
     let mut keys: Vec<String> = (0..=((after_us - before_us) / 3_600_000_000 + 1))
-        .map(|h| records::keys::prediction_log("fraud", before_us + h * 3_600_000_000, common::V1_ID))
+        .map(|h| {
+            records::keys::prediction_log("fraud", before_us + h * 3_600_000_000, common::V1_ID)
+        })
         .collect();
     keys.dedup();
     let mut log = None;

@@ -47,13 +47,24 @@ impl Group {
         let _ = self.0.wait();
     }
 
-    /// Whether any process of the group is still running (`kill -0`).
+    /// Whether any process of the group is still running (zombies, which only wait for
+    /// their parent to collect them, do not count). Reads `/proc`.
     pub fn group_alive(&self) -> bool {
-        Command::new("kill")
-            .args(["-0", "--", &format!("-{}", self.0.id())])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        let group = self.0.id().to_string();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return false;
+        };
+        entries.flatten().any(|e| {
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                return false;
+            };
+            // pid (comm) state ppid pgrp ...: fields after the command's closing parenthesis.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.len() > 2 && fields[0] != "Z" && fields[2] == group
+        })
     }
 }
 

@@ -6,8 +6,8 @@
 use contracts::Contract;
 use ingest::IngestError;
 use ingest::definitions::publish_contract;
-use storage::Store;
 use records::keys as zones;
+use storage::Store;
 
 const CONTRACT: &str = r#"
 dataset = "tx"

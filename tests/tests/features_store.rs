@@ -20,9 +20,9 @@ use mlpipe::sample::{SampleOptions, generate};
 use mlpipe::stack::LocalStack;
 use online::aws::Credentials;
 use online::{Backend, DynamoStore};
+use records::pipeline::{FeatureManifest, Snapshot};
 use serde_json::{Map, Value, json};
 use storage::Store;
-use records::pipeline::{FeatureManifest, Snapshot};
 use tests::Moto;
 
 const VIEW: &str = "card_activity";

@@ -12,9 +12,9 @@ use ingest::definitions::{Published, publish_contract};
 use mlpipe::pipeline;
 use mlpipe::sample::{SampleOptions, generate};
 use mlpipe::stack::LocalStack;
+use records::keys as zones;
 use records::pipeline::{Lineage, Manifest, Snapshot};
 use storage::Store;
-use records::keys as zones;
 
 /// The sample project without its training file: these tests are about ingest, on data too
 /// small to train on (the training route still sees each manifest, with nothing to train).

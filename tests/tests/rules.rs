@@ -5,8 +5,8 @@
 use contracts::Contract;
 use ingest::definitions::publish_contract;
 use ingest::{IngestError, IngestOutcome};
-use storage::Store;
 use records::keys as zones;
+use storage::Store;
 
 const CONTRACT: &str = r#"
 dataset = "rules"

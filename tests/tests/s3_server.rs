@@ -7,8 +7,8 @@ use contracts::LoadedProject;
 use mlpipe::pipeline;
 use mlpipe::sample::{SampleOptions, generate};
 use mlpipe::stack::LocalStack;
-use storage::{Created, Store, Swapped};
 use records::keys as zones;
+use storage::{Created, Store, Swapped};
 use tests::Moto;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

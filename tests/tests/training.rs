@@ -276,7 +276,10 @@ async fn train_register_promote_track_in_mlflow_and_roll_back() {
     assert_eq!(history[1].reason, "canary looked good");
     // The server and everything it started (uvicorn, its job runner, huey workers) stop
     // with it: nothing is left running, orphaned, after the tests.
-    assert!(server.stop(), "MLflow left processes running after it was stopped");
+    assert!(
+        server.stop(),
+        "MLflow left processes running after it was stopped"
+    );
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

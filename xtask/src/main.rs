@@ -1,8 +1,11 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
-//! - `test`: installs what the tests need when missing (the Python venv with moto's S3/SQS
-//!   server, in `.venv/`), then runs `cargo fmt --check`, `cargo clippy -D warnings`, a wasm32
-//!   build of the shared feature evaluator and every test. The install runs while Rust builds.
+//! - `test`: what CI runs (`.ci/run`). Installs what the tests need when missing (Python
+//!   tools in `.venv/`, npm tools, cargo-lambda, checkov) on a thread while Rust builds, then:
+//!   `cargo fmt --check`; one native build of every test target, linted by clippy as it
+//!   compiles (`with_clippy`); the Worker and Spin builds (linted the same way; the Worker's
+//!   is the serving core's wasm32 build); the package; promtool; and every test. Prints the
+//!   time of each step at the end.
 //! - `package [--arch x86_64|arm64|all] [--project DIR]`: every deployable artifact in
 //!   `target/package/` with a sha256 manifest and a size report against the budgets (see
 //!   `package.rs`); `test` packages too (x86_64), reusing its edge builds.
@@ -239,7 +242,8 @@ impl Steps {
         let t = Instant::now();
         eprintln!("xtask: == {name}");
         let result = step();
-        self.rows.push((name.to_string(), t.elapsed().as_secs_f64()));
+        self.rows
+            .push((name.to_string(), t.elapsed().as_secs_f64()));
         if result.is_err() {
             self.print();
         }
@@ -252,7 +256,10 @@ impl Steps {
         eprintln!("| step | seconds | share |");
         eprintln!("|---|---:|---:|");
         for (name, secs) in &self.rows {
-            eprintln!("| {name} | {secs:.0} | {:.0}% |", 100.0 * secs / total.max(1e-9));
+            eprintln!(
+                "| {name} | {secs:.0} | {:.0}% |",
+                100.0 * secs / total.max(1e-9)
+            );
         }
         eprintln!("| total | {total:.0} | 100% |");
     }
@@ -281,9 +288,10 @@ fn with_clippy(cmd: &mut Command) -> Result<&mut Command> {
         );
     }
     let driver = String::from_utf8(out.stdout)?.trim().to_string();
-    Ok(cmd
-        .env("RUSTC_WORKSPACE_WRAPPER", driver)
-        .env("CLIPPY_ARGS", "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"))
+    Ok(cmd.env("RUSTC_WORKSPACE_WRAPPER", driver).env(
+        "CLIPPY_ARGS",
+        "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+    ))
 }
 
 fn test(root: &Path) -> Result<()> {
@@ -299,10 +307,17 @@ fn test(root: &Path) -> Result<()> {
                 times.push((name.to_string(), t.elapsed().as_secs_f64()));
                 Ok(())
             };
-            timed("install Python tools (moto, MLflow, tritonclient, scipy)", &install_python_tools)?;
-            timed("install cargo-lambda and zig (PyPI)", &|r| package::install_cargo_lambda(r))?;
+            timed(
+                "install Python tools (moto, MLflow, tritonclient, scipy)",
+                &install_python_tools,
+            )?;
+            timed("install cargo-lambda and zig (PyPI)", &|r| {
+                package::install_cargo_lambda(r)
+            })?;
             timed("install checkov (PyPI)", &install_checkov)?;
-            timed("install Node 22, wrangler, wasm-opt, jco (npm)", &|r| edge::install_node_tools(r))?;
+            timed("install Node 22, wrangler, wasm-opt, jco (npm)", &|r| {
+                edge::install_node_tools(r)
+            })?;
             Ok(times)
         })
     };
@@ -332,9 +347,10 @@ fn test(root: &Path) -> Result<()> {
     // The Spin component twice: as deployed (models over HTTP), and with the embedding
     // fixture compiled in (only edge-spin recompiles). Each is copied aside, since both
     // builds write the same path.
-    let (spin, spin_embedded) = steps.run("build the Spin component (wasm32-wasip2), twice", || {
-        edge::build_spin_pair(root)
-    })?;
+    let (spin, spin_embedded) = steps
+        .run("build the Spin component (wasm32-wasip2), twice", || {
+            edge::build_spin_pair(root)
+        })?;
     let tool_times = steps.run("wait for the tool installs", || {
         installer
             .join()
@@ -343,18 +359,21 @@ fn test(root: &Path) -> Result<()> {
     // The deployable package (Lambda zip, the Worker and Spin builds above, the training
     // image's context, definitions), which the packaging and Terraform tests check.
     let worker = root.join("edge/worker/build");
-    let package_manifest = steps.run("package (Lambda release build, artifacts, manifest)", || {
-        package::package(
-            root,
-            &[package::Arch::X86_64],
-            &root.join("examples/fraud"),
-            Some(package::Prebuilt {
-                worker,
-                spin: spin.clone(),
-                mlpipe: target_dir(root).join("debug/mlpipe"),
-            }),
-        )
-    })?;
+    let package_manifest = steps.run(
+        "package (Lambda release build, artifacts, manifest)",
+        || {
+            package::package(
+                root,
+                &[package::Arch::X86_64],
+                &root.join("examples/fraud"),
+                Some(package::Prebuilt {
+                    worker,
+                    spin: spin.clone(),
+                    mlpipe: target_dir(root).join("debug/mlpipe"),
+                }),
+            )
+        },
+    )?;
     // promtool (Debian's prometheus package, unpacked) checks the alert rules.
     let promtool = steps.run("promtool (Debian package, unpacked)", || {
         promtool::ensure_promtool(root)
@@ -408,14 +427,16 @@ fn flag(args: &[String], name: &str, default: usize) -> Result<usize> {
     }
 }
 
-/// Builds the release CLI and generates (once) a sample file of `rows` transactions.
-/// Returns (binary, work folder, sample file).
-fn bench_setup(root: &Path, rows: usize) -> Result<(PathBuf, PathBuf, PathBuf)> {
+/// Builds the release CLI and the benchmark binary (both of the `mlpipe` package) and
+/// generates (once) a sample file of `rows` transactions.
+/// Returns (CLI binary, benchmark binary, work folder, sample file).
+fn bench_setup(root: &Path, rows: usize) -> Result<(PathBuf, PathBuf, PathBuf, PathBuf)> {
     run(cargo().args(["build", "--locked", "--release", "-p", "mlpipe"]))?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let bin = target.join("release/mlpipe");
+    let bench = target.join("release/mlpipe-bench");
     let work = target.join("bench");
     std::fs::create_dir_all(&work)?;
     let file = work.join(format!("transactions-{rows}.csv"));
@@ -431,21 +452,21 @@ fn bench_setup(root: &Path, rows: usize) -> Result<(PathBuf, PathBuf, PathBuf)> 
             ])
             .arg(&file))?;
     }
-    Ok((bin, work, file))
+    Ok((bin, bench, work, file))
 }
 
 fn bench_ingest(root: &Path, args: &[String]) -> Result<()> {
     let rows = flag(args, "--rows", 1_000_000)?;
     let repeats = 3;
-    let (bin, work, file) = bench_setup(root, rows)?;
+    let (_, bench, work, file) = bench_setup(root, rows)?;
     let mut best: [Option<Measure>; 2] = [None, None];
     for round in 0..repeats {
         for (i, mode) in ["plain", "ingest"].iter().enumerate() {
             let dir = work.join(format!("run-{mode}-{round}"));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir)?;
-            let out = Command::new(&bin)
-                .args(["bench-ingest", "--mode", mode, "--file"])
+            let out = Command::new(&bench)
+                .args(["ingest", "--mode", mode, "--file"])
                 .arg(&file)
                 .arg("--workdir")
                 .arg(&dir)
@@ -454,7 +475,7 @@ fn bench_ingest(root: &Path, args: &[String]) -> Result<()> {
                 .stderr(Stdio::inherit())
                 .output()?;
             if !out.status.success() {
-                bail!("bench-ingest {mode} failed");
+                bail!("mlpipe-bench ingest {mode} failed");
             }
             let v: serde_like::Value = serde_like::parse(&String::from_utf8_lossy(&out.stdout))?;
             let m = Measure {
@@ -547,24 +568,17 @@ fn bench_features(root: &Path, args: &[String]) -> Result<()> {
         "--disable-pip-version-check",
         "polars>=1.30",
     ]))?;
-    let (bin, work, file) = bench_setup(root, rows)?;
+    let (_, bench, work, file) = bench_setup(root, rows)?;
     let dir = work.join("features");
     std::fs::create_dir_all(&dir)?;
     let ours = |mode: &str, n: usize| {
-        let mut c = Command::new(&bin);
-        c.args([
-            "bench-features",
-            "--mode",
-            mode,
-            "--n",
-            &n.to_string(),
-            "--file",
-        ])
-        .arg(&file)
-        .arg("--workdir")
-        .arg(&dir)
-        .arg("--project")
-        .arg(root.join("examples/fraud"));
+        let mut c = Command::new(&bench);
+        c.args(["features", "--mode", mode, "--n", &n.to_string(), "--file"])
+            .arg(&file)
+            .arg("--workdir")
+            .arg(&dir)
+            .arg("--project")
+            .arg(root.join("examples/fraud"));
         c
     };
     let reference = |mode: &str, n: usize| {
@@ -647,7 +661,7 @@ fn bench_train(root: &Path) -> Result<()> {
         "scikit-learn>=1.5",
         "pyarrow>=15",
     ]))?;
-    let (bin, work, _) = bench_setup(root, 1000)?;
+    let (bin, bench, work, _) = bench_setup(root, 1000)?;
     let dir = work.join("train");
     std::fs::create_dir_all(&dir)?;
     let python = venv(root).join("bin/python");
@@ -698,8 +712,8 @@ fn bench_train(root: &Path) -> Result<()> {
             .unwrap_or(1)
     );
     for (name, file, label, metric, config) in cases {
-        let mut ours = Command::new(&bin);
-        ours.arg("bench-train")
+        let mut ours = Command::new(&bench);
+        ours.arg("train")
             .arg("--file")
             .arg(&file)
             .args(["--label", label, "--metric", metric]);
@@ -708,7 +722,7 @@ fn bench_train(root: &Path) -> Result<()> {
         }
         let out = ours.stderr(std::process::Stdio::null()).output()?;
         if !out.status.success() {
-            bail!("bench-train on {name} failed");
+            bail!("mlpipe-bench train on {name} failed");
         }
         let ours = serde_like::parse(&String::from_utf8_lossy(&out.stdout))?;
         let fits = ours.num("fits")? as usize;
@@ -782,7 +796,7 @@ fn bench_train(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Just enough JSON reading for the one flat object `bench-ingest` prints, so xtask stays
+/// Just enough JSON reading for the one flat object `mlpipe-bench` prints, so xtask stays
 /// dependency-light (it must build before anything else).
 mod serde_like {
     use anyhow::{Context, Result};
@@ -842,11 +856,11 @@ fn bench_drift(root: &Path, args: &[String]) -> Result<()> {
         "pyarrow>=15",
         "scipy>=1.13,<2",
     ]))?;
-    let (bin, work, _) = bench_setup(root, 1_000)?;
+    let (_, bench, work, _) = bench_setup(root, 1_000)?;
     let dir = work.join(format!("drift-f32-{reference}-{rows}-{features}"));
     if !dir.join("current.parquet").is_file() {
-        run(Command::new(&bin)
-            .args(["bench-drift", "--mode", "generate", "--dir"])
+        run(Command::new(&bench)
+            .args(["drift", "--mode", "generate", "--dir"])
             .arg(&dir)
             .args([
                 "--reference",
@@ -858,8 +872,8 @@ fn bench_drift(root: &Path, args: &[String]) -> Result<()> {
             ]))?;
     }
     let ours = |test: &str| {
-        let mut c = Command::new(&bin);
-        c.args(["bench-drift", "--mode", "check", "--test", test, "--dir"])
+        let mut c = Command::new(&bench);
+        c.args(["drift", "--mode", "check", "--test", test, "--dir"])
             .arg(&dir);
         c
     };

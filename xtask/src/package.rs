@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use contracts::sha256_hex;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::{cargo, edge, run};
 
@@ -189,10 +189,6 @@ fn gzipped_len(data: &[u8]) -> Result<u64> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(data)?;
     Ok(gz.finish()?.len() as u64)
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
 }
 
 /// One packaged file.
@@ -450,7 +446,14 @@ fn copy_tree(from: &Path, to: &Path, rel: &str, paths: &mut Vec<String>) -> Resu
 
 /// The `mlpipe` CLI (dev profile, as the tests build it).
 fn build_mlpipe(root: &Path) -> Result<PathBuf> {
-    run(cargo().args(["build", "--locked", "--package", "mlpipe", "--bin", "mlpipe"]))?;
+    run(cargo().args([
+        "build",
+        "--locked",
+        "--package",
+        "mlpipe",
+        "--bin",
+        "mlpipe",
+    ]))?;
     let bin = target_dir(root).join("debug/mlpipe");
     if !bin.is_file() {
         bail!("cargo built mlpipe but {} is missing", bin.display());

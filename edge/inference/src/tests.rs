@@ -138,6 +138,7 @@ fn predictions_follow_the_model_and_the_threshold() {
     let rows = [[0.0, 0.0, 0.0], [2.0, 0.0, 1.0], [f32::NAN, 1.0, 0.0]];
     let x: Vec<f32> = rows.iter().flatten().copied().collect();
     let p = m.predict(x, 3).unwrap();
+    assert_eq!(p.len(), rows.len());
     for (row, pred) in rows.iter().zip(&p) {
         let e = expected(*row);
         assert!((pred.score - e).abs() < 1e-6, "{} vs {e}", pred.score);
@@ -245,6 +246,7 @@ fn binary_tensor_extension_in_and_out() {
                 .chunks(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
+            assert_eq!(p.len(), rows.len());
             for (row, p) in rows.iter().zip(p) {
                 assert!((p - expected(*row)).abs() < 1e-6);
             }

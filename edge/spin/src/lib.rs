@@ -28,8 +28,8 @@ use std::sync::Arc;
 use features::{OnlineError, OnlineRecord, OnlineStore};
 use inference::registry_models::{Blobs, Layered, ModelCache, RegistryModels, embedded_models};
 use inference::service::sampled;
-use records::keys::prediction_log as log_key;
 use inference::{InferenceError, Settings};
+use records::keys::prediction_log as log_key;
 use spin_sdk::http::{Request, Response, send};
 use spin_sdk::http_component;
 

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use features::{OnlineError, OnlineRecord, OnlineStore};
 use inference::registry_models::{Blobs, Layered, ModelCache, RegistryModels, embedded_models};
 use inference::service::sampled;
-use records::keys::prediction_log as log_key;
 use inference::{InferenceError, Settings};
+use records::keys::prediction_log as log_key;
 use worker::kv::KvStore;
 use worker::{Bucket, Context, Date, Env, Headers, Request, Response, console_error, event};
 

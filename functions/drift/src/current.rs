@@ -153,7 +153,9 @@ impl Window {
                 if let Some(labels) = labels
                     && let Some(truth) = labels.rows.get(&(line.request_id.clone(), line.index))
                 {
-                    self.joined.rows.push((s, line.label.clone(), truth.clone()));
+                    self.joined
+                        .rows
+                        .push((s, line.label.clone(), truth.clone()));
                 }
             }
             for name in &layout.numeric {

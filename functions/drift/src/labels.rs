@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::io::Cursor;
 
 use polars::prelude::*;
+use records::serving::LabelRow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use records::serving::LabelRow;
 use storage::Store;
 
 use crate::DriftError;

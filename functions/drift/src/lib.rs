@@ -14,8 +14,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use events::Event;
+use serde::{Deserialize, Serialize};
 use storage::Store;
 
 pub mod check;
@@ -590,8 +590,7 @@ pub async fn check_model(
                 key: key.clone(),
                 message: e.to_string(),
             })?;
-            if let storage::Created::Created(_) = store.put_if_absent(&key, body).await?
-            {
+            if let storage::Created::Created(_) = store.put_if_absent(&key, body).await? {
                 telemetry::record_retrain(model, label);
             }
             run.retrain_request = Some(key);

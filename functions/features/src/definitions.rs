@@ -3,9 +3,9 @@
 //! with `_current.json` moved by compare-and-swap. Deployed functions read views only here.
 
 use features::FeatureView;
+use records::keys as zones;
 use records::pipeline::FeaturePointer;
 use storage::{Store, Swapped};
-use records::keys as zones;
 
 use crate::{FeatureStageError, now_rfc3339, read_json};
 

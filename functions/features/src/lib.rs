@@ -24,13 +24,13 @@ use events::{Event, ObjectCreated};
 use features::{FeatureView, LabelSource, OnlineRecord, OnlineStore, SnapshotStore, ViewSpec};
 pub use polars;
 use polars::prelude::*;
-use serde::Serialize;
+use records::keys as zones;
 use records::pipeline::{
     FEATURE_MANIFEST_FORMAT, FeatureManifest, FeatureRows, Manifest, OnlineSummary, PartRef,
     Snapshot, SnapshotRef,
 };
+use serde::Serialize;
 use storage::{Created, StorageError, Store};
-use records::keys as zones;
 
 pub use offline::{OfflineTable, build_table};
 

@@ -78,13 +78,10 @@ impl Settings {
             Stage::Publish => self.edge = publish_stage::EdgeTarget::from_env()?,
             Stage::Drift => {
                 if let Some(url) = env::var("MLPIPE_LOGS_STORE") {
-                    self.logs =
-                        Some(
-                            Store::open(&url).map_err(|error| SettingsError::Store {
-                                name: "MLPIPE_LOGS_STORE",
-                                error,
-                            })?,
-                        );
+                    self.logs = Some(Store::open(&url).map_err(|error| SettingsError::Store {
+                        name: "MLPIPE_LOGS_STORE",
+                        error,
+                    })?);
                 }
             }
         }

@@ -2,9 +2,9 @@
 //! loading the current one. Deployed functions read contracts only from here.
 
 use contracts::{ChangeKind, Contract, compare};
+use records::keys as zones;
 use records::pipeline::ContractPointer;
 use storage::{Created, Store, Swapped};
-use records::keys as zones;
 
 use crate::{IngestError, now_rfc3339};
 

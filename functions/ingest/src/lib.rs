@@ -31,12 +31,12 @@ use std::time::Instant;
 use contracts::{ColumnType, Contract, NullFractionRule, OnFail, short_hash};
 use events::{Event, ObjectCreated};
 use polars::prelude::*;
+use records::keys as zones;
 use records::pipeline::{
     ContractRef, Lineage, MANIFEST_FORMAT, Manifest, PartRef, QuarantineRef, RowCounts,
     SNAPSHOT_FORMAT, SchemaField, Snapshot, SourceRef,
 };
 use storage::{StorageError, Store};
-use records::keys as zones;
 
 use crate::read::FileError;
 use crate::validate::{Validator, Violation};

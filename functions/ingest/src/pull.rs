@@ -5,8 +5,8 @@
 //! an unchanged source again writes nothing and starts nothing.
 
 use contracts::PullSource;
-use storage::{Created, Store};
 use records::keys as zones;
+use storage::{Created, Store};
 
 use crate::IngestError;
 

@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use contracts::short_hash;
 use polars::prelude::*;
+use records::keys as zones;
 use records::pipeline::{ContractRef, Lineage, Manifest, PartRef, RowCounts};
 use storage::Store;
-use records::keys as zones;
 
 use crate::validate::{RowNumbers, Validator};
 use crate::{IngestError, commit, committed_manifests, definitions, now_rfc3339, write_snapshot};

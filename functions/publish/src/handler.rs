@@ -3,9 +3,9 @@
 //! [`publish_online`].
 
 use events::Event;
+use records::pipeline::FeatureManifest;
 use serde::Serialize;
 use storage::Store;
-use records::pipeline::FeatureManifest;
 
 use crate::{
     Edge, Outcome, Publication, PublishError, online_blob_key, publish_champion, publish_online,
@@ -42,15 +42,7 @@ use records::keys::champion_alias_model;
 
 /// Whether `key` is a feature-view version's manifest (`features/<view>/v=<version>/_manifest.json`).
 fn is_feature_manifest(key: &str) -> bool {
-    key.strip_prefix("features/")
-        .and_then(|k| k.strip_suffix("/_manifest.json"))
-        .is_some_and(|k| {
-            let mut parts = k.split('/');
-            matches!(
-                (parts.next(), parts.next(), parts.next()),
-                (Some(v), Some(ver), None) if !v.is_empty() && ver.starts_with("v=")
-            )
-        })
+    records::keys::feature_manifest_parts(key).is_some()
 }
 
 /// The publish stage: a moved `champion` alias publishes that model's champion, a new

@@ -18,8 +18,8 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 use contracts::sha256_hex;
+use serde::{Deserialize, Serialize};
 use storage::Store;
 
 pub use records::keys::PUBLISHED;
@@ -240,7 +240,7 @@ impl ObjectEdge {
     pub fn new(store: Store) -> ObjectEdge {
         ObjectEdge {
             store,
-            entries_prefix: "online/".into(),
+            entries_prefix: records::keys::EDGE_ONLINE.into(),
         }
     }
 }
@@ -384,8 +384,6 @@ pub enum Outcome {
     /// Already recorded as published: nothing was written.
     AlreadyDone(String),
 }
-
-
 
 async fn record(store: &Store, key: &str, p: &Publication) -> Result<(), PublishError> {
     let bytes = serde_json::to_vec_pretty(p).map_err(|e| PublishError::Invalid {

@@ -110,7 +110,9 @@ async fn the_champion_is_copied_alias_last_and_recorded_once() {
     for (k, bytes) in &written {
         assert_eq!(&store.get(k).await.unwrap().bytes[..], &bytes[..]);
         let o = p.objects.iter().find(|o| &o.key == k).unwrap();
+        // sha256_hex is held to the FIPS 180 test vectors in `contracts`.
         assert_eq!(o.sha256, sha256_hex(bytes));
+        assert_eq!(o.bytes, bytes.len() as u64);
     }
     assert_eq!(p.version, version.to_string());
     let rec = store.get(&champion_record_key("m", 1)).await.unwrap();

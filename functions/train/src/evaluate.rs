@@ -178,8 +178,16 @@ mod tests {
         assert!(better(Metric::LogLoss, Some(0.1), Some(0.2)));
         assert!(better(Metric::PrAuc, Some(0.3), Some(0.2)));
         assert!(!better(Metric::PrAuc, None, Some(0.2)));
+        // The bootstrap interval brackets the point estimate, stays within [0, 1], is
+        // reproducible from its seed and has some width on six rows.
         let ci = interval(Metric::RocAuc, o, 0.5, 50, 1).unwrap();
-        assert!(ci.low <= ci.high);
+        assert!(ci.low <= 8.0 / 9.0 && 8.0 / 9.0 <= ci.high, "{ci:?}");
+        assert!(
+            0.0 <= ci.low && ci.high <= 1.0 && ci.low < ci.high,
+            "{ci:?}"
+        );
+        assert_eq!(ci, interval(Metric::RocAuc, o, 0.5, 50, 1).unwrap());
+        assert_eq!((ci.level, ci.resamples), (0.95, 50));
     }
 
     #[test]

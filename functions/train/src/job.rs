@@ -10,13 +10,13 @@ use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Instant;
 
+use events::Event;
 use polars::prelude::*;
+use records::keys as zones;
+use records::pipeline::FeatureManifest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use events::Event;
-use records::pipeline::FeatureManifest;
 use storage::Store;
-use records::keys as zones;
 
 use crate::TrainError;
 use crate::config::TrainingConfig;
@@ -106,10 +106,7 @@ pub async fn current_configs(store: &Store) -> Result<Vec<(TrainingConfig, Strin
 
 /// The view and version of a `features/<view>/v=<version>/_manifest.json` key.
 pub fn manifest_of_key(key: &str) -> Option<(&str, &str)> {
-    let rest = key.strip_prefix("features/")?;
-    let (view, rest) = rest.split_once("/v=")?;
-    let version = rest.strip_suffix("/_manifest.json")?;
-    (!view.is_empty() && !version.is_empty() && !version.contains('/')).then_some((view, version))
+    zones::feature_manifest_parts(key)
 }
 
 async fn read_manifest(store: &Store, key: &str) -> Result<FeatureManifest, TrainError> {

@@ -257,6 +257,7 @@ pub async fn check_v2(url: &str, store: &Path) {
         .unwrap()
         .clone();
     assert_eq!(probs.len(), rows.len());
+    assert_eq!(direct.len(), rows.len());
     for (p, d) in probs.iter().zip(&direct) {
         assert!(
             (p.as_f64().unwrap() as f32 - d[1]).abs() <= 1e-6,
@@ -289,6 +290,7 @@ pub async fn check_v2(url: &str, store: &Path) {
             );
             let v: Value = serde_json::from_slice(&out.stdout).unwrap();
             let p = v["probability"].as_array().unwrap();
+            assert_eq!(p.len(), direct.len());
             for (p, d) in p.iter().zip(&direct) {
                 assert!((p.as_f64().unwrap() as f32 - d[1]).abs() <= 1e-6);
             }

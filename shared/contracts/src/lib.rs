@@ -66,3 +66,18 @@ pub fn short_hash(parts: &[&[u8]]) -> String {
     }
     hex::encode(hasher.finalize())[..16].to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sha256_matches_the_fips_180_test_vectors() {
+        assert_eq!(
+            super::sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            super::sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7855b852"
+        );
+    }
+}

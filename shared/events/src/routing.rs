@@ -1,12 +1,14 @@
 //! The routing table: the single source of which stage runs on which event, and what each
-//! stage may read and write. The local stack dispatches with it; Terraform's EventBridge
-//! rules and least-privilege IAM policies are generated from it (`mlpipe routes --json`).
+//! stage may read and write. The handler table (`handlers::Table`) dispatches with it in the
+//! Lambda adapter, the local stack and the queue worker; the hand-written Terraform (its
+//! EventBridge rules and least-privilege IAM policies) is checked against it by
+//! `tests/tests/deploy.rs`, and `mlpipe routes --json` prints it.
 
+use records::keys::{CURATED, QUARANTINE};
 use records::keys::{
     DEFINITIONS, DRIFT, FEATURES, INFERENCE_LOGS, LABELS, MODELS, PIPELINE_RUNS, PUBLISHED, RAW,
     REQUESTS, RETRAIN_REQUESTS, RUNS, SNAPSHOTS,
 };
-use records::keys::{CURATED, QUARANTINE};
 use serde::Serialize;
 
 use crate::Event;

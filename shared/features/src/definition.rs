@@ -276,362 +276,44 @@ impl FeatureView {
                 format!("no dataset '{}' in the project", raw.dataset),
             )
         })?;
-        let column_type = |field: &str, name: &str| -> Result<ColumnType, FeatureError> {
-            contract.column(name).map(|c| c.ty).ok_or_else(|| {
-                invalid(
-                    field,
-                    format!("dataset '{}' has no column '{name}'", raw.dataset),
-                )
-            })
+        let check = Check {
+            file,
+            dataset: &raw.dataset,
+            contract,
+            contracts,
         };
-        // `entity = ""` (or `[]`) says "no entity" even when the contract names one.
-        let entity: Vec<String> = match raw.entity {
-            Some(e) => e.into_vec().into_iter().filter(|c| !c.is_empty()).collect(),
-            None => contract.entity_key.iter().cloned().collect(),
-        };
-        for e in &entity {
-            let ty = column_type("entity", e)?;
-            if !matches!(
-                ty,
-                ColumnType::String | ColumnType::Categorical | ColumnType::Integer
-            ) {
-                return Err(invalid(
-                    "entity",
-                    format!(
-                        "column '{e}' is {}; an entity key must be string, categorical or integer",
-                        ty.name()
-                    ),
-                ));
-            }
-        }
-        let event_time = match raw.event_time {
-            Some(t) if t.is_empty() => None,
-            Some(t) => Some(t),
-            None => contract.event_time.clone(),
-        };
-        if let Some(t) = &event_time
-            && column_type("event_time", t)? != ColumnType::Timestamp
-        {
-            return Err(invalid(
-                "event_time",
-                format!("column '{t}' is not a timestamp"),
-            ));
-        }
+        let entity = check.entity(raw.entity)?;
+        let event_time = check.event_time(raw.event_time)?;
         let ttl_us = match &raw.ttl {
             Some(s) => Some(parse_duration(s).map_err(|m| invalid("ttl", m))? * MICROS),
             None => None,
         };
-
-        let label = match (raw.label, raw.labels) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "labels",
-                    "give either `label` (a column) or a [labels] table, not both".into(),
-                ));
-            }
-            (Some(column), None) => {
-                column_type("label", &column)?;
-                Some(LabelSource::Column { column })
-            }
-            (None, Some(l)) => {
-                let lc = contracts.get(&l.dataset).ok_or_else(|| {
-                    invalid(
-                        "labels.dataset",
-                        format!("no dataset '{}' in the project", l.dataset),
-                    )
-                })?;
-                let lentity = l.entity.map(OneOrMany::into_vec).unwrap_or(entity.clone());
-                if lentity.len() != entity.len() || entity.is_empty() {
-                    return Err(invalid(
-                        "labels.entity",
-                        "a labels dataset needs the same number of entity columns as the view"
-                            .into(),
-                    ));
-                }
-                for e in &lentity {
-                    if lc.column(e).is_none() {
-                        return Err(invalid(
-                            "labels.entity",
-                            format!("dataset '{}' has no column '{e}'", l.dataset),
-                        ));
-                    }
-                }
-                let time = l.time.or_else(|| lc.event_time.clone()).ok_or_else(|| {
-                    invalid(
-                        "labels.time",
-                        "name the labels' timestamp column (the labels contract has no event_time)"
-                            .into(),
-                    )
-                })?;
-                if lc.column(&time).map(|c| c.ty) != Some(ColumnType::Timestamp) {
-                    return Err(invalid(
-                        "labels.time",
-                        format!("'{time}' is not a timestamp column of '{}'", l.dataset),
-                    ));
-                }
-                if lc.column(&l.column).is_none() {
-                    return Err(invalid(
-                        "labels.column",
-                        format!("dataset '{}' has no column '{}'", l.dataset, l.column),
-                    ));
-                }
-                if event_time.is_none() {
-                    return Err(invalid(
-                        "labels",
-                        "a separate labels dataset needs a view with an event time".into(),
-                    ));
-                }
-                Some(LabelSource::Dataset {
-                    dataset: l.dataset,
-                    entity: lentity,
-                    time,
-                    column: l.column,
-                })
-            }
-            (None, None) => None,
+        let label = check.label(raw.label, raw.labels, &entity, event_time.as_deref())?;
+        let split = check.split(raw.split, event_time.as_deref())?;
+        let shape = Shape {
+            has_entity: !entity.is_empty(),
+            entity: &entity,
+            has_event_time: event_time.is_some(),
         };
-
-        let method = match raw.split.method.as_deref() {
-            None => {
-                if event_time.is_some() {
-                    SplitMethod::Time
-                } else {
-                    SplitMethod::Random
-                }
-            }
-            Some("time") => {
-                if event_time.is_none() {
-                    return Err(invalid(
-                        "split.method",
-                        "a time split needs an event time".into(),
-                    ));
-                }
-                SplitMethod::Time
-            }
-            Some("random") => SplitMethod::Random,
-            Some(other) => {
-                return Err(invalid(
-                    "split.method",
-                    format!("'{other}' is not one of: time, random"),
-                ));
-            }
-        };
-        let split = Split {
-            method,
-            validation: raw.split.validation.unwrap_or(0.15),
-            test: raw.split.test.unwrap_or(0.15),
-            seed: raw.split.seed.unwrap_or(42),
-        };
-        let fraction_ok = |x: f64| (0.0..1.0).contains(&x);
-        if !(fraction_ok(split.validation)
-            && fraction_ok(split.test)
-            && split.validation + split.test < 1.0)
-        {
-            return Err(invalid(
-                "split",
-                "validation and test must be fractions that leave room for training".into(),
-            ));
-        }
-
-        let mut features = Vec::new();
+        let mut features: Vec<Feature> = Vec::new();
         let mut names = BTreeSet::new();
         let mut inputs = BTreeMap::new();
         for (i, f) in raw.features.into_iter().enumerate() {
             let field = format!("features[{i}] ({})", f.name);
-            let bad = |message: String| invalid(&field, message);
             if !is_feature_name(&f.name) {
-                return Err(bad(
+                return Err(invalid(
+                    &field,
                     "a feature name is 1-64 characters of a-z, A-Z, 0-9 and '_'".into(),
                 ));
             }
             if !names.insert(f.name.clone()) {
-                return Err(bad("a feature with this name is defined earlier".into()));
-            }
-            let given = [
-                f.aggregate.is_some(),
-                f.ratio.is_some(),
-                f.difference.is_some(),
-                f.time_part.is_some(),
-            ]
-            .iter()
-            .filter(|b| **b)
-            .count();
-            if given > 1 {
-                return Err(bad(
-                    "give at most one of aggregate, ratio, difference, time_part".into(),
+                return Err(invalid(
+                    &field,
+                    "a feature with this name is defined earlier".into(),
                 ));
             }
-            let needs_entity_time = |what: &str| -> Result<(), FeatureError> {
-                if entity.is_empty() || event_time.is_none() {
-                    Err(invalid(
-                        &field,
-                        format!("{what} needs an entity and an event time"),
-                    ))
-                } else {
-                    Ok(())
-                }
-            };
-            let earlier = |name: &str| -> Result<String, FeatureError> {
-                let known = features.iter().any(|x: &Feature| {
-                    x.name == name && !matches!(x.kind, FeatureKind::Encoded { .. })
-                });
-                if known {
-                    Ok(name.to_string())
-                } else {
-                    Err(invalid(
-                        &field,
-                        format!("'{name}' is not a numeric feature defined earlier in this file"),
-                    ))
-                }
-            };
-            let kind = if let Some(agg) = &f.aggregate {
-                if agg == "time_since_previous" {
-                    needs_entity_time("time_since_previous")?;
-                    FeatureKind::TimeSincePrevious
-                } else {
-                    needs_entity_time("an aggregate")?;
-                    let agg = Agg::parse(agg).ok_or_else(|| {
-                        bad(format!(
-                            "aggregate '{agg}' is not one of: count, sum, mean, min, max, std, \
-                             distinct_count, time_since_previous"
-                        ))
-                    })?;
-                    if let Some(c) = &f.column {
-                        let ty = column_type(&field, c)?;
-                        if agg != Agg::Count
-                            && agg != Agg::DistinctCount
-                            && !matches!(ty, ColumnType::Integer | ColumnType::Float)
-                        {
-                            return Err(bad(format!(
-                                "{agg:?} needs a numeric column; '{c}' is {}",
-                                ty.name()
-                            )));
-                        }
-                    } else if agg != Agg::Count {
-                        return Err(bad(format!("{agg:?} needs a `column`")));
-                    }
-                    let window = f
-                        .window
-                        .as_deref()
-                        .ok_or_else(|| bad("an aggregate needs a `window`".into()))?;
-                    let window_us = parse_duration(window).map_err(&bad)? * MICROS;
-                    let bucket_us = match &f.bucket {
-                        Some(b) => parse_duration(b).map_err(&bad)? * MICROS,
-                        None => default_bucket_us(window_us),
-                    };
-                    if window_us <= 0 || bucket_us <= 0 || window_us % bucket_us != 0 {
-                        return Err(bad(format!(
-                            "window {window} must be a positive multiple of its bucket width"
-                        )));
-                    }
-                    if window_us / bucket_us > MAX_BUCKETS_PER_WINDOW {
-                        return Err(bad(format!(
-                            "window {window} spans {} buckets; at most {MAX_BUCKETS_PER_WINDOW} \
-                             (choose a wider `bucket`)",
-                            window_us / bucket_us
-                        )));
-                    }
-                    FeatureKind::Aggregate {
-                        agg,
-                        column: f.column.clone(),
-                        window_us,
-                        bucket_us,
-                    }
-                }
-            } else if let Some([a, b]) = &f.ratio {
-                FeatureKind::Ratio {
-                    a: earlier(a)?,
-                    b: earlier(b)?,
-                }
-            } else if let Some([a, b]) = &f.difference {
-                FeatureKind::Difference {
-                    a: earlier(a)?,
-                    b: earlier(b)?,
-                }
-            } else if let Some(part) = &f.time_part {
-                if event_time.is_none() {
-                    return Err(bad("time_part needs an event time".into()));
-                }
-                let part = match part.as_str() {
-                    "hour" => TimePart::Hour,
-                    "day_of_week" => TimePart::DayOfWeek,
-                    other => {
-                        return Err(bad(format!(
-                            "time_part '{other}' is not one of: hour, day_of_week"
-                        )));
-                    }
-                };
-                FeatureKind::TimePart { part }
-            } else if let Some(c) = &f.column {
-                let ty = column_type(&field, c)?;
-                if entity.contains(c) && f.encoding.is_none() {
-                    return Err(bad(format!(
-                        "'{c}' is the entity key; use it through aggregates, or give an encoding"
-                    )));
-                }
-                if ty.is_textual() || f.encoding.is_some() {
-                    if !ty.is_textual() && ty != ColumnType::Integer {
-                        return Err(bad(format!(
-                            "an encoding needs a string, categorical or integer column; '{c}' is {}",
-                            ty.name()
-                        )));
-                    }
-                    let encoding = match f.encoding.as_deref() {
-                        Some("one-hot") | Some("onehot") | Some("one_hot") => Encoding::OneHot,
-                        Some("index") | Some("ordinal") => Encoding::Index,
-                        Some(other) => {
-                            return Err(bad(format!(
-                                "encoding '{other}' is not one of: one-hot, index"
-                            )));
-                        }
-                        None => {
-                            return Err(bad(format!(
-                                "'{c}' is {}; give `encoding = \"one-hot\"` or `\"index\"`",
-                                ty.name()
-                            )));
-                        }
-                    };
-                    if f.log1p || f.clip.is_some() {
-                        return Err(bad("an encoded feature takes no numeric transform".into()));
-                    }
-                    inputs.insert(c.clone(), ty);
-                    FeatureKind::Encoded {
-                        column: c.clone(),
-                        encoding,
-                        max_categories: f.max_categories.unwrap_or(50).clamp(1, 1000),
-                        min_count: f.min_count.unwrap_or(1),
-                    }
-                } else if ty == ColumnType::Timestamp {
-                    return Err(bad(format!(
-                        "'{c}' is a timestamp; use time_part or time_since_previous"
-                    )));
-                } else {
-                    inputs.insert(c.clone(), ty);
-                    FeatureKind::Column { column: c.clone() }
-                }
-            } else {
-                return Err(bad(
-                    "give one of: column, aggregate, ratio, difference, time_part".into(),
-                ));
-            };
-            if f.encoding.is_some() && !matches!(kind, FeatureKind::Encoded { .. }) {
-                return Err(bad(
-                    "`encoding` applies only to a plain `column` feature".into()
-                ));
-            }
-            if let Some([lo, hi]) = f.clip
-                && lo.partial_cmp(&hi).is_none_or(|o| o.is_gt())
-            {
-                return Err(bad(format!("clip [{lo}, {hi}] is not a range")));
-            }
-            features.push(Feature {
-                name: f.name,
-                description: f.description,
-                kind,
-                clip: f.clip.map(|[a, b]| (a, b)),
-                log1p: f.log1p,
-                output: f.output.unwrap_or(true),
-            });
+            let feature = check.feature(&field, f, &shape, &features, &mut inputs)?;
+            features.push(feature);
         }
         if !features.iter().any(|f| f.output) {
             return Err(invalid("features", "the view has no output feature".into()));
@@ -691,4 +373,449 @@ fn is_feature_name(s: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && s.len() <= 64
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// What the features of a view may use: its entity key and whether it has an event time.
+struct Shape<'a> {
+    entity: &'a [String],
+    has_entity: bool,
+    has_event_time: bool,
+}
+
+/// Checks one feature file against the project's contracts; every error names the file and
+/// the field. One method per part of the file and per kind of feature.
+struct Check<'a> {
+    file: &'a str,
+    /// The view's dataset and its contract.
+    dataset: &'a str,
+    contract: &'a Contract,
+    contracts: &'a BTreeMap<String, Contract>,
+}
+
+impl Check<'_> {
+    fn invalid(&self, field: &str, message: String) -> FeatureError {
+        FeatureError::Invalid {
+            file: self.file.into(),
+            field: field.into(),
+            message,
+        }
+    }
+
+    /// The type of the view dataset's column `name`.
+    fn column_type(&self, field: &str, name: &str) -> Result<ColumnType, FeatureError> {
+        self.contract.column(name).map(|c| c.ty).ok_or_else(|| {
+            self.invalid(
+                field,
+                format!("dataset '{}' has no column '{name}'", self.dataset),
+            )
+        })
+    }
+
+    /// The entity key: as given, or the contract's. `entity = ""` (or `[]`) says "no
+    /// entity" even when the contract names one.
+    fn entity(&self, raw: Option<OneOrMany>) -> Result<Vec<String>, FeatureError> {
+        let entity: Vec<String> = match raw {
+            Some(e) => e.into_vec().into_iter().filter(|c| !c.is_empty()).collect(),
+            None => self.contract.entity_key.iter().cloned().collect(),
+        };
+        for e in &entity {
+            let ty = self.column_type("entity", e)?;
+            if !matches!(
+                ty,
+                ColumnType::String | ColumnType::Categorical | ColumnType::Integer
+            ) {
+                return Err(self.invalid(
+                    "entity",
+                    format!(
+                        "column '{e}' is {}; an entity key must be string, categorical or integer",
+                        ty.name()
+                    ),
+                ));
+            }
+        }
+        Ok(entity)
+    }
+
+    /// The event-time column: as given (`""`: none), or the contract's.
+    fn event_time(&self, raw: Option<String>) -> Result<Option<String>, FeatureError> {
+        let event_time = match raw {
+            Some(t) if t.is_empty() => None,
+            Some(t) => Some(t),
+            None => self.contract.event_time.clone(),
+        };
+        if let Some(t) = &event_time
+            && self.column_type("event_time", t)? != ColumnType::Timestamp
+        {
+            return Err(self.invalid("event_time", format!("column '{t}' is not a timestamp")));
+        }
+        Ok(event_time)
+    }
+
+    /// Where labels come from: a column of the view's dataset, or a separate labels dataset.
+    fn label(
+        &self,
+        label: Option<String>,
+        labels: Option<LabelsFile>,
+        entity: &[String],
+        event_time: Option<&str>,
+    ) -> Result<Option<LabelSource>, FeatureError> {
+        match (label, labels) {
+            (Some(_), Some(_)) => Err(self.invalid(
+                "labels",
+                "give either `label` (a column) or a [labels] table, not both".into(),
+            )),
+            (Some(column), None) => {
+                self.column_type("label", &column)?;
+                Ok(Some(LabelSource::Column { column }))
+            }
+            (None, Some(l)) => self.labels_dataset(l, entity, event_time).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// A `[labels]` table: a separate dataset joined by entity and time.
+    fn labels_dataset(
+        &self,
+        l: LabelsFile,
+        entity: &[String],
+        event_time: Option<&str>,
+    ) -> Result<LabelSource, FeatureError> {
+        let lc = self.contracts.get(&l.dataset).ok_or_else(|| {
+            self.invalid(
+                "labels.dataset",
+                format!("no dataset '{}' in the project", l.dataset),
+            )
+        })?;
+        let lentity = l
+            .entity
+            .map(OneOrMany::into_vec)
+            .unwrap_or_else(|| entity.to_vec());
+        if lentity.len() != entity.len() || entity.is_empty() {
+            return Err(self.invalid(
+                "labels.entity",
+                "a labels dataset needs the same number of entity columns as the view".into(),
+            ));
+        }
+        for e in &lentity {
+            if lc.column(e).is_none() {
+                return Err(self.invalid(
+                    "labels.entity",
+                    format!("dataset '{}' has no column '{e}'", l.dataset),
+                ));
+            }
+        }
+        let time = l.time.or_else(|| lc.event_time.clone()).ok_or_else(|| {
+            self.invalid(
+                "labels.time",
+                "name the labels' timestamp column (the labels contract has no event_time)".into(),
+            )
+        })?;
+        if lc.column(&time).map(|c| c.ty) != Some(ColumnType::Timestamp) {
+            return Err(self.invalid(
+                "labels.time",
+                format!("'{time}' is not a timestamp column of '{}'", l.dataset),
+            ));
+        }
+        if lc.column(&l.column).is_none() {
+            return Err(self.invalid(
+                "labels.column",
+                format!("dataset '{}' has no column '{}'", l.dataset, l.column),
+            ));
+        }
+        if event_time.is_none() {
+            return Err(self.invalid(
+                "labels",
+                "a separate labels dataset needs a view with an event time".into(),
+            ));
+        }
+        Ok(LabelSource::Dataset {
+            dataset: l.dataset,
+            entity: lentity,
+            time,
+            column: l.column,
+        })
+    }
+
+    /// The train/validation/test split: by time when there is an event time, else random.
+    fn split(&self, raw: SplitFile, event_time: Option<&str>) -> Result<Split, FeatureError> {
+        let method = match raw.method.as_deref() {
+            None if event_time.is_some() => SplitMethod::Time,
+            None => SplitMethod::Random,
+            Some("time") if event_time.is_none() => {
+                return Err(self.invalid("split.method", "a time split needs an event time".into()));
+            }
+            Some("time") => SplitMethod::Time,
+            Some("random") => SplitMethod::Random,
+            Some(other) => {
+                return Err(self.invalid(
+                    "split.method",
+                    format!("'{other}' is not one of: time, random"),
+                ));
+            }
+        };
+        let split = Split {
+            method,
+            validation: raw.validation.unwrap_or(0.15),
+            test: raw.test.unwrap_or(0.15),
+            seed: raw.seed.unwrap_or(42),
+        };
+        let fraction_ok = |x: f64| (0.0..1.0).contains(&x);
+        if !(fraction_ok(split.validation)
+            && fraction_ok(split.test)
+            && split.validation + split.test < 1.0)
+        {
+            return Err(self.invalid(
+                "split",
+                "validation and test must be fractions that leave room for training".into(),
+            ));
+        }
+        Ok(split)
+    }
+
+    /// One `[[features]]` entry: its kind (the one of aggregate, ratio, difference,
+    /// time_part or column it gives), then the transforms every kind shares. Model inputs it
+    /// reads from the request are added to `inputs`.
+    fn feature(
+        &self,
+        field: &str,
+        f: FeatureFile,
+        shape: &Shape<'_>,
+        earlier: &[Feature],
+        inputs: &mut BTreeMap<String, ColumnType>,
+    ) -> Result<Feature, FeatureError> {
+        let bad = |message: String| self.invalid(field, message);
+        let given = [
+            f.aggregate.is_some(),
+            f.ratio.is_some(),
+            f.difference.is_some(),
+            f.time_part.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if given > 1 {
+            return Err(bad(
+                "give at most one of aggregate, ratio, difference, time_part".into(),
+            ));
+        }
+        let kind = if let Some(agg) = &f.aggregate {
+            self.aggregate(field, &f, agg, shape)?
+        } else if let Some([a, b]) = &f.ratio {
+            FeatureKind::Ratio {
+                a: self.earlier(field, earlier, a)?,
+                b: self.earlier(field, earlier, b)?,
+            }
+        } else if let Some([a, b]) = &f.difference {
+            FeatureKind::Difference {
+                a: self.earlier(field, earlier, a)?,
+                b: self.earlier(field, earlier, b)?,
+            }
+        } else if let Some(part) = &f.time_part {
+            self.time_part(field, part, shape)?
+        } else if let Some(c) = &f.column {
+            self.column(field, &f, c, shape, inputs)?
+        } else {
+            return Err(bad(
+                "give one of: column, aggregate, ratio, difference, time_part".into(),
+            ));
+        };
+        if f.encoding.is_some() && !matches!(kind, FeatureKind::Encoded { .. }) {
+            return Err(bad(
+                "`encoding` applies only to a plain `column` feature".into()
+            ));
+        }
+        if let Some([lo, hi]) = f.clip
+            && lo.partial_cmp(&hi).is_none_or(|o| o.is_gt())
+        {
+            return Err(bad(format!("clip [{lo}, {hi}] is not a range")));
+        }
+        Ok(Feature {
+            name: f.name,
+            description: f.description,
+            kind,
+            clip: f.clip.map(|[a, b]| (a, b)),
+            log1p: f.log1p,
+            output: f.output.unwrap_or(true),
+        })
+    }
+
+    fn needs_entity_time(
+        &self,
+        field: &str,
+        shape: &Shape<'_>,
+        what: &str,
+    ) -> Result<(), FeatureError> {
+        if shape.has_entity && shape.has_event_time {
+            Ok(())
+        } else {
+            Err(self.invalid(field, format!("{what} needs an entity and an event time")))
+        }
+    }
+
+    /// An aggregate over a window of the entity's earlier events (or the time since the
+    /// previous one).
+    fn aggregate(
+        &self,
+        field: &str,
+        f: &FeatureFile,
+        agg: &str,
+        shape: &Shape<'_>,
+    ) -> Result<FeatureKind, FeatureError> {
+        let bad = |message: String| self.invalid(field, message);
+        if agg == "time_since_previous" {
+            self.needs_entity_time(field, shape, "time_since_previous")?;
+            return Ok(FeatureKind::TimeSincePrevious);
+        }
+        self.needs_entity_time(field, shape, "an aggregate")?;
+        let agg = Agg::parse(agg).ok_or_else(|| {
+            bad(format!(
+                "aggregate '{agg}' is not one of: count, sum, mean, min, max, std, \
+                 distinct_count, time_since_previous"
+            ))
+        })?;
+        if let Some(c) = &f.column {
+            let ty = self.column_type(field, c)?;
+            if agg != Agg::Count
+                && agg != Agg::DistinctCount
+                && !matches!(ty, ColumnType::Integer | ColumnType::Float)
+            {
+                return Err(bad(format!(
+                    "{agg:?} needs a numeric column; '{c}' is {}",
+                    ty.name()
+                )));
+            }
+        } else if agg != Agg::Count {
+            return Err(bad(format!("{agg:?} needs a `column`")));
+        }
+        let window = f
+            .window
+            .as_deref()
+            .ok_or_else(|| bad("an aggregate needs a `window`".into()))?;
+        let window_us = parse_duration(window).map_err(&bad)? * MICROS;
+        let bucket_us = match &f.bucket {
+            Some(b) => parse_duration(b).map_err(&bad)? * MICROS,
+            None => default_bucket_us(window_us),
+        };
+        if window_us <= 0 || bucket_us <= 0 || window_us % bucket_us != 0 {
+            return Err(bad(format!(
+                "window {window} must be a positive multiple of its bucket width"
+            )));
+        }
+        if window_us / bucket_us > MAX_BUCKETS_PER_WINDOW {
+            return Err(bad(format!(
+                "window {window} spans {} buckets; at most {MAX_BUCKETS_PER_WINDOW} \
+                 (choose a wider `bucket`)",
+                window_us / bucket_us
+            )));
+        }
+        Ok(FeatureKind::Aggregate {
+            agg,
+            column: f.column.clone(),
+            window_us,
+            bucket_us,
+        })
+    }
+
+    /// A numeric feature defined earlier in the file (the operand of a ratio or difference).
+    fn earlier(
+        &self,
+        field: &str,
+        earlier: &[Feature],
+        name: &str,
+    ) -> Result<String, FeatureError> {
+        let known = earlier
+            .iter()
+            .any(|x| x.name == name && !matches!(x.kind, FeatureKind::Encoded { .. }));
+        if known {
+            Ok(name.to_string())
+        } else {
+            Err(self.invalid(
+                field,
+                format!("'{name}' is not a numeric feature defined earlier in this file"),
+            ))
+        }
+    }
+
+    /// A part of the event time (hour, day of week).
+    fn time_part(
+        &self,
+        field: &str,
+        part: &str,
+        shape: &Shape<'_>,
+    ) -> Result<FeatureKind, FeatureError> {
+        if !shape.has_event_time {
+            return Err(self.invalid(field, "time_part needs an event time".into()));
+        }
+        let part = match part {
+            "hour" => TimePart::Hour,
+            "day_of_week" => TimePart::DayOfWeek,
+            other => {
+                return Err(self.invalid(
+                    field,
+                    format!("time_part '{other}' is not one of: hour, day_of_week"),
+                ));
+            }
+        };
+        Ok(FeatureKind::TimePart { part })
+    }
+
+    /// A request column as it is (numeric), or encoded (textual: one-hot or index).
+    fn column(
+        &self,
+        field: &str,
+        f: &FeatureFile,
+        c: &str,
+        shape: &Shape<'_>,
+        inputs: &mut BTreeMap<String, ColumnType>,
+    ) -> Result<FeatureKind, FeatureError> {
+        let bad = |message: String| self.invalid(field, message);
+        let ty = self.column_type(field, c)?;
+        if shape.entity.iter().any(|e| e == c) && f.encoding.is_none() {
+            return Err(bad(format!(
+                "'{c}' is the entity key; use it through aggregates, or give an encoding"
+            )));
+        }
+        if ty.is_textual() || f.encoding.is_some() {
+            if !ty.is_textual() && ty != ColumnType::Integer {
+                return Err(bad(format!(
+                    "an encoding needs a string, categorical or integer column; '{c}' is {}",
+                    ty.name()
+                )));
+            }
+            let encoding = match f.encoding.as_deref() {
+                Some("one-hot") | Some("onehot") | Some("one_hot") => Encoding::OneHot,
+                Some("index") | Some("ordinal") => Encoding::Index,
+                Some(other) => {
+                    return Err(bad(format!(
+                        "encoding '{other}' is not one of: one-hot, index"
+                    )));
+                }
+                None => {
+                    return Err(bad(format!(
+                        "'{c}' is {}; give `encoding = \"one-hot\"` or `\"index\"`",
+                        ty.name()
+                    )));
+                }
+            };
+            if f.log1p || f.clip.is_some() {
+                return Err(bad("an encoded feature takes no numeric transform".into()));
+            }
+            inputs.insert(c.to_string(), ty);
+            return Ok(FeatureKind::Encoded {
+                column: c.to_string(),
+                encoding,
+                max_categories: f.max_categories.unwrap_or(50).clamp(1, 1000),
+                min_count: f.min_count.unwrap_or(1),
+            });
+        }
+        if ty == ColumnType::Timestamp {
+            return Err(bad(format!(
+                "'{c}' is a timestamp; use time_part or time_since_previous"
+            )));
+        }
+        inputs.insert(c.to_string(), ty);
+        Ok(FeatureKind::Column {
+            column: c.to_string(),
+        })
+    }
 }

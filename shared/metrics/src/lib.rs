@@ -413,15 +413,27 @@ mod tests {
 
     #[test]
     fn multiclass_metrics() {
-        let labels = [0, 1, 2, 1];
+        let labels = [0, 1, 2, 1, 0, 2];
         let probs = [
-            0.7, 0.2, 0.1, //
-            0.1, 0.8, 0.1, //
-            0.2, 0.2, 0.6, //
-            0.5, 0.4, 0.1,
+            0.6, 0.3, 0.1, //
+            0.3, 0.4, 0.3, //
+            0.2, 0.5, 0.3, //
+            0.5, 0.4, 0.1, //
+            0.45, 0.2, 0.35, //
+            0.1, 0.3, 0.6,
         ];
         let m = multiclass(&labels, &probs, 3);
-        close(m["accuracy"], 0.75);
-        assert!(m["log_loss"] > 0.0);
+        // scikit-learn's definitions: accuracy_score, f1_score(average="macro") over the
+        // argmax predictions (per-class F1 0.8, 0.5, 2/3), roc_auc_score(multi_class="ovr",
+        // average="macro") (per-class AUC 0.875, 0.75, 0.8125) and log_loss.
+        close(m["accuracy"], 4.0 / 6.0);
+        close(m["f1_macro"], (0.8 + 0.5 + 2.0 / 3.0) / 3.0);
+        close(m["roc_auc_ovr"], 0.8125);
+        let ll = -[0.6f64, 0.4, 0.3, 0.4, 0.45, 0.6]
+            .iter()
+            .map(|p| p.ln())
+            .sum::<f64>()
+            / 6.0;
+        close(m["log_loss"], ll);
     }
 }

@@ -41,6 +41,9 @@ pub const BATCH_INPUT: &str = "batch-input/";
 pub const BATCH_OUTPUT: &str = "batch-output/";
 /// Deliveries that failed for good after their retries, kept for inspection and replay.
 pub const DEAD_LETTERS: &str = "dead-letters/";
+/// Online records as the edge reads them from an object store (the Spin component's
+/// source): `online/<view>/<entity>`, in the edge's bucket rather than the pipeline's.
+pub const EDGE_ONLINE: &str = "online/";
 /// Published definitions of training (one TOML per model and hash, plus a pointer).
 pub const TRAINING_DEFINITIONS: &str = "definitions/training/";
 
@@ -181,6 +184,15 @@ pub fn feature_file(view: &str, version: &str, file: &str) -> String {
 
 pub fn feature_manifest(view: &str, version: &str) -> String {
     feature_file(view, version, MANIFEST)
+}
+
+/// The (view, version) of a `features/<view>/v=<version>/_manifest.json` key.
+pub fn feature_manifest_parts(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix(FEATURES)?;
+    let (view, rest) = rest.split_once("/v=")?;
+    let version = rest.strip_suffix("/_manifest.json")?;
+    (!view.is_empty() && !view.contains('/') && !version.is_empty() && !version.contains('/'))
+        .then_some((view, version))
 }
 
 /// A reference profile, addressed by the sha256 of its bytes.
@@ -369,10 +381,25 @@ mod tests {
             None
         );
         assert_eq!(
+            feature_manifest_parts("features/card/v=abc/_manifest.json"),
+            Some(("card", "abc"))
+        );
+        assert_eq!(
+            feature_manifest_parts("features/card/profiles/_manifest.json"),
+            None
+        );
+        assert_eq!(
+            feature_manifest_parts("features/card/v=abc/x/_manifest.json"),
+            None
+        );
+        assert_eq!(
             champion_alias_model("models/fraud/aliases/champion.json"),
             Some("fraud")
         );
-        assert_eq!(champion_alias_model("models/fraud/aliases/challenger.json"), None);
+        assert_eq!(
+            champion_alias_model("models/fraud/aliases/challenger.json"),
+            None
+        );
         assert_eq!(
             batch_output("batch-input/m/a.parquet").as_deref(),
             Some("batch-output/m/a.parquet")
@@ -407,8 +434,16 @@ mod tests {
             assert!(p.ends_with('/') && !p.starts_with('/'), "{p}");
             assert!(seen.insert(p), "{p} listed twice");
         }
-        for p in [RETRAIN_REQUESTS, ERASE_REQUESTS, TRAINING_DEFINITIONS, EDGE_POLICY] {
-            assert!(PREFIXES.iter().any(|z| p.starts_with(z)), "{p} is in no zone");
+        for p in [
+            RETRAIN_REQUESTS,
+            ERASE_REQUESTS,
+            TRAINING_DEFINITIONS,
+            EDGE_POLICY,
+        ] {
+            assert!(
+                PREFIXES.iter().any(|z| p.starts_with(z)),
+                "{p} is in no zone"
+            );
         }
     }
 }

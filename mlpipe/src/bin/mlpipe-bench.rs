@@ -1,0 +1,244 @@
+//! `mlpipe-bench`: the measured runs behind `cargo xtask bench ingest|features|drift|train`.
+//! Each prints one JSON line (time, rows, peak memory, ...) for xtask to read; not part of
+//! the `mlpipe` CLI.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use contracts::LoadedProject;
+use ingest::polars::prelude::{CsvReadOptions, ParquetCompression, ParquetWriter, SerReader};
+use mlpipe::{default_project, pipeline};
+use records::keys as zones;
+use storage::Store;
+
+#[derive(Parser)]
+#[command(
+    name = "mlpipe-bench",
+    version,
+    about = "Benchmark helpers used by `cargo xtask bench`"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Benchmark helper used by `cargo xtask bench features`.
+    Features {
+        #[arg(long)]
+        file: PathBuf,
+        /// `windows`, `join` or `online`.
+        #[arg(long)]
+        mode: String,
+        #[arg(long)]
+        project: Option<PathBuf>,
+        #[arg(long)]
+        workdir: PathBuf,
+        /// Label events (join) or reads (online).
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+    },
+    /// Benchmark helper used by `cargo xtask bench drift`.
+    Drift {
+        /// `generate` or `check`.
+        #[arg(long)]
+        mode: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        reference: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 20)]
+        features: usize,
+        /// `default` (the stage's default tests) or `ks`.
+        #[arg(long, default_value = "default")]
+        test: String,
+    },
+    /// Benchmark helper used by `cargo xtask bench train`.
+    Train {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, default_value = "y")]
+        label: String,
+        #[arg(long, default_value = "roc_auc")]
+        metric: String,
+        /// A training file to use instead of the default (gbm + linear, no class weights).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Benchmark helper used by `cargo xtask bench ingest`.
+    Ingest {
+        #[arg(long)]
+        file: PathBuf,
+        /// `ingest` (the stage, validation included) or `plain` (polars CSV -> Parquet).
+        #[arg(long)]
+        mode: String,
+        #[arg(long)]
+        project: Option<PathBuf>,
+        #[arg(long)]
+        workdir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    // As `mlpipe` sets it up, so the stages run (and log) as they do there.
+    let telemetry = telemetry::sdk::init(telemetry::sdk::Options::new(
+        "mlpipe-bench",
+        telemetry::sdk::Logs::Stderr {
+            default_level: "warn",
+        },
+    ));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    };
+    telemetry.shutdown();
+    code
+}
+
+async fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Train {
+            file,
+            label,
+            metric,
+            config,
+        } => {
+            let v = mlpipe::bench::train(&file, &label, &metric, config.as_deref())?;
+            println!("{}", serde_json::to_string(&v)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Drift {
+            mode,
+            dir,
+            reference,
+            rows,
+            features,
+            test,
+        } => {
+            let v = match mode.as_str() {
+                "generate" => mlpipe::bench::drift_generate(&dir, reference, rows, features)?,
+                "check" => mlpipe::bench::drift_check(&dir, &test)?,
+                other => bail!("unknown mode {other}: generate or check"),
+            };
+            println!("{v}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Features {
+            file,
+            mode,
+            project,
+            workdir,
+            n,
+        } => {
+            let project = project.unwrap_or_else(default_project);
+            let v = mlpipe::bench::features(&mode, &file, &project, &workdir, n).await?;
+            println!("{v}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest {
+            file,
+            mode,
+            project,
+            workdir,
+        } => bench_ingest(&file, &mode, project, &workdir).await,
+    }
+}
+
+/// The project in `dir` (default: the shipped sample), as `mlpipe` loads it.
+fn load_project(dir: Option<PathBuf>) -> Result<LoadedProject> {
+    let dir = dir.unwrap_or_else(default_project);
+    if !dir.join("mlpipe.toml").is_file() {
+        bail!("{} has no mlpipe.toml (pass --project DIR)", dir.display());
+    }
+    Ok(LoadedProject::load(&dir)?)
+}
+
+/// One measured run for `cargo xtask bench ingest`: prints a JSON line with the time, rows and
+/// peak resident memory of this process.
+async fn bench_ingest(
+    file: &Path,
+    mode: &str,
+    project: Option<PathBuf>,
+    workdir: &Path,
+) -> Result<ExitCode> {
+    let bytes = std::fs::metadata(file)?.len();
+    let (secs, rows) = match mode {
+        "plain" => {
+            let t = Instant::now();
+            let mut df = CsvReadOptions::default()
+                .with_has_header(true)
+                .try_into_reader_with_file_path(Some(file.to_path_buf()))?
+                .finish()?;
+            let out = std::fs::File::create(workdir.join("plain.parquet"))?;
+            ParquetWriter::new(out)
+                .with_compression(ParquetCompression::Zstd(None))
+                .finish(&mut df)?;
+            (t.elapsed().as_secs_f64(), df.height() as u64)
+        }
+        "ingest" => {
+            let project = load_project(project)?;
+            let store = Store::local(&workdir.join("store"))?;
+            pipeline::push_project(&store, &project).await?;
+            let dataset = project
+                .contracts
+                .keys()
+                .next()
+                .context("project has no dataset")?
+                .clone();
+            let key = zones::raw(&dataset, "bench.csv");
+            let target = workdir.join("store").join(&key);
+            std::fs::create_dir_all(target.parent().context("no parent")?)?;
+            std::fs::copy(file, &target)?;
+            let t = Instant::now();
+            let outcome = ingest::ingest_object(&store, &key).await?;
+            let rows = match outcome {
+                ingest::IngestOutcome::Committed { rows, .. } => rows.read,
+                ingest::IngestOutcome::AlreadyDone { .. } => 0,
+            };
+            (t.elapsed().as_secs_f64(), rows)
+        }
+        other => bail!("unknown mode '{other}' (ingest or plain)"),
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    println!(
+        "{}",
+        serde_json::json!({"mode": mode, "rows": rows, "bytes": bytes, "secs": secs, "peak_rss_bytes": peak_kb * 1024})
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,147 @@
+//! `mlpipe models`: the model registry's versions and aliases with their history, promotion
+//! and rollback.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Subcommand;
+use mlpipe::train_ops;
+
+use super::Context;
+
+#[derive(Subcommand)]
+pub enum ModelsCommand {
+    /// Every model with its version count, champion and challenger.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A version's bundle (default: the champion) with every alias's history.
+    Show {
+        name: String,
+        #[arg(long)]
+        version: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make VERSION the champion (recorded in the alias history).
+    Promote {
+        name: String,
+        version: u64,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Move the champion back to the version it replaced.
+    Rollback { name: String },
+}
+
+pub async fn run(ctx: &Context, command: ModelsCommand) -> Result<ExitCode> {
+    let store = ctx.open()?;
+    match command {
+        ModelsCommand::List { json } => {
+            let rows = train_ops::models(&store).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else if rows.is_empty() {
+                println!("no models yet (run `mlpipe run` or `mlpipe train`)");
+            } else {
+                for r in rows {
+                    println!(
+                        "{}: {} version(s), champion {}, challenger {}{}",
+                        r.model,
+                        r.versions,
+                        r.champion.map_or("-".into(), |v| format!("v{v}")),
+                        r.challenger.map_or("-".into(), |v| format!("v{v}")),
+                        match (&r.metric, r.champion_metric) {
+                            (Some(m), Some(v)) => format!(", champion test {m} {v:.4}"),
+                            _ => String::new(),
+                        }
+                    );
+                }
+            }
+        }
+        ModelsCommand::Show {
+            name,
+            version,
+            json,
+        } => {
+            let v = train_ops::show(&store, &name, version).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                let b = &v["bundle"];
+                println!(
+                    "{} v{} ({}, {}), created {}",
+                    name,
+                    b["version"],
+                    b["family"].as_str().unwrap_or("?"),
+                    b["task"].as_str().unwrap_or("?"),
+                    b["created_at"].as_str().unwrap_or("?")
+                );
+                println!(
+                    "  feature view {} version {}, snapshot {}, run {}",
+                    b["feature_view"].as_str().unwrap_or("?"),
+                    b["feature_view_version"].as_str().unwrap_or("?"),
+                    b["dataset_snapshot"].as_str().unwrap_or("?"),
+                    b["training_run"].as_str().unwrap_or("?")
+                );
+                println!(
+                    "  model {} (sha256 {})",
+                    b["model_key"].as_str().unwrap_or("?"),
+                    b["content_hash"].as_str().unwrap_or("?")
+                );
+                if let Some(t) = b["threshold"].as_f64() {
+                    println!("  threshold {t:.4}");
+                }
+                if let Some(m) = b["metrics"].as_object() {
+                    let line: Vec<String> = m
+                        .iter()
+                        .map(|(k, v)| {
+                            format!(
+                                "{k} {}",
+                                v.as_f64().map_or(v.to_string(), |x| format!("{x:.4}"))
+                            )
+                        })
+                        .collect();
+                    println!("  test: {}", line.join(", "));
+                }
+                for alias in ["champion", "challenger"] {
+                    for h in v["history"][alias].as_array().cloned().unwrap_or_default() {
+                        println!(
+                            "  {alias} #{}: v{} (was {}) at {} by {}: {}",
+                            h["seq"],
+                            h["version"],
+                            h["previous"]
+                                .as_u64()
+                                .map_or("-".into(), |p| format!("v{p}")),
+                            h["moved_at"].as_str().unwrap_or("?"),
+                            h["by"].as_str().unwrap_or("?"),
+                            h["reason"].as_str().unwrap_or("")
+                        );
+                    }
+                }
+            }
+        }
+        ModelsCommand::Promote {
+            name,
+            version,
+            reason,
+        } => {
+            let a = train_ops::promote(&store, &name, version, reason).await?;
+            println!(
+                "{name}: champion is now v{} (was {})",
+                a.version,
+                a.previous.map_or("-".into(), |p| format!("v{p}"))
+            );
+        }
+        ModelsCommand::Rollback { name } => {
+            let a = train_ops::rollback(&store, &name).await?;
+            println!(
+                "{name}: champion rolled back to v{} (from {})",
+                a.version,
+                a.previous.map_or("-".into(), |p| format!("v{p}"))
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
