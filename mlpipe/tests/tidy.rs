@@ -64,8 +64,10 @@ fn named_paths(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (i, _) in text.match_indices('/') {
         let start = text[..i]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "._-/".contains(c)))
-            .map_or(0, |p| p + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_alphanumeric() || "._-/".contains(*c)))
+            .map_or(0, |(p, c)| p + c.len_utf8());
         let word_end = text[i..]
             .find(|c: char| !(c.is_ascii_alphanumeric() || "._-/<>{}*$,:#".contains(c)))
             .map_or(text.len(), |p| i + p);
@@ -168,6 +170,8 @@ fn the_path_check_finds_a_planted_stale_path() {
     assert_eq!(prose("a.rs", comment), "// see README.md");
     assert_eq!(prose("a.toml", "path = \"x/y\""), "");
     assert_eq!(prose("a.md", "see README.md"), "see README.md");
+    // Paths next to characters wider than a byte.
+    assert_eq!(named_paths("U(±1/x) or «docs/storage.md»"), vec!["docs/storage.md"]);
 }
 
 /// The workspace members, from the root Cargo.toml.

@@ -8,6 +8,7 @@ use ingest::IngestError;
 use ingest::definitions::publish_contract;
 use records::keys as zones;
 use storage::Store;
+use stage::StageError as _;
 
 const CONTRACT: &str = r#"
 dataset = "tx"

@@ -8,6 +8,7 @@ use ingest::definitions::publish_contract;
 use mlpipe::stack::LocalStack;
 use storage::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use stage::StageError as _;
 
 /// Serves `body` for every request on 127.0.0.1 (a bounded number of requests).
 async fn serve(body: &'static str, requests: usize) -> String {

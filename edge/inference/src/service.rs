@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use features::OnlineStore;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use records::serving::{PredictionLine, logged_value};

@@ -21,7 +21,7 @@ use storage::Store;
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("MLPIPE_ONLINE_STORE: {0}")]
-    Online(#[from] online::OnlineError),
+    Online(#[from] features::OnlineError),
     #[error("MLFLOW_TRACKING_URI: {0}")]
     Train(#[from] train::TrainError),
     #[error("edge target (MLPIPE_EDGE_*): {0}")]

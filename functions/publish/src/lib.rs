@@ -19,7 +19,6 @@ use std::path::PathBuf;
 
 use base64::Engine as _;
 use contracts::sha256_hex;
-use serde::{Deserialize, Serialize};
 use storage::Store;
 
 pub use records::keys::PUBLISHED;

@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use features::{EntityState, OnlineRecord, SnapshotStore};
 use registry::{Input, NewVersion, ObjectRef};
+use stage::StageError as _;
 
 use super::*;
 

@@ -278,7 +278,7 @@ mod tests {
                 (r.trigger_key, r.outcome, r.rows_out)
             })
             .collect();
-        seen.sort();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(
             seen,
             vec![

@@ -15,7 +15,6 @@ use polars::prelude::*;
 use records::keys as zones;
 use records::pipeline::FeatureManifest;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use storage::Store;
 
 use crate::TrainError;

@@ -8,6 +8,7 @@
 //! done; 1: rejected (bad data or configuration; retrying will not help); 75: retryable.
 
 use clap::Parser;
+use stage::StageError as _;
 use storage::Store;
 
 #[derive(Parser)]

@@ -9,8 +9,6 @@
     clippy::comparison_chain
 )]
 
-use super::*;
-
 /// `MACHEP`, `MAXLOG` of xsf `cephes/const.h`.
 pub(super) const MACHEP: f64 = 1.11022302462515654042E-16;
 pub(super) const MAXLOG: f64 = 7.09782712893383996732E2;

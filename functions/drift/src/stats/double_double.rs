@@ -9,8 +9,6 @@
     clippy::comparison_chain
 )]
 
-use super::*;
-
 /// An unevaluated sum `hi + lo` with `|lo| <= ulp(hi) / 2`.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Dd {
