@@ -171,7 +171,10 @@ fn the_path_check_finds_a_planted_stale_path() {
     assert_eq!(prose("a.toml", "path = \"x/y\""), "");
     assert_eq!(prose("a.md", "see README.md"), "see README.md");
     // Paths next to characters wider than a byte.
-    assert_eq!(named_paths("U(±1/x) or «docs/storage.md»"), vec!["docs/storage.md"]);
+    assert_eq!(
+        named_paths("U(±1/x) or «docs/storage.md»"),
+        vec!["docs/storage.md"]
+    );
 }
 
 /// The workspace members, from the root Cargo.toml.

@@ -7,8 +7,8 @@ use contracts::Contract;
 use ingest::IngestError;
 use ingest::definitions::publish_contract;
 use records::keys as zones;
-use storage::Store;
 use stage::StageError as _;
+use storage::Store;
 
 const CONTRACT: &str = r#"
 dataset = "tx"

@@ -6,9 +6,9 @@
 use contracts::{Contract, PullSource};
 use ingest::definitions::publish_contract;
 use mlpipe::stack::LocalStack;
+use stage::StageError as _;
 use storage::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use stage::StageError as _;
 
 /// Serves `body` for every request on 127.0.0.1 (a bounded number of requests).
 async fn serve(body: &'static str, requests: usize) -> String {

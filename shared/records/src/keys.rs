@@ -232,6 +232,16 @@ pub fn history_prefix(model: &str, alias: &str) -> String {
     format!("{MODELS}{model}/aliases/_history/{alias}/")
 }
 
+/// One move of an alias, by its sequence number.
+pub fn alias_history_entry(model: &str, alias: &str, seq: u64) -> String {
+    format!("{}{seq:08}.json", history_prefix(model, alias))
+}
+
+/// Makes registration idempotent: the version that holds a model's content hash.
+pub fn model_by_hash(model: &str, hash: &str) -> String {
+    format!("{MODELS}{model}/_by_hash/{hash}.json")
+}
+
 /// The model a `models/<model>/aliases/champion.json` key belongs to.
 pub fn champion_alias_model(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(MODELS)?;

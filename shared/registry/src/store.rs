@@ -73,13 +73,7 @@ fn check_name(kind: &str, s: &str) -> Result<()> {
     }
 }
 
-fn history_key(model: &str, alias: &str, seq: u64) -> String {
-    format!("{}{seq:08}.json", history_prefix(model, alias))
-}
-
-fn hash_key(model: &str, hash: &str) -> String {
-    format!("{MODELS}{model}/_by_hash/{hash}.json")
-}
+use records::keys::{alias_history_entry as history_key, model_by_hash as hash_key};
 
 async fn read_json<T: serde::de::DeserializeOwned>(
     store: &Store,
