@@ -22,6 +22,7 @@ use storage::Store;
 pub enum SettingsError {
     #[error("MLPIPE_ONLINE_STORE: {0}")]
     Online(#[from] features::OnlineError),
+    #[cfg(feature = "train")]
     #[error("MLFLOW_TRACKING_URI: {0}")]
     Train(#[from] train::TrainError),
     #[error("edge target (MLPIPE_EDGE_*): {0}")]
@@ -40,6 +41,7 @@ pub struct Settings {
     /// (`MLPIPE_ONLINE_STORE`, e.g. `dynamodb://table?region=eu-west-1`).
     pub features: feature_stage::Config,
     /// MLflow and the actor named in alias moves (`MLFLOW_TRACKING_URI`).
+    #[cfg(feature = "train")]
     pub train: train::job::JobConfig,
     /// Where the publish stage publishes (`MLPIPE_EDGE_*`); `None`: events are acknowledged
     /// as skipped.
@@ -74,7 +76,10 @@ impl Settings {
                     self.features.online = Some(Arc::new(online::Backend::open(&url).await?));
                 }
             }
+            #[cfg(feature = "train")]
             Stage::Train => self.train = train::job::JobConfig::from_env()?,
+            #[cfg(not(feature = "train"))]
+            Stage::Train => {}
             Stage::Publish => self.edge = publish_stage::EdgeTarget::from_env()?,
             Stage::Drift => {
                 if let Some(url) = env::var("MLPIPE_LOGS_STORE") {
@@ -96,15 +101,48 @@ pub fn runner(stage: Stage, settings: &Settings) -> Box<dyn Runner> {
         Stage::Features => Box::new(feature_stage::Features {
             config: settings.features.clone(),
         }),
-        Stage::Train => Box::new(train::job::Train {
-            job: settings.train.clone(),
-        }),
+        Stage::Train => train_runner(settings),
         Stage::Publish => Box::new(publish_stage::Publish {
             target: settings.edge.clone(),
         }),
         Stage::Drift => Box::new(drift::Drift {
             logs: settings.logs.clone(),
         }),
+    }
+}
+
+#[cfg(feature = "train")]
+fn train_runner(settings: &Settings) -> Box<dyn Runner> {
+    Box::new(train::job::Train {
+        job: settings.train.clone(),
+    })
+}
+
+/// Without the `train` feature (the Lambda binary), training is a batch job only.
+#[cfg(not(feature = "train"))]
+fn train_runner(_: &Settings) -> Box<dyn Runner> {
+    Box::new(BatchOnly(Stage::Train))
+}
+
+/// A stage this build runs only as a batch job: every attempt is refused, not retried.
+#[cfg(not(feature = "train"))]
+struct BatchOnly(Stage);
+
+#[cfg(not(feature = "train"))]
+impl Runner for BatchOnly {
+    fn stage(&self) -> Stage {
+        self.0
+    }
+
+    fn attempt<'a>(&'a self, _: &'a Store, _: &'a Event) -> stage::BoxFuture<'a, Attempt> {
+        let message = format!("{} runs as a batch job, not in this binary", self.0);
+        Box::pin(async move {
+            Attempt {
+                ok: false,
+                retryable: false,
+                result: serde_json::Value::String(message),
+            }
+        })
     }
 }
 
