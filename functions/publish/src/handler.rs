@@ -94,17 +94,7 @@ pub async fn handle<E: Edge + Send + Sync>(
     key: &str,
     target: Option<&E>,
 ) -> Result<StageOutcome, PublishError> {
-    let stage = Publish { target };
-    let event = Event::Object(events::ObjectCreated {
-        bucket: String::new(),
-        key: key.to_string(),
-        size: 0,
-        etag: None,
-        version_id: None,
-        sequencer: None,
-        event_time: chrono::Utc::now(),
-    });
-    stage::run(&stage, store, &event).await
+    stage::run(&Publish { target }, store, &Event::for_key(key)).await
 }
 
 async fn handle_inner<E: Edge>(

@@ -238,16 +238,9 @@ pub async fn handle(
     job: &JobConfig,
 ) -> Result<Vec<TrainOutcome>, TrainError> {
     let stage = Train { job: job.clone() };
-    let event = Event::Object(events::ObjectCreated {
-        bucket: String::new(),
-        key: key.to_string(),
-        size: 0,
-        etag: None,
-        version_id: None,
-        sequencer: None,
-        event_time: chrono::Utc::now(),
-    });
-    stage::run(&stage, store, &event).await.map(|run| run.0)
+    stage::run(&stage, store, &Event::for_key(key))
+        .await
+        .map(|run| run.0)
 }
 
 async fn handle_inner(

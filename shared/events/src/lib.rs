@@ -61,6 +61,20 @@ impl Event {
         }
     }
 
+    /// An object event that names only its key (what a batch job's `--key` or a direct
+    /// library call knows): no bucket, size or etag, created now.
+    pub fn for_key(key: &str) -> Event {
+        Event::Object(ObjectCreated {
+            bucket: String::new(),
+            key: key.to_string(),
+            size: 0,
+            etag: None,
+            version_id: None,
+            sequencer: None,
+            event_time: Utc::now(),
+        })
+    }
+
     /// What a run record names as its trigger: the key, or `schedule@<time>`.
     pub fn trigger(&self) -> String {
         match self {
