@@ -1,4 +1,4 @@
-//! The Spin component (`edge/spin`, built for wasm32-wasip2 by `cargo xtask test`) under a
+//! The Spin component (`edge/edge-spin`, built for wasm32-wasip2 by `cargo xtask test`) under a
 //! real wasi:http host, `jco serve` (npm), reading the champion and the online records over
 //! outbound HTTP from an object folder that the publish stage filled, served by a plain HTTP
 //! server (`tests/clients/object_http.py`: unsigned GET/PUT, like a bucket's public URL),
@@ -139,7 +139,7 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     drop(host);
 }
 
-/// The component built with the embedding fixture (`edge/embed/fixture`, compiled in by
+/// The component built with the embedding fixture (`edge/edge-embed/fixture`, compiled in by
 /// `cargo xtask test`) serves that champion with no registry source and no `MODELS`.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_component_with_an_embedded_model_needs_no_registry() {
@@ -167,7 +167,7 @@ async fn a_component_with_an_embedded_model_needs_no_registry() {
     );
     let url = format!("http://127.0.0.1:{port}");
     common::wait_live(&url, "jco serve", &mut host).await;
-    let fixture = PathBuf::from(format!("{ROOT}/edge/embed/fixture"));
+    let fixture = PathBuf::from(format!("{ROOT}/edge/edge-embed/fixture"));
     common::check_v2(&url, &fixture).await;
     // The embedded bundle is the fixture's, byte for byte (its hash is what the server reports).
     let (_, bundle) = common::champion(&fixture);

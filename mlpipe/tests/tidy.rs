@@ -153,14 +153,14 @@ fn every_repository_path_named_in_docs_and_comments_exists() {
 fn the_path_check_finds_a_planted_stale_path() {
     let tracked = tracked();
     let text = "see `functions/train/src/metrics.rs` and shared/records/src/keys.rs:12, \
-                `inference-logs/<model>/` and edge/worker/build/index.js.";
+                `inference-logs/<model>/` and edge/edge-worker/build/index.js.";
     let named = named_paths(text);
     assert_eq!(
         named,
         vec![
             "functions/train/src/metrics.rs",
             "shared/records/src/keys.rs",
-            "edge/worker/build/index.js"
+            "edge/edge-worker/build/index.js"
         ]
     );
     let missing: Vec<&String> = named.iter().filter(|p| !exists(p, &tracked)).collect();
@@ -199,6 +199,26 @@ fn every_crate_is_in_the_code_map() {
     assert!(
         missing.is_empty(),
         "crates without a `### `folder`` entry in ARCHITECTURE.md's code map: {missing:?}"
+    );
+}
+
+/// The naming rule ARCHITECTURE.md states: a crate's package name is its folder's name.
+#[test]
+fn every_crate_is_named_for_its_folder() {
+    let mut wrong = Vec::new();
+    for member in members() {
+        let text =
+            std::fs::read_to_string(Path::new(ROOT).join(&member).join("Cargo.toml")).unwrap();
+        let doc: toml::Table = text.parse().unwrap();
+        let name = doc["package"]["name"].as_str().unwrap().to_string();
+        let folder = Path::new(&member).file_name().unwrap().to_str().unwrap();
+        if name != folder {
+            wrong.push(format!("{member}: package `{name}`"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "crates not named for their folder (ARCHITECTURE.md, naming rule): {wrong:?}"
     );
 }
 

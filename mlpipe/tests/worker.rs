@@ -1,4 +1,4 @@
-//! The Cloudflare Worker (`edge/worker`, built by `cargo xtask test` with worker-build) under
+//! The Cloudflare Worker (`edge/edge-worker`, built by `cargo xtask test` with worker-build) under
 //! the real Workers runtime: `wrangler dev` (workerd) with local R2 and KV, filled by the
 //! publish stage from what `mlpipe run` produced. The Worker's answers must equal tract's on
 //! the same rows, and its `/v1` predictions (features from KV) the native server's.
@@ -73,17 +73,17 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
         eprintln!("MLPIPE_NODE_BIN is not set: run through `cargo xtask test`");
         return;
     };
-    let build = PathBuf::from(format!("{ROOT}/edge/worker/build"));
+    let build = PathBuf::from(format!("{ROOT}/edge/edge-worker/build"));
     assert!(
         build.join("index.js").is_file() && bin.join("wrangler").is_file(),
-        "edge/worker/build (worker-build output) or wrangler is missing: run `cargo xtask worker`"
+        "edge/edge-worker/build (worker-build output) or wrangler is missing: run `cargo xtask worker`"
     );
     let dir = tempfile::tempdir().unwrap();
     let store = common::run_pipeline(dir.path());
     let wrangler = Wrangler {
         bin,
         state: dir.path().join("wrangler-state"),
-        config: PathBuf::from(format!("{ROOT}/edge/worker/wrangler.toml")),
+        config: PathBuf::from(format!("{ROOT}/edge/edge-worker/wrangler.toml")),
     };
 
     // The publish stage fills local R2 (champion) and KV (online records) through wrangler.

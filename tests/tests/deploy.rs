@@ -595,9 +595,10 @@ fn training_is_a_batch_job_submitted_by_its_triggers() {
 
 #[test]
 fn worker_bindings_match_wrangler_toml() {
-    let wrangler: toml::Table =
-        toml::from_str(&std::fs::read_to_string(root().join("edge/worker/wrangler.toml")).unwrap())
-            .unwrap();
+    let wrangler: toml::Table = toml::from_str(
+        &std::fs::read_to_string(root().join("edge/edge-worker/wrangler.toml")).unwrap(),
+    )
+    .unwrap();
     let names = |key: &str| -> BTreeSet<String> {
         wrangler
             .get(key)

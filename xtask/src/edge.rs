@@ -168,43 +168,90 @@ pub fn embed_arg(args: &[String]) -> Option<PathBuf> {
     args.get(i + 1).map(PathBuf::from)
 }
 
-/// Builds `edge/worker` with worker-build (release profile for wasm: size-tuned, LTO) into
-/// `edge/worker/build/` (`index.js` + `index_bg.wasm`), which wrangler serves and deploys.
+/// Builds `edge/edge-worker` with worker-build (release profile for wasm: size-tuned, LTO) into
+/// `edge/edge-worker/build/` (`index.js` + `index_bg.wasm`), which wrangler serves and deploys.
 /// `embed`: a registry folder whose champion is compiled in.
 /// `lint`: clippy lints the Worker crate as it compiles (the test command's lint pass).
+///
+/// worker-build always re-runs wasm-bindgen and `wasm-opt -Oz` (minutes) even when cargo has
+/// nothing to rebuild. So cargo builds the wasm first, exactly as worker-build would (same
+/// arguments, same environment, `--locked`), and worker-build runs only when that wasm, or
+/// the tools that turn it into the upload, differ from the ones the existing output was made
+/// from (a stamp beside the output records them).
 pub fn build_worker(root: &Path, embed: Option<&Path>, lint: bool) -> Result<PathBuf> {
     install_node_tools(root)?;
     install_cargo_tools(root)?;
     run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
-    let dir = root.join("edge/worker");
-    let mut cmd = Command::new(cargo_bin(root).join("worker-build"));
-    cmd.current_dir(&dir)
-        .args(["--profile", "wasm-release"])
-        .env("PATH", tool_path(root)?)
-        .env("WASM_BINDGEN_BIN", cargo_bin(root).join("wasm-bindgen"))
-        .env("WASM_OPT_BIN", node_bin(root).join("wasm-opt"))
-        .env("ESBUILD_BIN", node_bin(root).join("esbuild"));
-    embed_env(&mut cmd, embed)?;
-    if lint {
-        crate::with_clippy(&mut cmd)?;
-    }
-    // The same environment scrubbing as every cargo call (worker-build runs cargo).
-    for (key, _) in std::env::vars_os() {
-        if let Some(k) = key.to_str()
-            && (k.starts_with("CARGO_PKG_") || k == "CARGO_MANIFEST_DIR")
-        {
-            cmd.env_remove(k);
-        }
-    }
-    run(&mut cmd).context("building the Worker with worker-build")?;
+    let dir = root.join("edge/edge-worker");
     let out = dir.join("build");
-    for file in ["index.js", "index_bg.wasm"] {
-        if !out.join(file).is_file() {
-            bail!(
-                "worker-build finished but {} is missing",
-                out.join(file).display()
-            );
+    let configure = |cmd: &mut Command| -> Result<()> {
+        cmd.current_dir(&dir)
+            .env("PATH", tool_path(root)?)
+            // What worker-build sets for its cargo call (wasm-bindgen's macro reads it).
+            .env("WASM_BINDGEN_USE_JS_SYS", "1");
+        embed_env(cmd, embed)?;
+        if lint {
+            crate::with_clippy(cmd)?;
         }
+        Ok(())
+    };
+    let mut compile = cargo();
+    compile.args([
+        "build",
+        "--lib",
+        "--profile",
+        "wasm-release",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--locked",
+    ]);
+    configure(&mut compile)?;
+    run(&mut compile).context("compiling the Worker for wasm32-unknown-unknown")?;
+    let compiled =
+        crate::target_dir(root).join("wasm32-unknown-unknown/wasm-release/edge_worker.wasm");
+    let stamp_path = out.join(".mlpipe-stamp");
+    let stamp = format!(
+        "wasm {}\nworker-build {WORKER_BUILD_VERSION}\nwasm-bindgen {}\nbinaryen {BINARYEN_VERSION}\n",
+        contracts::sha256_hex(
+            &std::fs::read(&compiled).with_context(|| format!("reading {}", compiled.display()))?
+        ),
+        locked_wasm_bindgen(root)?,
+    );
+    let outputs_present = ["index.js", "index_bg.wasm"]
+        .iter()
+        .all(|f| out.join(f).is_file());
+    if outputs_present && std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(&stamp) {
+        eprintln!(
+            "xtask: the Worker's wasm and tools are unchanged since {} was built; worker-build skipped",
+            out.display()
+        );
+    } else {
+        let mut cmd = Command::new(cargo_bin(root).join("worker-build"));
+        // `--locked` reaches worker-build's own cargo call (unknown arguments pass through).
+        cmd.args(["--profile", "wasm-release", "--locked"])
+            .env("WASM_BINDGEN_BIN", cargo_bin(root).join("wasm-bindgen"))
+            .env("WASM_OPT_BIN", node_bin(root).join("wasm-opt"))
+            .env("ESBUILD_BIN", node_bin(root).join("esbuild"));
+        configure(&mut cmd)?;
+        // The same environment scrubbing as every cargo call (worker-build runs cargo).
+        for (key, _) in std::env::vars_os() {
+            if let Some(k) = key.to_str()
+                && (k.starts_with("CARGO_PKG_") || k == "CARGO_MANIFEST_DIR")
+            {
+                cmd.env_remove(k);
+            }
+        }
+        let _ = std::fs::remove_file(&stamp_path);
+        run(&mut cmd).context("building the Worker with worker-build")?;
+        for file in ["index.js", "index_bg.wasm"] {
+            if !out.join(file).is_file() {
+                bail!(
+                    "worker-build finished but {} is missing",
+                    out.join(file).display()
+                );
+            }
+        }
+        std::fs::write(&stamp_path, &stamp)?;
     }
     let wasm = std::fs::metadata(out.join("index_bg.wasm"))?.len();
     eprintln!(
@@ -215,7 +262,7 @@ pub fn build_worker(root: &Path, embed: Option<&Path>, lint: bool) -> Result<Pat
     Ok(out)
 }
 
-/// Builds the Spin component (`edge/spin`) for wasm32-wasip2 (a component directly; no
+/// Builds the Spin component (`edge/edge-spin`) for wasm32-wasip2 (a component directly; no
 /// adapter step) with the size-tuned profile, and returns the `.wasm` path. `embed`: a
 /// registry folder whose champion is compiled in.
 pub fn build_spin(root: &Path, embed: Option<&Path>, lint: bool) -> Result<PathBuf> {
@@ -251,7 +298,7 @@ pub fn build_spin(root: &Path, embed: Option<&Path>, lint: bool) -> Result<PathB
     Ok(wasm)
 }
 
-/// The Spin component without and with the embedding fixture (`edge/embed/fixture`), copied
+/// The Spin component without and with the embedding fixture (`edge/edge-embed/fixture`), copied
 /// to `<target>/edge-test/` so one build does not overwrite the other: (plain, embedded).
 /// Both builds are linted by clippy as they compile (the component only builds for wasm).
 pub fn build_spin_pair(root: &Path) -> Result<(PathBuf, PathBuf)> {
@@ -264,7 +311,7 @@ pub fn build_spin_pair(root: &Path) -> Result<(PathBuf, PathBuf)> {
     std::fs::copy(build_spin(root, None, true)?, &plain)?;
     let embedded = dir.join("edge_spin_embedded.wasm");
     std::fs::copy(
-        build_spin(root, Some(&root.join("edge/embed/fixture")), true)?,
+        build_spin(root, Some(&root.join("edge/edge-embed/fixture")), true)?,
         &embedded,
     )?;
     Ok((plain, embedded))

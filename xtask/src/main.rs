@@ -9,7 +9,7 @@
 //! - `package [--arch x86_64|arm64|all] [--project DIR]`: every deployable artifact in
 //!   `target/package/` with a sha256 manifest and a size report against the budgets (see
 //!   `package.rs`); `test` packages too (x86_64), reusing its edge builds.
-//! - `worker [--embed DIR]`: builds the Cloudflare Worker (`edge/worker/build/`) with
+//! - `worker [--embed DIR]`: builds the Cloudflare Worker (`edge/edge-worker/build/`) with
 //!   worker-build, installing its tools first (see `edge.rs`); `test` does the same before the
 //!   tests that serve it. `--embed DIR` compiles in the champion of a registry folder (what
 //!   `mlpipe publish --objects DIR --model NAME` writes).
@@ -81,6 +81,34 @@ fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Runs `cmd` with its output appended to `log` (for builds on a thread beside the main
+/// steps, whose output would interleave); on failure the log's last lines are printed.
+fn run_logged(cmd: &mut Command, log: &Path) -> Result<()> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    eprintln!("xtask: {cmd:?} (output in {})", log.display());
+    let status = cmd
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .status()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        eprintln!("xtask: last lines of {}:", log.display());
+        for line in &lines[lines.len().saturating_sub(80)..] {
+            eprintln!("  {line}");
+        }
+        bail!(
+            "{cmd:?} failed with {status} (whole output: {})",
+            log.display()
+        );
     }
     Ok(())
 }
@@ -294,31 +322,85 @@ fn with_clippy(cmd: &mut Command) -> Result<&mut Command> {
     ))
 }
 
+/// A job on a thread beside the main steps, timed.
+type Job<T> = std::thread::JoinHandle<Result<(T, Vec<(String, f64)>)>>;
+
+/// A named piece of work for `spawn_jobs`.
+type Task = (&'static str, fn(&Path) -> Result<()>);
+
+/// Runs `jobs` in order on a new thread, timing each.
+fn spawn_jobs(root: &Path, jobs: Vec<Task>) -> Job<()> {
+    let root = root.to_path_buf();
+    std::thread::spawn(move || {
+        let mut times = Vec::new();
+        for (name, job) in jobs {
+            let t = Instant::now();
+            job(&root).with_context(|| name.to_string())?;
+            times.push((name.to_string(), t.elapsed().as_secs_f64()));
+        }
+        Ok(((), times))
+    })
+}
+
+fn join<T>(job: Job<T>, times: &mut Vec<(String, f64)>) -> Result<T> {
+    let (value, t) = job
+        .join()
+        .map_err(|_| anyhow::anyhow!("a build thread panicked"))??;
+    times.extend(t);
+    Ok(value)
+}
+
 fn test(root: &Path) -> Result<()> {
     let mut steps = Steps::new();
-    // Python, npm and packaging tools install on another thread while cargo compiles.
-    let installer = {
-        let root = root.to_path_buf();
-        std::thread::spawn(move || -> Result<Vec<(String, f64)>> {
-            let mut times = Vec::new();
-            let mut timed = |name: &str, f: &dyn Fn(&Path) -> Result<()>| -> Result<()> {
-                let t = Instant::now();
-                f(&root)?;
-                times.push((name.to_string(), t.elapsed().as_secs_f64()));
-                Ok(())
-            };
-            timed(
+    let mut beside: Vec<(String, f64)> = Vec::new();
+    // Every target the builds below need, added once before they start side by side.
+    run(Command::new("rustup").args([
+        "target",
+        "add",
+        "wasm32-unknown-unknown",
+        "wasm32-wasip2",
+        package::Arch::X86_64.triple(),
+    ]))?;
+    // Beside the main steps, on threads of their own (the machine has 2 cores, and one
+    // cargo build leaves one idle for long stretches: single-crate frontends, links, wasm-opt):
+    // - Python and npm tools (network-bound);
+    let installer = spawn_jobs(
+        root,
+        vec![
+            (
                 "install Python tools (moto, MLflow, tritonclient, scipy)",
-                &install_python_tools,
-            )?;
-            timed("install cargo-lambda and zig (PyPI)", &|r| {
-                package::install_cargo_lambda(r)
-            })?;
-            timed("install checkov (PyPI)", &install_checkov)?;
-            timed("install Node 22, wrangler, wasm-opt, jco (npm)", &|r| {
-                edge::install_node_tools(r)
-            })?;
-            Ok(times)
+                install_python_tools,
+            ),
+            ("install checkov (PyPI)", install_checkov),
+            (
+                "install Node 22, wrangler, wasm-opt, jco (npm)",
+                edge::install_node_tools,
+            ),
+        ],
+    );
+    // - the Worker's Rust tools (wasm-bindgen-cli and worker-build from crates.io);
+    let cargo_tools = spawn_jobs(
+        root,
+        vec![(
+            "cargo install wasm-bindgen-cli and worker-build",
+            edge::install_cargo_tools,
+        )],
+    );
+    // - the Lambda's release build (cargo-lambda from PyPI, then its own profile and target
+    //   directory, so it shares no lock with the other builds), its output in a log.
+    let lambda: Job<PathBuf> = {
+        let root = root.to_path_buf();
+        std::thread::spawn(move || {
+            let t = Instant::now();
+            let log = target_dir(&root).join("xtask-logs/lambda-build.log");
+            let zip = package::build_lambda(&root, package::Arch::X86_64, Some(&log))?;
+            Ok((
+                zip,
+                vec![(
+                    "Lambda release build (cargo-lambda, lambda profile)".to_string(),
+                    t.elapsed().as_secs_f64(),
+                )],
+            ))
         })
     };
     steps.run("cargo fmt --check", || {
@@ -339,6 +421,10 @@ fn test(root: &Path) -> Result<()> {
     steps.run("build and clippy every test target (native)", || {
         run(with_clippy(cargo().args(test_args).arg("--no-run"))?)
     })?;
+    steps.run("wait for the tool installs", || {
+        join(installer, &mut beside)?;
+        join(cargo_tools, &mut beside)
+    })?;
     // The Worker, built once with worker-build (which builds the serving core and the shared
     // feature evaluator for wasm32-unknown-unknown); the tests serve this build under wrangler.
     steps.run("build the Worker (wasm32-unknown-unknown)", || {
@@ -351,29 +437,23 @@ fn test(root: &Path) -> Result<()> {
         .run("build the Spin component (wasm32-wasip2), twice", || {
             edge::build_spin_pair(root)
         })?;
-    let tool_times = steps.run("wait for the tool installs", || {
-        installer
-            .join()
-            .map_err(|_| anyhow::anyhow!("installer thread panicked"))?
-    })?;
+    let lambda_zip = steps.run("wait for the Lambda build", || join(lambda, &mut beside))?;
     // The deployable package (Lambda zip, the Worker and Spin builds above, the training
     // image's context, definitions), which the packaging and Terraform tests check.
-    let worker = root.join("edge/worker/build");
-    let package_manifest = steps.run(
-        "package (Lambda release build, artifacts, manifest)",
-        || {
-            package::package(
-                root,
-                &[package::Arch::X86_64],
-                &root.join("examples/fraud"),
-                Some(package::Prebuilt {
-                    worker,
-                    spin: spin.clone(),
-                    mlpipe: target_dir(root).join("debug/mlpipe"),
-                }),
-            )
-        },
-    )?;
+    let worker = root.join("edge/edge-worker/build");
+    let package_manifest = steps.run("package (artifacts, manifest, budgets)", || {
+        package::package(
+            root,
+            &[package::Arch::X86_64],
+            &root.join("examples/fraud"),
+            Some(package::Prebuilt {
+                worker,
+                spin: spin.clone(),
+                mlpipe: target_dir(root).join("debug/mlpipe"),
+                lambda: vec![(package::Arch::X86_64, lambda_zip)],
+            }),
+        )
+    })?;
     // promtool (Debian's prometheus package, unpacked) checks the alert rules.
     let promtool = steps.run("promtool (Debian package, unpacked)", || {
         promtool::ensure_promtool(root)
@@ -391,8 +471,8 @@ fn test(root: &Path) -> Result<()> {
             .env("MLPIPE_CHECKOV", checkov(root)))
     })?;
     steps.print();
-    eprintln!("xtask: on the installer thread, beside the steps above:");
-    for (name, secs) in tool_times {
+    eprintln!("xtask: on threads beside the steps above:");
+    for (name, secs) in beside {
         eprintln!("xtask:   {name}: {secs:.0} s");
     }
     eprintln!(

@@ -4,7 +4,7 @@
 //! - `lambda/mlpipe-lambda-<arch>.zip`: the one Lambda binary of every function stage
 //!   (`functions/lambda`, stage chosen by `MLPIPE_STAGE`), built by cargo-lambda with zig as
 //!   the linker (so it needs only glibc 2.17+, older than `provided.al2023`'s) in the
-//!   size-tuned `lambda` profile. cargo-lambda and zig install from PyPI into `.tools/lambda`.
+//!   size-tuned `lambda` profile. cargo-lambda and zig install from PyPI into `.tools/lambda` (beside the build cache when `CARGO_TARGET_DIR` is set).
 //! - `worker/`: the Cloudflare Worker as worker-build wrote it (`index.js` + `index_bg.wasm`)
 //!   and its `wrangler.toml`.
 //! - `spin/`: the Spin component and a `spin.toml` that points at it.
@@ -54,7 +54,7 @@ impl Arch {
         }
     }
 
-    fn triple(self) -> &'static str {
+    pub fn triple(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64-unknown-linux-gnu",
             Arch::Arm64 => "aarch64-unknown-linux-gnu",
@@ -94,6 +94,8 @@ pub struct Prebuilt {
     pub spin: PathBuf,
     /// The `mlpipe` CLI, which publishes the definitions.
     pub mlpipe: PathBuf,
+    /// Lambda zips already built (`build_lambda`), by architecture; the others are built.
+    pub lambda: Vec<(Arch, PathBuf)>,
 }
 
 /// Where the package goes: `target/package/` of the project, whatever `CARGO_TARGET_DIR` is,
@@ -108,15 +110,23 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
+/// The venv of cargo-lambda and zig: beside the build cache when `CARGO_TARGET_DIR` points
+/// outside the clone (as the cargo-installed tools are, see `edge::cargo_root`), else
+/// `.tools/lambda`. cargo-lambda points the linker and the C compiler at zig inside this
+/// venv, and the build scripts that read those paths rerun when they move: a venv inside
+/// each fresh clone made every clone rebuild the Lambda's dependencies from scratch.
 fn lambda_venv(root: &Path) -> PathBuf {
-    root.join(".tools/lambda")
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir).join("mlpipe-tools/lambda-venv"),
+        None => root.join(".tools/lambda"),
+    }
 }
 
 fn cargo_lambda(root: &Path) -> PathBuf {
     lambda_venv(root).join("bin/cargo-lambda")
 }
 
-/// True when `.tools/lambda` has the pinned cargo-lambda and zig.
+/// True when the venv (`lambda_venv`) has the pinned cargo-lambda and zig.
 fn has_cargo_lambda(root: &Path) -> bool {
     let version = Command::new(cargo_lambda(root))
         .args(["lambda", "--version"])
@@ -128,8 +138,8 @@ fn has_cargo_lambda(root: &Path) -> bool {
         && lambda_venv(root).join("bin/python-zig").is_file()
 }
 
-/// cargo-lambda and zig from PyPI into `.tools/lambda` (seconds; the test command runs this
-/// on its installer thread while Rust builds).
+/// cargo-lambda and zig from PyPI into their venv (`lambda_venv`; seconds). The test command
+/// runs this on the Lambda build's thread, beside the other builds.
 pub fn install_cargo_lambda(root: &Path) -> Result<()> {
     if has_cargo_lambda(root) {
         return Ok(());
@@ -154,8 +164,10 @@ pub fn install_cargo_lambda(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Builds the Lambda binary for `arch` and returns cargo-lambda's zip of it.
-fn build_lambda(root: &Path, arch: Arch) -> Result<PathBuf> {
+/// Builds the Lambda binary for `arch` and returns cargo-lambda's zip of it. `log`: where
+/// the build's output goes instead of this process's (the test command builds the Lambda on
+/// a thread beside its other builds); its tail is printed when the build fails.
+pub fn build_lambda(root: &Path, arch: Arch, log: Option<&Path>) -> Result<PathBuf> {
     install_cargo_lambda(root)?;
     run(Command::new("rustup").args(["target", "add", arch.triple()]))?;
     let out = target_dir(root).join("lambda-zip").join(arch.name());
@@ -172,11 +184,15 @@ fn build_lambda(root: &Path, arch: Arch) -> Result<PathBuf> {
         // defaults would override it.
         .arg("--disable-optimizations")
         .args(["--target", arch.triple()])
-        .args(["--package", "mlpipe-lambda", "--bin", "mlpipe-lambda"])
+        .args(["--package", "lambda", "--bin", "mlpipe-lambda"])
         .args(["--output-format", "zip", "--lambda-dir"])
         .arg(&out);
     // `cargo lambda` is found as a cargo subcommand on PATH.
-    run(&mut cmd).context("building the Lambda binary with cargo-lambda")?;
+    match log {
+        None => run(&mut cmd),
+        Some(log) => crate::run_logged(&mut cmd, log),
+    }
+    .context("building the Lambda binary with cargo-lambda")?;
     let zip = out.join("mlpipe-lambda/bootstrap.zip");
     if !zip.is_file() {
         bail!("cargo-lambda finished but {} is missing", zip.display());
@@ -222,7 +238,14 @@ pub fn package(
     // Lambda zips.
     std::fs::create_dir_all(dir.join("lambda"))?;
     for &arch in arches {
-        let zip = build_lambda(root, arch)?;
+        let prebuilt_zip = prebuilt
+            .as_ref()
+            .and_then(|b| b.lambda.iter().find(|(a, _)| *a == arch))
+            .map(|(_, zip)| zip.clone());
+        let zip = match prebuilt_zip {
+            Some(zip) => zip,
+            None => build_lambda(root, arch, None)?,
+        };
         let path = format!("lambda/mlpipe-lambda-{}.zip", arch.name());
         std::fs::copy(&zip, dir.join(&path))?;
         artifacts.push(Artifact {
@@ -239,6 +262,7 @@ pub fn package(
             worker: edge::build_worker(root, None, false)?,
             spin: edge::build_spin(root, None, false)?,
             mlpipe: build_mlpipe(root)?,
+            lambda: Vec::new(),
         },
     };
     std::fs::create_dir_all(dir.join("worker"))?;
@@ -252,7 +276,7 @@ pub fn package(
         });
     }
     std::fs::copy(
-        root.join("edge/worker/wrangler.toml"),
+        root.join("edge/edge-worker/wrangler.toml"),
         dir.join("worker/wrangler.toml"),
     )?;
     artifacts.push(Artifact {
@@ -314,10 +338,10 @@ pub fn package(
     Ok(dir.join("manifest.json"))
 }
 
-/// `edge/spin/spin.toml` with the component's source pointing at the packaged wasm and
+/// `edge/edge-spin/spin.toml` with the component's source pointing at the packaged wasm and
 /// without the build section (the package has no sources).
 fn packaged_spin_toml(root: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(root.join("edge/spin/spin.toml"))?;
+    let text = std::fs::read_to_string(root.join("edge/edge-spin/spin.toml"))?;
     let mut out = String::new();
     let mut in_build = false;
     let mut replaced = false;
@@ -338,7 +362,7 @@ fn packaged_spin_toml(root: &Path) -> Result<String> {
         out.push('\n');
     }
     if !replaced {
-        bail!("edge/spin/spin.toml has no component source line to point at the package");
+        bail!("edge/edge-spin/spin.toml has no component source line to point at the package");
     }
     Ok(out)
 }

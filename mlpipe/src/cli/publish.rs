@@ -25,7 +25,7 @@ pub struct PublishArgs {
     #[arg(
         long,
         env = "MLPIPE_EDGE_WRANGLER_CONFIG",
-        default_value = "edge/worker/wrangler.toml"
+        default_value = "edge/edge-worker/wrangler.toml"
     )]
     wrangler_config: PathBuf,
     /// The wrangler executable (local target).

@@ -1,7 +1,7 @@
 # The edge: the inference Worker (an ES module with its wasm), the R2 buckets it reads models
 # from and writes prediction logs to, the KV namespace of online features, and the
 # credentials the AWS side uses to replicate into them (tokens.tf). Binding names match
-# edge/worker/wrangler.toml.
+# edge/edge-worker/wrangler.toml.
 
 locals {
   models_bucket = "${var.name_prefix}-models"

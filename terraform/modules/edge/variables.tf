@@ -25,7 +25,7 @@ variable "worker_wasm_module" {
 }
 
 variable "compatibility_date" {
-  description = "Workers runtime compatibility date (edge/worker/wrangler.toml)."
+  description = "Workers runtime compatibility date (edge/edge-worker/wrangler.toml)."
   type        = string
   default     = "2026-11-01"
 }

@@ -7,9 +7,9 @@ use storage::Store;
 
 use crate::{Cloudflare, Edge, KvApi, ObjectEdge, PublishError, WranglerLocal};
 
-/// R2 bucket of the Worker's `REGISTRY` binding (edge/worker/wrangler.toml).
+/// R2 bucket of the Worker's `REGISTRY` binding (edge/edge-worker/wrangler.toml).
 pub const WORKER_MODELS_BUCKET: &str = "mlpipe-models";
-/// KV binding of the Worker's online features (edge/worker/wrangler.toml).
+/// KV binding of the Worker's online features (edge/edge-worker/wrangler.toml).
 pub const WORKER_KV_BINDING: &str = "FEATURES";
 
 /// The settings that choose an edge target. Each field has one environment variable
@@ -104,7 +104,7 @@ impl TargetSettings {
                 path: None,
                 config: self
                     .wrangler_config
-                    .unwrap_or_else(|| "edge/worker/wrangler.toml".into()),
+                    .unwrap_or_else(|| "edge/edge-worker/wrangler.toml".into()),
                 state,
                 models_bucket: WORKER_MODELS_BUCKET.into(),
                 kv_binding: WORKER_KV_BINDING.into(),
