@@ -1,10 +1,15 @@
 # Serving image: `mlpipe serve`, the native inference server (Open Inference Protocol v2,
-# POST /v1/models/<name>/predict, /v2/health/live, /v2/health/ready, /metrics), for running
+# POST /v1/models/<name>/predict, /v2/health/live, /v2/health/ready; /metrics on port 8002,
+# loopback unless --metrics-addr says otherwise), for running
 # the models on your own cluster (infra/k8s/). Not built in CI (no Docker engine there).
 #
 #   docker build -f infra/serve.Dockerfile -t mlpipe-serve .
 #   docker run --rm -p 8080:8080 -e MLPIPE_STORE=s3://BUCKET -e AWS_REGION=eu-west-1 \
 #       -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_SESSION_TOKEN mlpipe-serve
+#
+# The server binds 0.0.0.0, so it requires API keys: it refuses to start until the store
+# holds one (`mlpipe keys create --name NAME --store s3://BUCKET`), and every endpoint but
+# health then needs `Authorization: Bearer <key>`. Revoked keys are refused within 10 s.
 #
 # The build context is the repository root. The builder's Rust version is the one
 # rust-toolchain.toml pins; RUSTUP_TOOLCHAIN makes rustup use the image's toolchain instead

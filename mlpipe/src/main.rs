@@ -72,6 +72,7 @@ async fn dispatch(cli: Cli, telemetry: Telemetry) -> Result<ExitCode> {
         Command::Features { command } => cli::features::run(&ctx, command).await,
         Command::Train(args) => cli::train::run(&ctx, args).await,
         Command::Drift { command } => cli::drift::run(&ctx, command).await,
+        Command::Keys { command } => cli::keys::run(&ctx, command).await,
         Command::Models { command } => cli::models::run(&ctx, command).await,
         Command::Runs { command } => cli::runs::run(&ctx, command).await,
         Command::Quarantine { command } => cli::quarantine::run(&ctx, command).await,

@@ -8,11 +8,15 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
+mod common;
+
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 struct Server {
     child: Child,
     url: String,
+    /// The metrics listener's base URL.
+    metrics: String,
 }
 
 impl Drop for Server {
@@ -30,6 +34,8 @@ fn serve(store: &std::path::Path) -> Server {
             "127.0.0.1:0",
             "--refresh",
             "0",
+            "--metrics-addr",
+            "127.0.0.1:0",
             "--store",
         ])
         .arg(store)
@@ -37,16 +43,27 @@ fn serve(store: &std::path::Path) -> Server {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    out.read_line(&mut line).unwrap();
     let url = line
         .trim()
         .rsplit_once(" on ")
         .map(|(_, u)| u.to_string())
         .unwrap_or_else(|| panic!("unexpected first line from mlpipe serve: {line:?}"));
-    Server { child, url }
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let metrics = line
+        .trim()
+        .strip_prefix("metrics on ")
+        .and_then(|u| u.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected second line from mlpipe serve: {line:?}"))
+        .to_string();
+    Server {
+        child,
+        url,
+        metrics,
+    }
 }
 
 /// The feature rows of the test split, from the pipeline's own training set.
@@ -210,9 +227,12 @@ async fn the_champion_is_served_with_the_open_inference_protocol_and_v1_predict(
     let v: Value = r.json().await.unwrap();
     assert!(v["error"].as_str().unwrap().contains("card_id"), "{v}");
 
-    // Prometheus text at /metrics: the requests above, by model and status, their records
-    // and latency histogram.
-    let r = get("/metrics").await;
+    // Prometheus text at /metrics on its own listener: the requests above, by model and
+    // status, their records and latency histogram. Not on the API's listener.
+    assert_eq!(get("/metrics").await.status(), 404);
+    let r = reqwest::get(format!("{}/metrics", server.metrics))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
@@ -308,4 +328,52 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// API keys on the native server: open on loopback until a key exists; then the access
+/// cases every runtime answers alike; a revocation reaches the running server within its
+/// key refresh (one second here); guessing keys from one address is limited; and a server
+/// on a non-loopback address refuses to start without keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::run_pipeline(dir.path());
+    // One server at a time on a local store: the embedded online store is single-process.
+    let (open, open_url) = common::native_server(&store);
+    let r = reqwest::get(format!("{open_url}/v2/models/fraud"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "loopback with no key configured is open");
+    drop(open);
+
+    let keys = common::create_test_keys(&store);
+    let (_server, url) =
+        common::native_server_with(&store, &["--key-refresh", "1", "--body-timeout", "1"]);
+    // The suite every runtime runs (the native server is its own reference for /v1).
+    let api = common::Api::new(&url, Some(&keys.good));
+    common::check_endpoint(&api, &store, &api).await;
+    common::check_access(&url, &keys).await;
+    common::check_rate_limited(&url, &keys.slow, &keys.good).await;
+    common::check_slow_body(&url, &keys.good).await;
+    // Metrics are not on the API's listener (they have their own).
+    let r = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    assert_eq!(r.status(), 404);
+    common::keys_cli(&store, &["revoke", "conformance"]);
+    common::wait_refused(&url, &keys.good).await;
+    common::check_guessing_is_limited(&url, None).await;
+
+    // Beyond loopback, no keys: refused at start, with what to do.
+    let empty = dir.path().join("empty");
+    let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+        .args(["serve", "--addr", "0.0.0.0:0", "--store"])
+        .arg(&empty)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("without API keys") && err.contains("mlpipe keys create"),
+        "{err}"
+    );
 }

@@ -16,6 +16,29 @@ use std::process::{Command, Stdio};
 use common::{Proc, ROOT};
 use serde_json::Value;
 
+/// `tests/clients/object_http.py` serving `dir` (unsigned GET/PUT, like a bucket's public
+/// URL): the process and its base URL.
+fn object_server(dir: &std::path::Path) -> (Proc, String) {
+    let python = std::env::var("MLPIPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let http_port = common::free_port();
+    let mut server = std::process::Command::new(python)
+        .arg(format!("{ROOT}/tests/clients/object_http.py"))
+        .arg(http_port.to_string())
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "listening");
+    (Proc(server), format!("http://127.0.0.1:{http_port}"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     let Some(bin) = common::node_bin("the Spin component test") else {
@@ -61,43 +84,32 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     );
     assert!(objects.join("models/fraud/aliases/champion.json").is_file());
 
-    // A manual publish to the same target finds the records and writes nothing.
-    let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
-        .args(["publish", "--store"])
-        .arg(&store)
-        .arg("--objects")
-        .arg(&objects)
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let said = String::from_utf8_lossy(&out.stdout);
+    // API keys, created with the CLI. A manual publish to the same target finds the
+    // champion and records published and writes only the key hashes.
+    let keys = common::create_test_keys(&store);
+    let publish = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+            .args(["publish", "--store"])
+            .arg(&store)
+            .arg("--objects")
+            .arg(&objects)
+            .current_dir(ROOT)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = publish();
     assert!(!said.contains("published champion"), "{said}");
     assert!(said.contains("already published"), "{said}");
+    assert!(said.contains("published keys api-keys"), "{said}");
+    assert!(objects.join("edge/keys.json").is_file());
 
-    let python = std::env::var("MLPIPE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let http_port = common::free_port();
-    let mut server = std::process::Command::new(python)
-        .arg(format!("{ROOT}/tests/clients/object_http.py"))
-        .arg(http_port.to_string())
-        .arg(&objects)
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "listening");
-    let _server = Proc(server);
-    let bucket = format!("http://127.0.0.1:{http_port}");
+    let (_server, bucket) = object_server(&objects);
     let port = common::free_port();
     let mut host = Proc(
         Command::new(bin.join("jco"))
@@ -108,6 +120,7 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
             .env("REGISTRY_URL", &bucket)
             .env("FEATURES_URL", format!("{bucket}/online"))
             .env("LOGS_URL", &bucket)
+            .env("KEY_REFRESH_SECONDS", "1")
             .stdout(Stdio::null())
             .process_group(0)
             .spawn()
@@ -117,7 +130,14 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     common::wait_live(&url, "jco serve", &mut host).await;
     let before_us = chrono::Utc::now().timestamp_micros();
     let (_native, native_url) = common::native_server(&store);
-    common::check_endpoint(&url, &store, &native_url).await;
+    common::check_endpoint(
+        &common::Api::new(&url, Some(&keys.good)),
+        &store,
+        &common::Api::new(&native_url, Some(&keys.good)),
+    )
+    .await;
+    common::check_access(&url, &keys).await;
+    common::check_rate_limited(&url, &keys.slow, &keys.good).await;
 
     // The /v1 request's prediction log was PUT to LOGS_URL.
     let after_us = chrono::Utc::now().timestamp_micros();
@@ -136,6 +156,13 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     assert_eq!(log.lines().count(), common::V1_RECORDS);
     let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(first["request_id"], common::V1_ID);
+
+    // A revoked key, republished, is refused within the instance's key refresh (jco keeps
+    // one instance). jco tells a component no client address, so the limit on guessed keys
+    // per address does not apply here.
+    common::keys_cli(&store, &["revoke", "conformance"]);
+    assert!(publish().contains("published keys api-keys"));
+    common::wait_refused(&url, &keys.good).await;
     drop(host);
 }
 
@@ -151,6 +178,22 @@ async fn a_component_with_an_embedded_model_needs_no_registry() {
         .map(PathBuf::from)
         .expect("MLPIPE_SPIN_EMBEDDED_WASM (the component with the fixture compiled in) is set by `cargo xtask test`");
     assert!(wasm.is_file(), "{} is missing", wasm.display());
+    // Keys are never embedded (a revocation must reach a built component): the key set is
+    // read from KEYS_URL, here a folder with only `edge/keys.json`, written as the publish
+    // stage writes it.
+    let dir = tempfile::tempdir().unwrap();
+    let store = storage::Store::local(&dir.path().join("store")).unwrap();
+    let (key, _) = access::create(&store, "embedded", access::Scope::default(), 0)
+        .await
+        .unwrap();
+    let keys_dir = dir.path().join("keys");
+    std::fs::create_dir_all(keys_dir.join("edge")).unwrap();
+    std::fs::write(
+        keys_dir.join(records::keys::EDGE_KEYS),
+        serde_json::to_vec(&access::key_set(&store).await.unwrap()).unwrap(),
+    )
+    .unwrap();
+    let (_keys_server, keys_url) = object_server(&keys_dir);
     let port = common::free_port();
     let mut host = Proc(
         Command::new(bin.join("jco"))
@@ -160,6 +203,7 @@ async fn a_component_with_an_embedded_model_needs_no_registry() {
             .env_remove("MODELS")
             .env_remove("REGISTRY_URL")
             .env_remove("FEATURES_URL")
+            .env("KEYS_URL", &keys_url)
             .stdout(Stdio::null())
             .process_group(0)
             .spawn()
@@ -168,10 +212,14 @@ async fn a_component_with_an_embedded_model_needs_no_registry() {
     let url = format!("http://127.0.0.1:{port}");
     common::wait_live(&url, "jco serve", &mut host).await;
     let fixture = PathBuf::from(format!("{ROOT}/edge/edge-embed/fixture"));
-    common::check_v2(&url, &fixture).await;
+    let api = common::Api::new(&url, Some(&key));
+    common::check_v2(&api, &fixture).await;
     // The embedded bundle is the fixture's, byte for byte (its hash is what the server reports).
     let (_, bundle) = common::champion(&fixture);
-    let meta: Value = reqwest::get(format!("{url}/v2/models/fraud"))
+    let meta: Value = api
+        .http()
+        .get(format!("{url}/v2/models/fraud"))
+        .send()
         .await
         .unwrap()
         .json()

@@ -85,9 +85,16 @@ fn named_paths(text: &str) -> Vec<String> {
     out
 }
 
+/// Object keys of the storage layout whose first segment is also a repository folder
+/// (`edge/`): named in docs as keys in a bucket, not as files here.
+const OBJECT_KEYS: [&str; 2] = [records::keys::EDGE_KEYS, records::keys::EDGE_POLICY];
+
 /// Whether `path` is tracked, or a build output the `.gitignore` names.
 fn exists(path: &str, tracked: &BTreeSet<String>) -> bool {
-    if tracked.contains(path) || tracked.contains(path.trim_end_matches('/')) {
+    if tracked.contains(path)
+        || tracked.contains(path.trim_end_matches('/'))
+        || OBJECT_KEYS.contains(&path)
+    {
         return true;
     }
     // A build output: ignored as named, or as a folder (`build/` patterns).

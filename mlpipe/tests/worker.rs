@@ -86,10 +86,14 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
         config: PathBuf::from(format!("{ROOT}/edge/edge-worker/wrangler.toml")),
     };
 
-    // The publish stage fills local R2 (champion) and KV (online records) through wrangler.
+    // API keys, created with the CLI; the publish stage gives their hashes to the Worker.
+    let keys = common::create_test_keys(&store);
+    // The publish stage fills local R2 (champion, key hashes) and KV (online records)
+    // through wrangler.
     let said = wrangler.publish(&store);
     assert!(said.contains("published champion fraud version"), "{said}");
     assert!(said.contains("published online card_activity"), "{said}");
+    assert!(said.contains("published keys api-keys"), "{said}");
     // Published once: a second run finds the records and writes nothing.
     let said = wrangler.publish(&store);
     assert!(!said.contains("published champion"), "{said}");
@@ -110,6 +114,9 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
                 "--show-interactive-dev-session=false",
                 "--log-level",
                 "warn",
+                // Revocations reach the isolate within a second.
+                "--var",
+                "KEY_REFRESH_SECONDS:1",
             ])
             .stdout(Stdio::null())
             .process_group(0)
@@ -120,19 +127,26 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
     common::wait_live(&url, "wrangler dev", &mut dev).await;
     let before_us = chrono::Utc::now().timestamp_micros();
     let (_native, native_url) = common::native_server(&store);
-    common::check_endpoint(&url, &store, &native_url).await;
+    common::check_endpoint(
+        &common::Api::new(&url, Some(&keys.good)),
+        &store,
+        &common::Api::new(&native_url, Some(&keys.good)),
+    )
+    .await;
+    common::check_access(&url, &keys).await;
+    common::check_rate_limited(&url, &keys.slow, &keys.good).await;
 
     // The /v1 request's prediction log reached the LOGS bucket (written in waitUntil).
     let after_us = chrono::Utc::now().timestamp_micros();
-    let mut keys: Vec<String> = (0..=((after_us - before_us) / 3_600_000_000 + 1))
+    let mut log_keys: Vec<String> = (0..=((after_us - before_us) / 3_600_000_000 + 1))
         .map(|h| {
             records::keys::prediction_log("fraud", before_us + h * 3_600_000_000, common::V1_ID)
         })
         .collect();
-    keys.dedup();
+    log_keys.dedup();
     let mut log = None;
     for _ in 0..20 {
-        log = keys
+        log = log_keys
             .iter()
             .find_map(|k| wrangler.get_object("mlpipe-inference-logs", k));
         if log.is_some() {
@@ -145,5 +159,13 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
     let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(first["request_id"], common::V1_ID);
     assert_eq!(first["index"], 0);
+
+    // A revoked key, republished, is refused within the isolate's key refresh.
+    common::keys_cli(&store, &["revoke", "conformance"]);
+    let said = wrangler.publish(&store);
+    assert!(said.contains("published keys api-keys"), "{said}");
+    common::wait_refused(&url, &keys.good).await;
+    // Last: one address guessing keys is limited (by CF-Connecting-IP).
+    common::check_guessing_is_limited(&url, Some(("cf-connecting-ip", "198.51.100.7"))).await;
     drop(dev);
 }

@@ -842,7 +842,7 @@ fn checkov_passes_on_terraform_kubernetes_and_dockerfiles() {
 }
 
 #[test]
-fn the_kubernetes_manifest_probes_the_servers_health_routes() {
+fn the_kubernetes_manifest_probes_health_requires_keys_and_fences_metrics() {
     let manifest = std::fs::read_to_string(root().join("infra/k8s/mlpipe-serve.yaml")).unwrap();
     for needle in [
         "kind: Deployment",
@@ -853,6 +853,10 @@ fn the_kubernetes_manifest_probes_the_servers_health_routes() {
         "/v2/health/ready",
         "serve",
         "MLPIPE_STORE",
+        // Metrics on their own port, admitted from the monitoring namespace only.
+        "\"--metrics-addr\", \"0.0.0.0:8002\"",
+        "containerPort: 8002",
+        "kubernetes.io/metadata.name: monitoring",
     ] {
         assert!(
             manifest.contains(needle),
@@ -864,4 +868,12 @@ fn the_kubernetes_manifest_probes_the_servers_health_routes() {
         dockerfile.contains("--bin mlpipe") && dockerfile.contains("0.0.0.0:8080"),
         "infra/serve.Dockerfile builds the mlpipe CLI and serves on 0.0.0.0:8080"
     );
+    // Both ship with API keys required: a server on the pod address refuses to start
+    // without a key unless told to serve everyone.
+    for (file, text) in [("manifest", &manifest), ("Dockerfile", &dockerfile)] {
+        assert!(
+            !text.contains("--insecure-no-auth"),
+            "the {file} turns API keys off"
+        );
+    }
 }

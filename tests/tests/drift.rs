@@ -390,10 +390,12 @@ async fn shifted_traffic_retrains_and_the_new_champion_is_served() {
         settings: inference::Settings::default(),
         log_sample: 1.0,
         metrics: None,
+        access: inference_server::Access::off(),
+        limits: inference_server::ServerLimits::default(),
     });
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        inference_server::serve(app, "127.0.0.1:0".parse().unwrap(), |a| {
+        inference_server::serve(app, "127.0.0.1:0".parse().unwrap(), None, |a, _| {
             let _ = tx.send(a);
         })
         .await

@@ -85,34 +85,6 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Runs `cmd` with its output appended to `log` (for builds on a thread beside the main
-/// steps, whose output would interleave); on failure the log's last lines are printed.
-fn run_logged(cmd: &mut Command, log: &Path) -> Result<()> {
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    eprintln!("xtask: {cmd:?} (output in {})", log.display());
-    let status = cmd
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .status()
-        .with_context(|| format!("starting {cmd:?}"))?;
-    if !status.success() {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        eprintln!("xtask: last lines of {}:", log.display());
-        for line in &lines[lines.len().saturating_sub(80)..] {
-            eprintln!("  {line}");
-        }
-        bail!(
-            "{cmd:?} failed with {status} (whole output: {})",
-            log.display()
-        );
-    }
-    Ok(())
-}
-
 /// `cargo` from the PATH (the rustup proxy, which honours rust-toolchain.toml), rather than
 /// `$CARGO`: builds then share their cache with the user's own `cargo` commands.
 /// `cargo`, with the environment `cargo run` gave this process taken back out: the package
@@ -361,15 +333,20 @@ fn test(root: &Path) -> Result<()> {
         "wasm32-wasip2",
         package::Arch::X86_64.triple(),
     ]))?;
-    // Beside the main steps, on threads of their own (the machine has 2 cores, and one
-    // cargo build leaves one idle for long stretches: single-crate frontends, links, wasm-opt):
-    // - Python and npm tools (network-bound);
+    // Python, npm and PyPI tools install on a thread beside the Rust builds (they wait on
+    // the network). Rust builds run one at a time: measured on the 2-core machine, the
+    // Lambda's release build and the tools' `cargo install`s beside the native build made
+    // the whole slower, not faster (README, "Build and CI time").
     let installer = spawn_jobs(
         root,
         vec![
             (
                 "install Python tools (moto, MLflow, tritonclient, scipy)",
                 install_python_tools,
+            ),
+            (
+                "install cargo-lambda and zig (PyPI)",
+                package::install_cargo_lambda,
             ),
             ("install checkov (PyPI)", install_checkov),
             (
@@ -378,31 +355,6 @@ fn test(root: &Path) -> Result<()> {
             ),
         ],
     );
-    // - the Worker's Rust tools (wasm-bindgen-cli and worker-build from crates.io);
-    let cargo_tools = spawn_jobs(
-        root,
-        vec![(
-            "cargo install wasm-bindgen-cli and worker-build",
-            edge::install_cargo_tools,
-        )],
-    );
-    // - the Lambda's release build (cargo-lambda from PyPI, then its own profile and target
-    //   directory, so it shares no lock with the other builds), its output in a log.
-    let lambda: Job<PathBuf> = {
-        let root = root.to_path_buf();
-        std::thread::spawn(move || {
-            let t = Instant::now();
-            let log = target_dir(&root).join("xtask-logs/lambda-build.log");
-            let zip = package::build_lambda(&root, package::Arch::X86_64, Some(&log))?;
-            Ok((
-                zip,
-                vec![(
-                    "Lambda release build (cargo-lambda, lambda profile)".to_string(),
-                    t.elapsed().as_secs_f64(),
-                )],
-            ))
-        })
-    };
     steps.run("cargo fmt --check", || {
         run(cargo().args(["fmt", "--all", "--", "--check"]))
     })?;
@@ -421,9 +373,9 @@ fn test(root: &Path) -> Result<()> {
     steps.run("build and clippy every test target (native)", || {
         run(with_clippy(cargo().args(test_args).arg("--no-run"))?)
     })?;
+    // The Worker build uses the npm tools: they must be in place first.
     steps.run("wait for the tool installs", || {
-        join(installer, &mut beside)?;
-        join(cargo_tools, &mut beside)
+        join(installer, &mut beside)
     })?;
     // The Worker, built once with worker-build (which builds the serving core and the shared
     // feature evaluator for wasm32-unknown-unknown); the tests serve this build under wrangler.
@@ -437,23 +389,24 @@ fn test(root: &Path) -> Result<()> {
         .run("build the Spin component (wasm32-wasip2), twice", || {
             edge::build_spin_pair(root)
         })?;
-    let lambda_zip = steps.run("wait for the Lambda build", || join(lambda, &mut beside))?;
     // The deployable package (Lambda zip, the Worker and Spin builds above, the training
     // image's context, definitions), which the packaging and Terraform tests check.
     let worker = root.join("edge/edge-worker/build");
-    let package_manifest = steps.run("package (artifacts, manifest, budgets)", || {
-        package::package(
-            root,
-            &[package::Arch::X86_64],
-            &root.join("examples/fraud"),
-            Some(package::Prebuilt {
-                worker,
-                spin: spin.clone(),
-                mlpipe: target_dir(root).join("debug/mlpipe"),
-                lambda: vec![(package::Arch::X86_64, lambda_zip)],
-            }),
-        )
-    })?;
+    let package_manifest = steps.run(
+        "package (Lambda release build, artifacts, manifest)",
+        || {
+            package::package(
+                root,
+                &[package::Arch::X86_64],
+                &root.join("examples/fraud"),
+                Some(package::Prebuilt {
+                    worker,
+                    spin: spin.clone(),
+                    mlpipe: target_dir(root).join("debug/mlpipe"),
+                }),
+            )
+        },
+    )?;
     // promtool (Debian's prometheus package, unpacked) checks the alert rules.
     let promtool = steps.run("promtool (Debian package, unpacked)", || {
         promtool::ensure_promtool(root)
@@ -471,7 +424,7 @@ fn test(root: &Path) -> Result<()> {
             .env("MLPIPE_CHECKOV", checkov(root)))
     })?;
     steps.print();
-    eprintln!("xtask: on threads beside the steps above:");
+    eprintln!("xtask: on the installer thread, beside the steps above:");
     for (name, secs) in beside {
         eprintln!("xtask:   {name}: {secs:.0} s");
     }

@@ -94,8 +94,6 @@ pub struct Prebuilt {
     pub spin: PathBuf,
     /// The `mlpipe` CLI, which publishes the definitions.
     pub mlpipe: PathBuf,
-    /// Lambda zips already built (`build_lambda`), by architecture; the others are built.
-    pub lambda: Vec<(Arch, PathBuf)>,
 }
 
 /// Where the package goes: `target/package/` of the project, whatever `CARGO_TARGET_DIR` is,
@@ -138,8 +136,7 @@ fn has_cargo_lambda(root: &Path) -> bool {
         && lambda_venv(root).join("bin/python-zig").is_file()
 }
 
-/// cargo-lambda and zig from PyPI into their venv (`lambda_venv`; seconds). The test command
-/// runs this on the Lambda build's thread, beside the other builds.
+/// cargo-lambda and zig from PyPI into their venv (`lambda_venv`; seconds).
 pub fn install_cargo_lambda(root: &Path) -> Result<()> {
     if has_cargo_lambda(root) {
         return Ok(());
@@ -164,10 +161,8 @@ pub fn install_cargo_lambda(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Builds the Lambda binary for `arch` and returns cargo-lambda's zip of it. `log`: where
-/// the build's output goes instead of this process's (the test command builds the Lambda on
-/// a thread beside its other builds); its tail is printed when the build fails.
-pub fn build_lambda(root: &Path, arch: Arch, log: Option<&Path>) -> Result<PathBuf> {
+/// Builds the Lambda binary for `arch` and returns cargo-lambda's zip of it.
+fn build_lambda(root: &Path, arch: Arch) -> Result<PathBuf> {
     install_cargo_lambda(root)?;
     run(Command::new("rustup").args(["target", "add", arch.triple()]))?;
     let out = target_dir(root).join("lambda-zip").join(arch.name());
@@ -188,11 +183,7 @@ pub fn build_lambda(root: &Path, arch: Arch, log: Option<&Path>) -> Result<PathB
         .args(["--output-format", "zip", "--lambda-dir"])
         .arg(&out);
     // `cargo lambda` is found as a cargo subcommand on PATH.
-    match log {
-        None => run(&mut cmd),
-        Some(log) => crate::run_logged(&mut cmd, log),
-    }
-    .context("building the Lambda binary with cargo-lambda")?;
+    run(&mut cmd).context("building the Lambda binary with cargo-lambda")?;
     let zip = out.join("mlpipe-lambda/bootstrap.zip");
     if !zip.is_file() {
         bail!("cargo-lambda finished but {} is missing", zip.display());
@@ -238,14 +229,7 @@ pub fn package(
     // Lambda zips.
     std::fs::create_dir_all(dir.join("lambda"))?;
     for &arch in arches {
-        let prebuilt_zip = prebuilt
-            .as_ref()
-            .and_then(|b| b.lambda.iter().find(|(a, _)| *a == arch))
-            .map(|(_, zip)| zip.clone());
-        let zip = match prebuilt_zip {
-            Some(zip) => zip,
-            None => build_lambda(root, arch, None)?,
-        };
+        let zip = build_lambda(root, arch)?;
         let path = format!("lambda/mlpipe-lambda-{}.zip", arch.name());
         std::fs::copy(&zip, dir.join(&path))?;
         artifacts.push(Artifact {
@@ -262,7 +246,6 @@ pub fn package(
             worker: edge::build_worker(root, None, false)?,
             spin: edge::build_spin(root, None, false)?,
             mlpipe: build_mlpipe(root)?,
-            lambda: Vec::new(),
         },
     };
     std::fs::create_dir_all(dir.join("worker"))?;

@@ -14,7 +14,15 @@
 //!   (404: unknown entity).
 //! - `LOGS_URL` (optional): prediction logs are `PUT` to `{LOGS_URL}/<log key>` for a
 //!   `LOG_SAMPLE` share of requests, before the response (a component has no work after it).
-//! - `MODELS`, `MAX_BODY_BYTES`, `MAX_BATCH`.
+//! - `MODELS`, `MAX_BODY_BYTES` (enforced as the body streams in), `MAX_BATCH`,
+//!   `MAX_FUTURE_SKEW_SECONDS`.
+//! - API keys: every endpoint but health needs `Authorization: Bearer <key>`, checked
+//!   against `{KEYS_URL}/edge/keys.json` (default `KEYS_URL`: `REGISTRY_URL`; the publish
+//!   stage puts it there), re-read every `KEY_REFRESH_SECONDS`. Keys are never embedded, so
+//!   a revocation reaches a built component. Failed attempts are counted per client address
+//!   where the host says it (Spin's `spin-client-addr` header). Each key may make
+//!   `RATE_PER_S` requests a second after a burst of `BURST` (a token bucket per instance;
+//!   a key's record may name its own rate), answered 429 with `Retry-After` beyond that.
 //! - A small model may be compiled in instead (`cargo xtask spin --embed DIR`, see the
 //!   `edge-embed` crate): embedded objects are served first, `REGISTRY_URL` becomes
 //!   optional, and `MODELS` defaults to the embedded models.
@@ -26,11 +34,12 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use features::{OnlineError, OnlineRecord, OnlineStore};
+use inference::auth::{DEFAULT_BURST, DEFAULT_RATE_PER_S, Failures, Guard, KeyCache, RateLimits};
 use inference::registry_models::{Blobs, Layered, ModelCache, RegistryModels, embedded_models};
 use inference::service::sampled;
 use inference::{InferenceError, Settings};
 use records::keys::prediction_log as log_key;
-use spin_sdk::http::{Request, Response, send};
+use spin_sdk::http::{IncomingRequest, Request, Response, send};
 use spin_sdk::http_component;
 
 fn env(name: &str) -> Option<String> {
@@ -134,6 +143,60 @@ fn model_cache() -> Arc<ModelCache> {
     })
 }
 
+/// This instance's keys, failed attempts and per-key token buckets. A host that makes an
+/// instance per request (`wasmtime serve`) starts each with full buckets: there the
+/// platform or a gateway in front has to limit rates.
+type Access = (Arc<KeyCache>, Arc<Failures>, Arc<RateLimits>);
+
+thread_local! {
+    static KEYS: RefCell<Option<Access>> = const { RefCell::new(None) };
+}
+
+fn access() -> Access {
+    KEYS.with(|k| {
+        k.borrow_mut()
+            .get_or_insert_with(|| {
+                let refresh_s: i64 = env_or("KEY_REFRESH_SECONDS", 10);
+                (
+                    Arc::new(KeyCache::new(refresh_s.saturating_mul(1_000_000))),
+                    Arc::default(),
+                    Arc::new(RateLimits::new(
+                        env_or("RATE_PER_S", DEFAULT_RATE_PER_S),
+                        env_or("BURST", DEFAULT_BURST),
+                    )),
+                )
+            })
+            .clone()
+    })
+}
+
+/// The request body, read as it streams in and abandoned (413) as soon as it passes
+/// `limit` bytes, so an oversized upload is never held whole.
+async fn read_body(req: IncomingRequest, limit: usize) -> Result<Vec<u8>, InferenceError> {
+    use futures::StreamExt as _;
+    let declared: Option<usize> = req
+        .headers()
+        .get("content-length")
+        .first()
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok());
+    let too_large =
+        || InferenceError::TooLarge(format!("the body is over the limit of {limit} bytes"));
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut stream = req.into_body_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| InferenceError::BadRequest(format!("reading the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 fn to_spin(r: inference::Response) -> Response {
     let mut b = Response::builder();
     b.status(r.status);
@@ -150,15 +213,31 @@ mod component {
     use super::*;
 
     #[http_component]
-    async fn handle(req: Request) -> Response {
+    async fn handle(req: IncomingRequest) -> Response {
         let defaults = Settings::default();
         let settings = Settings {
             server_name: "mlpipe-spin".into(),
             max_body_bytes: env_or("MAX_BODY_BYTES", defaults.max_body_bytes),
             max_batch: env_or("MAX_BATCH", defaults.max_batch),
+            max_future_skew_us: env_or("MAX_FUTURE_SKEW_SECONDS", 300i64).saturating_mul(1_000_000),
             ..defaults
         };
         let registry_url = env("REGISTRY_URL");
+        let now = now_us();
+        let (keys, failures, limits) = access();
+        let guard = Guard::from_cache(
+            &keys,
+            &Layered {
+                embedded: &[],
+                rest: env("KEYS_URL")
+                    .or_else(|| registry_url.clone())
+                    .map(HttpBlobs),
+            },
+            failures,
+            now,
+        )
+        .await
+        .with_limits(limits);
         if registry_url.is_none() && embedded::OBJECTS.is_empty() {
             return to_spin(inference::Response::error(
                 &InferenceError::Unavailable(
@@ -176,17 +255,38 @@ mod component {
         );
         let online = HttpOnline(env("FEATURES_URL"));
         let method = req.method().to_string();
+        let path_and_query = req.path_with_query().unwrap_or_default();
+        let path = path_and_query
+            .split_once('?')
+            .map_or(path_and_query.as_str(), |(p, _)| p)
+            .to_string();
         let headers: Vec<(String, String)> = req
             .headers()
-            .map(|(k, v)| (k.to_string(), v.as_str().unwrap_or_default().to_string()))
+            .entries()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
             .collect();
+        let client = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("spin-client-addr"))
+            .map(|(_, a)| {
+                a.rsplit_once(':')
+                    .map_or(a.as_str(), |(ip, _)| ip)
+                    .to_string()
+            });
+        let body = match read_body(req, settings.max_body_bytes).await {
+            Ok(body) => body,
+            Err(e) => return to_spin(inference::Response::error(&e, None)),
+        };
         let request = inference::Request {
             method: &method,
-            path: req.path(),
+            path: &path,
             headers,
-            body: req.body(),
+            body: &body,
+            client: client.as_deref(),
         };
-        let mut response = inference::handle(&models, &online, &settings, &request, now_us()).await;
+        let mut response =
+            inference::handle(&models, &online, &settings, &guard, &request, now).await;
         if let (Some(log), Some(base)) = (response.log.take(), env("LOGS_URL"))
             && sampled(&log.id, env_or("LOG_SAMPLE", 1.0))
         {

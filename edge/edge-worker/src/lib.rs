@@ -14,6 +14,12 @@
 //! - A sampled share (`LOG_SAMPLE`) of prediction logs goes to the `LOGS` R2 bucket after the
 //!   response (`waitUntil`), under the key the drift stage reads.
 //!
+//! - API keys: every endpoint but health needs `Authorization: Bearer <key>`. The key
+//!   hashes are read from `edge/keys.json` in the `REGISTRY` bucket (published there by
+//!   the publish stage) and kept per isolate for `KEY_REFRESH_SECONDS`; failed attempts
+//!   are counted per `CF-Connecting-IP`. A key's requests are counted by the rate-limiting
+//!   binding of its tier (`[[ratelimits]]` in `wrangler.toml`).
+//!
 //! The adapter is thin on purpose: routing, validation, features and the model run are the
 //! `inference` crate's, shared with the native server and the Spin component.
 
@@ -21,6 +27,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use features::{OnlineError, OnlineRecord, OnlineStore};
+use inference::auth::{Failures, Guard, KeyCache};
 use inference::registry_models::{Blobs, Layered, ModelCache, RegistryModels, embedded_models};
 use inference::service::sampled;
 use inference::{InferenceError, Settings};
@@ -116,12 +123,52 @@ fn model_cache(env: &Env) -> Arc<ModelCache> {
     })
 }
 
+thread_local! {
+    /// This isolate's API keys and failed attempts per client.
+    static KEYS: RefCell<Option<(Arc<KeyCache>, Arc<Failures>)>> = const { RefCell::new(None) };
+}
+
+fn key_cache(env: &Env) -> (Arc<KeyCache>, Arc<Failures>) {
+    KEYS.with(|k| {
+        k.borrow_mut()
+            .get_or_insert_with(|| {
+                let refresh_s: i64 = var(env, "KEY_REFRESH_SECONDS", 10);
+                (
+                    Arc::new(KeyCache::new(refresh_s.saturating_mul(1_000_000))),
+                    Arc::default(),
+                )
+            })
+            .clone()
+    })
+}
+
+/// `Some(seconds to wait)` when `key` is over the limit of its tier's rate-limiting
+/// binding. A missing binding limits nothing (and says so in the log).
+async fn over_rate(env: &Env, key: &records::access::ApiKey) -> Option<u64> {
+    let (binding, period) = inference::auth::worker_rate_tier(key);
+    match env.rate_limiter(binding) {
+        Ok(limiter) => match limiter.limit(key.id.clone()).await {
+            Ok(outcome) if !outcome.success => Some(period),
+            Ok(_) => None,
+            Err(e) => {
+                console_error!("rate limiter {binding}: {e}");
+                None
+            }
+        },
+        Err(e) => {
+            console_error!("no rate-limiting binding {binding}: {e}");
+            None
+        }
+    }
+}
+
 fn settings(env: &Env) -> Settings {
     let defaults = Settings::default();
     Settings {
         server_name: "mlpipe-worker".into(),
         max_body_bytes: var(env, "MAX_BODY_BYTES", defaults.max_body_bytes),
         max_batch: var(env, "MAX_BATCH", defaults.max_batch),
+        max_future_skew_us: var(env, "MAX_FUTURE_SKEW_SECONDS", 300i64).saturating_mul(1_000_000),
         ..defaults
     }
 }
@@ -129,11 +176,37 @@ fn settings(env: &Env) -> Settings {
 fn to_worker(r: inference::Response) -> worker::Result<Response> {
     let headers = Headers::new();
     for (k, v) in &r.headers {
-        headers.set(k, v)?;
+        // The core only makes valid header values; should one ever not be, the response
+        // goes out without it rather than as the platform's 500.
+        if let Err(e) = headers.set(k, v) {
+            console_error!("response header {k} dropped: {e}");
+        }
     }
     Ok(Response::from_bytes(r.body)?
         .with_status(r.status)
         .with_headers(headers))
+}
+
+/// The request body, read as it streams in and abandoned (413) as soon as it passes
+/// `limit` bytes, so a chunked upload with no Content-Length is never held whole.
+async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, InferenceError> {
+    use futures::StreamExt as _;
+    // No body at all (GET, HEAD): the platform gives no stream.
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new());
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| InferenceError::BadRequest(format!("reading the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(InferenceError::TooLarge(format!(
+                "the body is over the limit of {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn failure(e: &InferenceError) -> worker::Result<Response> {
@@ -154,10 +227,45 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             settings.max_body_bytes
         )));
     }
-    let body = req.bytes().await.unwrap_or_default();
+    let body = match read_body(&mut req, settings.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return failure(&e),
+    };
     let method = req.inner().method();
     let path = req.path();
     let headers: Vec<(String, String)> = req.headers().entries().collect();
+    let client = req.headers().get("cf-connecting-ip").ok().flatten();
+    let now = now_us();
+    let (keys, failures) = key_cache(&env);
+    // Keys live beside the models, never embedded: a revocation must reach a built Worker.
+    let keys = keys
+        .current(
+            &Layered {
+                embedded: &[],
+                rest: env.bucket("REGISTRY").ok().map(R2Blobs),
+            },
+            now,
+        )
+        .await;
+    // A valid key's requests are counted by Cloudflare's rate-limiting binding of its tier
+    // (the core then checks the key again, and counts failures).
+    if let Ok(known) = &keys
+        && inference::route(&method, &path).is_ok_and(|r| r.protected().is_some())
+    {
+        let authorization = req.headers().get("authorization").ok().flatten();
+        if let Ok(key) = known.check(authorization.as_deref(), None, now)
+            && let Some(wait) = over_rate(&env, key).await
+        {
+            return to_worker(inference::Response::error(
+                &InferenceError::TooManyRequests {
+                    message: format!("the API key {} is over its rate limit", key.prefix()),
+                    retry_after_s: wait,
+                },
+                None,
+            ));
+        }
+    }
+    let guard = Guard::from_keys(keys, failures);
     let bucket = env.bucket("REGISTRY").ok();
     if bucket.is_none() && embedded::OBJECTS.is_empty() {
         return failure(&InferenceError::Unavailable(
@@ -177,8 +285,9 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         path: &path,
         headers,
         body: &body,
+        client: client.as_deref(),
     };
-    let mut response = inference::handle(&models, &online, &settings, &request, now_us()).await;
+    let mut response = inference::handle(&models, &online, &settings, &guard, &request, now).await;
     if let Some(log) = response.log.take()
         && sampled(&log.id, var(&env, "LOG_SAMPLE", 1.0))
     {

@@ -4,15 +4,20 @@
 //! promotion or rollback is served without a restart) or pinned by version; online
 //! features come from the online store the feature stage materializes; prediction logs go
 //! to `inference-logs/<model>/...` in the store for the drift checker.
+//!
+//! API keys come from the store's `keys/` (see the `access` crate), re-read every key
+//! refresh interval, so a created or revoked key takes effect without a restart. Which
+//! requests need one is the [`Auth`] mode `mlpipe serve` picks from its bind address.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use features::{OnlineError, OnlineRecord, OnlineStore};
+use inference::auth::{Failures, Guard, Keys, RateLimits};
 use inference::registry_models::{Blobs, RegistryModels};
 use inference::service::sampled;
 use inference::{InferenceError, Settings};
@@ -27,6 +32,95 @@ pub enum ServerError {
     },
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error("reading the API keys: {0}")]
+    Keys(#[from] access::AccessError),
+}
+
+/// Which requests need an API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Every protected endpoint, always (a server reachable beyond this machine). With no
+    /// key in the store every such request is refused.
+    Required,
+    /// Only once the store has a key (a server on loopback): a developer's server is open
+    /// until the first key is created, then behaves as `Required`.
+    WhenConfigured,
+    /// Never (`--insecure-no-auth`).
+    Off,
+}
+
+/// The keys a server checks against and the failed attempts it has seen, swapped whole on
+/// every refresh.
+pub struct Access {
+    pub auth: Auth,
+    guard: RwLock<Arc<Guard>>,
+    failures: Arc<Failures>,
+    limits: Arc<RateLimits>,
+}
+
+impl Access {
+    /// Access in `auth` mode with no keys loaded yet (call [`Access::refresh`]); each key's
+    /// requests counted against `limits`.
+    pub fn new(auth: Auth, limits: RateLimits) -> Access {
+        let failures = Arc::new(Failures::default());
+        let limits = Arc::new(limits);
+        let guard = match auth {
+            Auth::Required => {
+                Guard::keys(Arc::new(Keys::default()), failures.clone()).with_limits(limits.clone())
+            }
+            Auth::WhenConfigured | Auth::Off => Guard::open(),
+        };
+        Access {
+            auth,
+            guard: RwLock::new(Arc::new(guard)),
+            failures,
+            limits,
+        }
+    }
+
+    /// Open to everyone (tests and `--insecure-no-auth`).
+    pub fn off() -> Access {
+        Access::new(Auth::Off, RateLimits::default())
+    }
+
+    pub fn guard(&self) -> Arc<Guard> {
+        self.guard.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Re-reads `keys/` from `store`; returns how many keys are loaded.
+    pub async fn refresh(&self, store: &Store) -> Result<usize, ServerError> {
+        if self.auth == Auth::Off {
+            return Ok(0);
+        }
+        let keys = access::list(store).await?;
+        let n = keys.len();
+        let guard = if n == 0 && self.auth == Auth::WhenConfigured {
+            Guard::open()
+        } else {
+            Guard::keys(Arc::new(Keys::new(keys)), self.failures.clone())
+                .with_limits(self.limits.clone())
+        };
+        *self.guard.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(guard);
+        Ok(n)
+    }
+}
+
+/// Re-reads the keys every `every` until the process ends; a failed read keeps the keys
+/// loaded before and is logged (without any key material).
+pub fn spawn_key_refresh(app: Arc<App>, every: Duration) {
+    if app.access.auth == Auth::Off {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = app.access.refresh(&app.store).await {
+                tracing::warn!("API keys not refreshed: {e}");
+            }
+        }
+    });
 }
 
 /// The registry's objects in the pipeline's store.
@@ -91,6 +185,48 @@ pub struct App {
     pub log_sample: f64,
     /// What `GET /metrics` serves (none: 404).
     pub metrics: Option<MetricsText>,
+    /// API keys: who may call what.
+    pub access: Access,
+    /// Requests in flight and how long a request may take.
+    pub limits: ServerLimits,
+}
+
+/// How much a server takes on at once, and for how long.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    pub max_in_flight: usize,
+    /// How long a request's body may take to arrive (408 beyond).
+    pub body_timeout: Duration,
+    /// How long a request may take once its body is in (503 beyond).
+    pub request_timeout: Duration,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Requests one server handles at once by default (more are answered 503 with Retry-After).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl ServerLimits {
+    pub fn new(max_in_flight: usize, body_timeout: Duration, request_timeout: Duration) -> Self {
+        let max_in_flight = max_in_flight.max(1);
+        ServerLimits {
+            max_in_flight,
+            body_timeout,
+            request_timeout,
+            slots: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
+        }
+    }
+}
+
+impl Default for ServerLimits {
+    fn default() -> ServerLimits {
+        ServerLimits::new(
+            DEFAULT_MAX_IN_FLIGHT,
+            DEFAULT_BODY_TIMEOUT,
+            DEFAULT_REQUEST_TIMEOUT,
+        )
+    }
 }
 
 /// The model a request path names (`/v2/models/{name}/...`, `/v1/models/{name}:...`).
@@ -133,34 +269,89 @@ async fn any(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     body: Body,
 ) -> axum::response::Response {
-    if uri.path() == "/metrics" && method == Method::GET {
-        return metrics(&app).await;
-    }
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     let started = std::time::Instant::now();
-    // Read at most one byte over the limit, so an oversized body gets the API's own 413.
-    let body = match to_bytes(body, app.settings.max_body_bytes + 1).await {
-        Ok(b) => b,
-        Err(_) => {
-            let e = InferenceError::TooLarge(format!(
+    let limits = &app.limits;
+    let fail = |e: InferenceError| to_axum(inference::Response::error(&e, None));
+    // At most `max_in_flight` requests at once; the next is told to come back.
+    let Ok(_slot) = limits.slots.clone().try_acquire_owned() else {
+        return fail(InferenceError::Overloaded {
+            message: format!(
+                "the server is at its limit of {} requests in flight",
+                limits.max_in_flight
+            ),
+            retry_after_s: 1,
+        });
+    };
+    // Read at most one byte over the limit, so an oversized body gets the API's own 413; a
+    // body that trickles in slower than the timeout gets 408 and frees its slot.
+    let body = match tokio::time::timeout(
+        limits.body_timeout,
+        to_bytes(body, app.settings.max_body_bytes + 1),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return fail(InferenceError::TooLarge(format!(
                 "the body is over the limit of {} bytes",
                 app.settings.max_body_bytes
-            ));
-            return to_axum(inference::Response::error(&e, None));
+            )));
+        }
+        Err(_) => {
+            return fail(InferenceError::Timeout(format!(
+                "the request body did not arrive within {} s",
+                limits.body_timeout.as_secs_f64()
+            )));
         }
     };
-    let req = inference::Request {
-        method: method.as_str(),
-        path: uri.path(),
-        headers: headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect(),
-        body: &body,
+    let method = method.as_str().to_string();
+    let path = uri.path().to_string();
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    // The model runs on the blocking pool, not on the async threads: a slow model cannot
+    // stall other requests (health checks included) while it computes.
+    let work = {
+        let app = app.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let guard = app.access.guard();
+        tokio::task::spawn_blocking(move || {
+            let req = inference::Request {
+                method: &method,
+                path: &path,
+                headers,
+                body: &body,
+                client: peer.as_deref(),
+            };
+            runtime.block_on(inference::handle(
+                &app.models,
+                &app.online,
+                &app.settings,
+                &guard,
+                &req,
+                now_us(),
+            ))
+        })
     };
-    let now = now_us();
-    let mut response = inference::handle(&app.models, &app.online, &app.settings, &req, now).await;
+    let mut response = match tokio::time::timeout(limits.request_timeout, work).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return fail(InferenceError::Internal(format!("the request failed: {e}")));
+        }
+        Err(_) => {
+            return fail(InferenceError::Unavailable(format!(
+                "the request took longer than {} s",
+                limits.request_timeout.as_secs_f64()
+            )));
+        }
+    };
     if let Some(model) = response
         .log
         .as_ref()
@@ -202,22 +393,60 @@ pub fn router(app: Arc<App>) -> axum::Router {
     axum::Router::new().fallback(any).with_state(app)
 }
 
-/// Binds `addr` and serves until the process ends. `ready` gets the bound address (port 0
-/// picks a free port).
+/// The metrics listener's routes: `GET /metrics` only, open (it is reached on its own
+/// address, loopback by default, or where a network policy admits only the monitoring).
+pub fn metrics_router(app: Arc<App>) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|State(app): State<Arc<App>>| async move { metrics(&app).await }),
+        )
+        .with_state(app)
+}
+
+/// Binds `addr` (the API) and `metrics_addr` (Prometheus text at `/metrics`, when given)
+/// and serves until the process ends. `ready` gets the bound addresses (port 0 picks a free
+/// port).
 pub async fn serve(
     app: Arc<App>,
     addr: SocketAddr,
-    ready: impl FnOnce(SocketAddr),
+    metrics_addr: Option<SocketAddr>,
+    ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
 ) -> Result<(), ServerError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(ServerError::Serve)?;
-    ready(bound);
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(ServerError::Serve)
+    let metrics = match metrics_addr {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            Some(l)
+        }
+        None => None,
+    };
+    let metrics_bound = match &metrics {
+        Some(l) => Some(l.local_addr().map_err(ServerError::Serve)?),
+        None => None,
+    };
+    ready(bound, metrics_bound);
+    if let Some(l) = metrics {
+        let router = metrics_router(app.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(l, router).await {
+                tracing::error!("metrics listener: {e}");
+            }
+        });
+    }
+    // With the peer address, which failed key attempts are counted against.
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(ServerError::Serve)
 }
 
 /// SIGTERM (what Kubernetes and container runtimes send to stop a pod) or Ctrl-C: the

@@ -9,6 +9,12 @@ pub enum InferenceError {
     /// Malformed request: bad JSON, wrong shape or datatype, unknown input.
     #[error("{0}")]
     BadRequest(String),
+    /// No API key, or one this server does not know (answered with `WWW-Authenticate`).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A known key that may not do this: revoked, expired, or not scoped to the model.
+    #[error("{0}")]
+    Forbidden(String),
     /// Unknown route, model or version.
     #[error("{0}")]
     NotFound(String),
@@ -17,6 +23,15 @@ pub enum InferenceError {
     /// Body or batch over the configured limits.
     #[error("{0}")]
     TooLarge(String),
+    /// The request (its body) did not arrive in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// The server is at its limit of requests in flight; retry after `retry_after_s`.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after_s: u64 },
+    /// Over a rate limit; the client may retry after `retry_after_s` seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_s: u64 },
     /// Well-formed but unusable values: non-finite numbers, bad field values.
     #[error("{0}")]
     Unprocessable(String),
@@ -32,12 +47,31 @@ impl InferenceError {
     pub fn status(&self) -> u16 {
         match self {
             InferenceError::BadRequest(_) => 400,
+            InferenceError::Unauthorized(_) => 401,
+            InferenceError::Forbidden(_) => 403,
+            InferenceError::TooManyRequests { .. } => 429,
+            InferenceError::Timeout(_) => 408,
+            InferenceError::Overloaded { .. } => 503,
             InferenceError::NotFound(_) => 404,
             InferenceError::MethodNotAllowed(_) => 405,
             InferenceError::TooLarge(_) => 413,
             InferenceError::Unprocessable(_) => 422,
             InferenceError::Unavailable(_) => 503,
             InferenceError::Internal(_) => 500,
+        }
+    }
+
+    /// Headers the status needs: `WWW-Authenticate` on 401 (RFC 6750), `Retry-After` on 429.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        match self {
+            InferenceError::Unauthorized(_) => {
+                vec![("www-authenticate".into(), "Bearer realm=\"mlpipe\"".into())]
+            }
+            InferenceError::TooManyRequests { retry_after_s, .. }
+            | InferenceError::Overloaded { retry_after_s, .. } => {
+                vec![("retry-after".into(), retry_after_s.to_string())]
+            }
+            _ => Vec::new(),
         }
     }
 

@@ -2,17 +2,19 @@
 //! server): a model bundle loaded from bytes and checked against its sha256, the tract plan
 //! built once per instance, requests validated against the bundle's signature, features
 //! assembled by the shared evaluator, and the Open Inference Protocol (KServe v2) REST API
-//! plus `/v1/models/{name}/predict`.
+//! plus `/v1/models/{name}/predict`, behind API keys (`auth`).
 //!
 //! No tokio, no file system, no clock: the runtime passes the time and supplies models and
 //! the online store through traits, so the same code builds for wasm32 and native.
 
+pub mod auth;
 pub mod error;
 pub mod model;
 pub mod oip;
 pub mod registry_models;
 pub mod service;
 
+pub use auth::{Guard, Keys};
 pub use error::{BundleError, InferenceError};
 pub use model::{Model, Prediction, Task};
 pub use service::{Models, PredictionLog, Request, Response, Settings, handle, route};

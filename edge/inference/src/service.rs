@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use records::serving::{PredictionLine, logged_value};
 
+use crate::auth::Guard;
 use crate::error::InferenceError;
 use crate::model::{Model, Prediction, Task};
 use crate::oip::{self, HEADER_LENGTH, json_f32};
@@ -24,6 +25,9 @@ pub struct Request<'a> {
     /// Header names in any case.
     pub headers: Vec<(String, String)>,
     pub body: &'a [u8],
+    /// The caller's address as the runtime knows it (the peer address natively,
+    /// `CF-Connecting-IP` on the Worker): what failed key attempts are counted against.
+    pub client: Option<&'a str>,
 }
 
 impl Request<'_> {
@@ -61,6 +65,7 @@ impl Response {
 
     pub fn error(e: &InferenceError, id: Option<&str>) -> Response {
         let mut r = Response::json(e.status(), &json!({}), id);
+        r.headers.extend(e.headers());
         r.body = e.body();
         r
     }
@@ -141,6 +146,9 @@ pub trait Models {
     fn names(&self) -> Vec<String>;
 }
 
+/// Default allowance for `/v1` event times ahead of the server's clock: 5 minutes.
+pub const DEFAULT_MAX_FUTURE_SKEW_US: i64 = 300_000_000;
+
 /// Limits and identity of one server.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -148,6 +156,10 @@ pub struct Settings {
     pub server_version: String,
     pub max_body_bytes: usize,
     pub max_batch: usize,
+    /// How far in the future a `/v1` record's event time may be (clock skew allowance). A
+    /// later time is refused: features evaluated "as of" a far-future time would find every
+    /// window expired and answer with missing values.
+    pub max_future_skew_us: i64,
 }
 
 impl Default for Settings {
@@ -157,6 +169,7 @@ impl Default for Settings {
             server_version: env!("CARGO_PKG_VERSION").into(),
             max_body_bytes: 4 << 20,
             max_batch: 1024,
+            max_future_skew_us: DEFAULT_MAX_FUTURE_SKEW_US,
         }
     }
 }
@@ -171,6 +184,21 @@ pub enum Route {
     ModelReady { name: String, version: Option<u64> },
     Infer { name: String, version: Option<u64> },
     Predict { name: String },
+}
+
+impl Route {
+    /// `None` for the health endpoints (open to every caller, as probes need); otherwise the
+    /// model the route names, if any, for the key check.
+    pub fn protected(&self) -> Option<Option<&str>> {
+        match self {
+            Route::Live | Route::Ready => None,
+            Route::Server => Some(None),
+            Route::Model { name, .. }
+            | Route::ModelReady { name, .. }
+            | Route::Infer { name, .. }
+            | Route::Predict { name } => Some(Some(name.as_str())),
+        }
+    }
 }
 
 /// Matches a method and path to a route.
@@ -246,10 +274,23 @@ pub fn route(method: &str, path: &str) -> Result<Route, InferenceError> {
     }
 }
 
-/// A request id: the client's, or one derived from the time, a counter and the body.
-pub fn request_id(given: Option<&str>, now_us: i64, body: &[u8]) -> String {
+/// Longest request id a client may give.
+pub const MAX_REQUEST_ID: usize = 256;
+
+/// A request id: the client's, or one derived from the time, a counter and the body. A
+/// client's id goes back in the `x-request-id` header and into the prediction log, so it
+/// must be visible ASCII (no spaces or control characters, which would break the header)
+/// and at most [`MAX_REQUEST_ID`] bytes; anything else is a 400.
+pub fn request_id(given: Option<&str>, now_us: i64, body: &[u8]) -> Result<String, InferenceError> {
     match given {
-        Some(id) if !id.is_empty() => id.to_string(),
+        Some(id) if !id.is_empty() => {
+            if id.len() > MAX_REQUEST_ID || !id.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(InferenceError::BadRequest(format!(
+                    "the request id must be 1 to {MAX_REQUEST_ID} visible ASCII characters (no spaces or control characters)"
+                )));
+            }
+            Ok(id.to_string())
+        }
         _ => {
             static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -258,28 +299,35 @@ pub fn request_id(given: Option<&str>, now_us: i64, body: &[u8]) -> String {
             h.update(n.to_le_bytes());
             h.update(body);
             let d = hex::encode(h.finalize());
-            format!(
+            Ok(format!(
                 "{}-{}-{}-{}-{}",
                 &d[0..8],
                 &d[8..12],
                 &d[12..16],
                 &d[16..20],
                 &d[20..32]
-            )
+            ))
         }
     }
 }
 
 /// Handles one request. Never panics on input; every failure is a JSON error response.
+/// `guard` decides who may call what: health endpoints are open, every other endpoint needs
+/// a key when the guard holds keys.
 pub async fn handle<M: Models, S: OnlineStore>(
     models: &M,
     online: &S,
     settings: &Settings,
+    guard: &Guard,
     req: &Request<'_>,
     now_us: i64,
 ) -> Response {
-    let header_id = req.header("x-request-id").map(str::to_string);
-    match dispatch(models, online, settings, req, now_us).await {
+    // Echoed only when it is a valid id (it goes into a response header).
+    let header_id = req
+        .header("x-request-id")
+        .filter(|id| request_id(Some(id), 0, b"").is_ok())
+        .map(str::to_string);
+    match dispatch(models, online, settings, guard, req, now_us).await {
         Ok(r) => r,
         Err((e, id)) => Response::error(&e, id.as_deref().or(header_id.as_deref())),
     }
@@ -291,10 +339,16 @@ async fn dispatch<M: Models, S: OnlineStore>(
     models: &M,
     online: &S,
     settings: &Settings,
+    guard: &Guard,
     req: &Request<'_>,
     now_us: i64,
 ) -> Result<Response, Failed> {
     let route = route(req.method, req.path).map_err(|e| (e, None))?;
+    if let Some(model) = route.protected() {
+        guard
+            .admit(req.header("authorization"), req.client, model, now_us)
+            .map_err(|e| (e, None))?;
+    }
     if req.body.len() > settings.max_body_bytes {
         return Err((
             InferenceError::TooLarge(format!(
@@ -348,7 +402,7 @@ async fn dispatch<M: Models, S: OnlineStore>(
         Route::Infer { name, version } => {
             let (request, inputs) =
                 oip::parse_request(req.body, req.header(HEADER_LENGTH)).map_err(plain)?;
-            let id = request_id(request.id.as_deref(), now_us, req.body);
+            let id = request_id(request.id.as_deref(), now_us, req.body).map_err(plain)?;
             let fail = |e: InferenceError| (e, Some(id.clone()));
             let model = models.model(&name, version).await.map_err(fail)?;
             let (x, n) = oip::to_matrix(&model, &inputs, settings.max_batch).map_err(fail)?;
@@ -484,7 +538,7 @@ async fn predict<M: Models, S: OnlineStore>(
             ));
         }
     };
-    let id = request_id(given_id, now_us, req.body);
+    let id = request_id(given_id, now_us, req.body).map_err(|e| (e, None))?;
     let fail = |e: InferenceError| (e, Some(id.clone()));
     if records.is_empty() {
         return Err(fail(InferenceError::BadRequest(
@@ -513,6 +567,15 @@ async fn predict<M: Models, S: OnlineStore>(
                 "record {i} is not a JSON object"
             ))));
         };
+        if let Ok(Some(at)) = spec.event_time_us(record)
+            && at > now_us.saturating_add(settings.max_future_skew_us)
+        {
+            return Err(fail(InferenceError::Unprocessable(format!(
+                "record {i}: its event time is {} s ahead of the server's clock (at most {} s allowed)",
+                (at - now_us) / 1_000_000,
+                settings.max_future_skew_us / 1_000_000
+            ))));
+        }
         let fv = features::online_features(online, spec, record, now_us)
             .await
             .map_err(|e| match e {

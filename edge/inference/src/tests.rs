@@ -6,6 +6,7 @@ use registry::{Bundle, Input, ObjectRef};
 use serde_json::{Value, json};
 
 use crate::model::sha256_hex;
+use crate::service::MAX_REQUEST_ID;
 use crate::*;
 
 const F: usize = 3;
@@ -95,6 +96,17 @@ fn call_with(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
+    call_guarded(&Guard::open(), settings, method, path, headers, body)
+}
+
+fn call_guarded(
+    guard: &Guard,
+    settings: &Settings,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let models = One(Arc::new(model()));
     let req = Request {
         method,
@@ -104,14 +116,73 @@ fn call_with(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         body,
+        client: Some("192.0.2.1"),
     };
     futures::executor::block_on(handle(
         &models,
         &SnapshotStore::default(),
         settings,
+        guard,
         &req,
         1_700_000_000_000_000,
     ))
+}
+
+#[test]
+fn with_keys_every_endpoint_but_health_needs_one() {
+    use sha2::{Digest, Sha256};
+    let key = records::access::key_string("0123456789ab", &"5".repeat(48));
+    let record = records::access::ApiKey {
+        id: "0123456789ab".into(),
+        name: "k".into(),
+        sha256: hex::encode(Sha256::digest(key.as_bytes())),
+        models: vec![],
+        any_version: false,
+        rate_per_s: None,
+        created_at_us: 0,
+        expires_at_us: None,
+        revoked_at_us: None,
+    };
+    let guard = Guard::keys(Arc::new(Keys::new([record])), Arc::default());
+    let s = Settings::default();
+    let model = model();
+    let name = model.name();
+    for path in ["/v2/health/live", "/v2/health/ready"] {
+        assert_eq!(
+            call_guarded(&guard, &s, "GET", path, &[], b"").status,
+            200,
+            "{path}"
+        );
+    }
+    let bearer = format!("Bearer {key}");
+    for path in [
+        "/v2".to_string(),
+        format!("/v2/models/{name}"),
+        format!("/v2/models/{name}/ready"),
+    ] {
+        let r = call_guarded(&guard, &s, "GET", &path, &[], b"");
+        assert_eq!(r.status, 401, "{path}");
+        assert!(
+            r.headers
+                .iter()
+                .any(|(k, v)| k == "www-authenticate" && v.starts_with("Bearer")),
+            "{:?}",
+            r.headers
+        );
+        let r = call_guarded(&guard, &s, "GET", &path, &[("Authorization", &bearer)], b"");
+        assert_eq!(r.status, 200, "{path}");
+    }
+    let wrong = format!("Bearer {}", key.replace('5', "6"));
+    let r = call_guarded(
+        &guard,
+        &s,
+        "POST",
+        &format!("/v2/models/{name}/infer"),
+        &[("authorization", &wrong)],
+        b"{}",
+    );
+    assert_eq!(r.status, 401);
+    assert!(!String::from_utf8_lossy(&r.body).contains(&key.replace('5', "6")));
 }
 
 fn body_json(r: &Response) -> Value {
@@ -146,6 +217,49 @@ fn predictions_follow_the_model_and_the_threshold() {
         assert_eq!(pred.label.as_deref(), Some(label));
         assert!((pred.probabilities[0] + pred.probabilities[1] - 1.0).abs() < 1e-6);
     }
+}
+
+#[test]
+fn a_request_id_that_cannot_be_a_header_is_refused_and_never_echoed() {
+    let inputs = json!([{"name": "a", "shape": [1], "datatype": "FP32", "data": [0.0]},
+                        {"name": "b", "shape": [1], "datatype": "FP32", "data": [0.0]},
+                        {"name": "c", "shape": [1], "datatype": "FP32", "data": [0.0]}]);
+    let long = "x".repeat(MAX_REQUEST_ID + 1);
+    for bad in ["a\nb", "a b", "é", long.as_str()] {
+        let body = json!({"id": bad, "inputs": inputs});
+        let r = call(
+            "POST",
+            "/v2/models/fraud/infer",
+            &[],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 400, "{bad:?}");
+        assert!(
+            r.headers.iter().all(|(k, _)| k != "x-request-id"),
+            "{bad:?}"
+        );
+        let body = json!({"id": bad, "records": [{}]});
+        let r = call(
+            "POST",
+            "/v1/models/fraud/predict",
+            &[],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 400, "{bad:?}");
+        let r = call("GET", "/v2/models/nope", &[("x-request-id", bad)], b"");
+        assert!(
+            r.headers.iter().all(|(k, _)| k != "x-request-id"),
+            "{bad:?}"
+        );
+    }
+    let ok = json!({"id": "Req-1_a:b/c", "inputs": inputs});
+    let r = call(
+        "POST",
+        "/v2/models/fraud/infer",
+        &[],
+        ok.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
 
 #[test]

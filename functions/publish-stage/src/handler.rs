@@ -8,7 +8,8 @@ use serde::Serialize;
 use storage::Store;
 
 use crate::{
-    Edge, Outcome, Publication, PublishError, online_blob_key, publish_champion, publish_online,
+    Edge, Outcome, Publication, PublishError, online_blob_key, publish_champion, publish_keys,
+    publish_online,
 };
 
 /// What one event did, as the local stack and the Lambda report it.
@@ -39,6 +40,11 @@ impl From<Outcome> for StageOutcome {
 }
 
 use records::keys::champion_alias_model;
+
+/// Whether `key` is an API key's record (`keys/<id>.json`).
+fn is_api_key(key: &str) -> bool {
+    key.starts_with(records::keys::API_KEYS) && key.ends_with(".json")
+}
 
 /// Whether `key` is a feature-view version's manifest (`features/<view>/v=<version>/_manifest.json`).
 fn is_feature_manifest(key: &str) -> bool {
@@ -77,7 +83,7 @@ impl<E: Edge + Send + Sync> stage::Handler for Publish<E> {
     fn subject(&self, event: &Event) -> String {
         event
             .key()
-            .and_then(champion_alias_model)
+            .and_then(|k| champion_alias_model(k).or_else(|| is_api_key(k).then_some("_keys")))
             .unwrap_or("_features")
             .to_string()
     }
@@ -116,6 +122,14 @@ async fn handle_inner<E: Edge>(
         };
         return Ok(publish_champion(store, model, edge).await?.into());
     }
+    if is_api_key(key) {
+        let Some(edge) = target else {
+            return skipped(
+                "no edge target is configured (MLPIPE_EDGE_OBJECTS, MLPIPE_EDGE_R2 or MLPIPE_EDGE_WRANGLER_STATE)",
+            );
+        };
+        return Ok(publish_keys(store, edge).await?.into());
+    }
     if is_feature_manifest(key) {
         let bytes = store
             .get_opt(key)
@@ -149,7 +163,7 @@ async fn handle_inner<E: Edge>(
                 .into(),
         );
     }
-    skipped("not a champion alias or a feature-view manifest")
+    skipped("not a champion alias, a feature-view manifest or an API key")
 }
 
 #[cfg(test)]
@@ -175,5 +189,7 @@ mod tests {
             "features/card/profiles/_manifest.json"
         ));
         assert!(!is_feature_manifest("features/card/v=abc/x/_manifest.json"));
+        assert!(is_api_key("keys/0123456789ab.json"));
+        assert!(!is_api_key("models/keys/0123456789ab.json"));
     }
 }

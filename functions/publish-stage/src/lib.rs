@@ -5,6 +5,7 @@
 //!   edge instance that sees the new alias always finds the objects it names.
 //! - [`publish_online`] copies a feature-view version's online records to the edge's
 //!   key-value store, one entry per entity under [`features::online::edge_key`].
+//! - [`publish_keys`] copies the API keys' hashes (`edge/keys.json`) beside the models.
 //!
 //! Where "the edge" is, is an [`Edge`]: Cloudflare's R2 through its S3-compatible API (the
 //! storage crate's S3 backend) with KV through Cloudflare's HTTP API ([`Cloudflare`]), or
@@ -526,6 +527,46 @@ pub async fn publish_online(
             key: key.clone(),
             sha256: sha256_hex(&blob.bytes),
             bytes: blob.bytes.len() as u64,
+        }],
+        entries: n,
+        target: edge.describe(),
+        published_at_ms: storage::now_ms(),
+    };
+    record(store, &record_key, &publication).await?;
+    Ok(Outcome::Published(publication))
+}
+
+/// Publishes the API keys (their hashes, as `records::access::KeySet`) to `edge` as
+/// `edge/keys.json`, where the Worker and the Spin component read them. The same set is
+/// published once (recorded by its content hash).
+pub async fn publish_keys(store: &Store, edge: &impl Edge) -> Result<Outcome, PublishError> {
+    let set = access::key_set(store).await.map_err(|e| match e {
+        access::AccessError::Storage(e) => PublishError::Store(e),
+        other => PublishError::Invalid {
+            key: records::keys::API_KEYS.into(),
+            message: other.to_string(),
+        },
+    })?;
+    let bytes = serde_json::to_vec(&set).map_err(|e| PublishError::Invalid {
+        key: records::keys::EDGE_KEYS.into(),
+        message: e.to_string(),
+    })?;
+    let sha256 = sha256_hex(&bytes);
+    let record_key = records::keys::published_keys(&sha256);
+    if store.head(&record_key).await?.is_some() {
+        return Ok(Outcome::AlreadyDone(record_key));
+    }
+    let n = set.keys.len();
+    let size = bytes.len() as u64;
+    edge.put_object(records::keys::EDGE_KEYS, bytes).await?;
+    let publication = Publication {
+        kind: "keys".into(),
+        name: "api-keys".into(),
+        version: sha256[..12].to_string(),
+        objects: vec![PublishedObject {
+            key: records::keys::EDGE_KEYS.into(),
+            sha256,
+            bytes: size,
         }],
         entries: n,
         target: edge.describe(),

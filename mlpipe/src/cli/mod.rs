@@ -4,6 +4,7 @@
 pub mod data;
 pub mod drift;
 pub mod features;
+pub mod keys;
 pub mod models;
 pub mod publish;
 pub mod pull;
@@ -62,9 +63,9 @@ pub enum Command {
     /// online store, prediction logs to inference-logs/ in the store.
     Serve(serve::ServeArgs),
     /// Publish champions to the edge: each model's champion (bundle, ONNX, feature spec, then
-    /// the alias) and the online records of the feature-view version it was trained on, to
-    /// Cloudflare (R2 via its S3 API + KV via the HTTP API), an object store, or wrangler's
-    /// local R2/KV. The pipeline does the same on its own events when a target is set by
+    /// the alias), the online records of the feature-view version it was trained on and the
+    /// API keys' hashes, to Cloudflare (R2 via its S3 API + KV via the HTTP API), an object
+    /// store, or wrangler's local R2/KV. The pipeline does the same on its own events when a target is set by
     /// the same MLPIPE_EDGE_* variables.
     Publish(publish::PublishArgs),
     /// Run the whole pipeline for a project: publish its definitions, upload its sample files
@@ -92,6 +93,11 @@ pub enum Command {
     Drift {
         #[command(subcommand)]
         command: drift::DriftCommand,
+    },
+    /// API keys for the edge endpoints: create (shown once), list, revoke.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
     },
     /// The model registry: versions, aliases and their history, promotion, rollback.
     Models {

@@ -1,5 +1,5 @@
-//! `mlpipe publish`: push each model's champion and its online records to an edge target
-//! (Cloudflare R2 + KV, an object store, or wrangler's local state).
+//! `mlpipe publish`: push each model's champion and its online records, and the API keys'
+//! hashes, to an edge target (Cloudflare R2 + KV, an object store, or wrangler's local state).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,7 +80,9 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> Result<ExitCode> {
             "say where to publish: --wrangler-state DIR, --objects URL, or --r2 URL with --kv-account and --kv-namespace"
         );
     };
-    let outcomes = publish_stage::publish_models(&store, &models, &edge).await?;
+    let mut outcomes = publish_stage::publish_models(&store, &models, &edge).await?;
+    // The API keys' hashes, which the deployed Worker and Spin component require.
+    outcomes.push(publish_stage::publish_keys(&store, &edge).await?);
     for o in outcomes {
         match o {
             publish_stage::Outcome::Published(p) => println!(

@@ -31,6 +31,38 @@ pub struct ServeArgs {
     /// Most rows (tensor rows or records) in one request.
     #[arg(long, default_value_t = 1024)]
     max_batch: usize,
+    /// Requests handled at once; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = inference_server::DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: usize,
+    /// Seconds a request's body may take to arrive (408 beyond).
+    #[arg(long, default_value_t = inference_server::DEFAULT_BODY_TIMEOUT.as_secs())]
+    body_timeout: u64,
+    /// Seconds a request may take once its body is in (503 beyond).
+    #[arg(long, default_value_t = inference_server::DEFAULT_REQUEST_TIMEOUT.as_secs())]
+    request_timeout: u64,
+    /// Seconds a /v1 record's event time may be ahead of this server's clock (422 beyond).
+    #[arg(long, default_value_t = 300)]
+    max_future_skew: u64,
+    /// Seconds between re-reads of the API keys (keys/ in the store): how long a revoked
+    /// key may still be accepted.
+    #[arg(long, default_value_t = 10)]
+    key_refresh: u64,
+    /// Requests per second each API key may make, unless its record names its own rate
+    /// (answered 429 with Retry-After beyond it).
+    #[arg(long, default_value_t = inference::auth::DEFAULT_RATE_PER_S)]
+    rate: f64,
+    /// Requests each key may send at once before the rate applies.
+    #[arg(long, default_value_t = inference::auth::DEFAULT_BURST)]
+    burst: f64,
+    /// Where Prometheus scrapes `/metrics` (its own listener, open: keep it on loopback or
+    /// behind a network policy), or `none`.
+    #[arg(long, default_value = "127.0.0.1:8002")]
+    metrics_addr: String,
+    /// Serve without API keys on a non-loopback address. Without it, such a server refuses
+    /// to start until a key exists (`mlpipe keys create`), and then requires one on every
+    /// endpoint but health. On loopback keys are required once any exists.
+    #[arg(long)]
+    insecure_no_auth: bool,
 }
 
 /// Serves until the server stops; `/metrics` renders `telemetry`'s Prometheus text.
@@ -42,8 +74,44 @@ pub async fn run(ctx: &Context, args: ServeArgs, telemetry: Telemetry) -> Result
         log_sample,
         max_body,
         max_batch,
+        max_future_skew,
+        max_in_flight,
+        body_timeout,
+        request_timeout,
+        key_refresh,
+        rate,
+        burst,
+        metrics_addr,
+        insecure_no_auth,
     } = args;
+    let metrics_addr: Option<SocketAddr> = match metrics_addr.trim() {
+        "none" | "" => None,
+        a => Some(
+            a.parse()
+                .with_context(|| format!("--metrics-addr {a}: not HOST:PORT or none"))?,
+        ),
+    };
     let store = ctx.open()?;
+    let auth = if insecure_no_auth {
+        inference_server::Auth::Off
+    } else if addr.ip().is_loopback() {
+        inference_server::Auth::WhenConfigured
+    } else {
+        inference_server::Auth::Required
+    };
+    if !(rate > 0.0 && rate.is_finite() && burst >= 1.0 && burst.is_finite()) {
+        bail!("--rate must be above 0 and --burst at least 1");
+    }
+    let access = inference_server::Access::new(auth, inference::auth::RateLimits::new(rate, burst));
+    let keys = access
+        .refresh(&store)
+        .await
+        .with_context(|| format!("reading the API keys in {}", ctx.store))?;
+    if auth == inference_server::Auth::Required && keys == 0 {
+        bail!(
+            "refusing to serve on {addr} without API keys: create one with `mlpipe keys create --name NAME`, or pass --insecure-no-auth to serve every caller"
+        );
+    }
     let online = match online_url(&store, ctx.online.as_deref()) {
         Some(url) => inference_server::Online::Backend(
             online::Backend::open(&url)
@@ -75,14 +143,31 @@ pub async fn run(ctx: &Context, args: ServeArgs, telemetry: Telemetry) -> Result
         settings: inference::Settings {
             max_body_bytes: max_body,
             max_batch,
+            max_future_skew_us: i64::try_from(max_future_skew)
+                .unwrap_or(i64::MAX / 1_000_000)
+                .saturating_mul(1_000_000),
             ..inference::Settings::default()
         },
         log_sample,
         metrics: Some(metrics),
+        access,
+        limits: inference_server::ServerLimits::new(
+            max_in_flight,
+            Duration::from_secs(body_timeout.max(1)),
+            Duration::from_secs(request_timeout.max(1)),
+        ),
     });
-    inference_server::serve(app, addr, |bound| {
-        // Scripts and tests wait for this line.
+    inference_server::spawn_key_refresh(app.clone(), Duration::from_secs(key_refresh));
+    if auth == inference_server::Auth::Off && !addr.ip().is_loopback() {
+        eprintln!("warning: serving on {addr} with no API keys (--insecure-no-auth)");
+    }
+    inference_server::serve(app, addr, metrics_addr, |bound, metrics| {
+        // Scripts and tests wait for this line (the last word is the API's URL), then the
+        // metrics listener's.
         println!("serving {} on http://{bound}", models.join(", "));
+        if let Some(m) = metrics {
+            println!("metrics on http://{m}/metrics");
+        }
     })
     .await?;
     Ok(ExitCode::SUCCESS)

@@ -98,9 +98,22 @@ pub fn champion(store: &Path) -> (u64, Value) {
 }
 
 pub fn native_server(store: &Path) -> (Proc, String) {
+    native_server_with(store, &[])
+}
+
+/// `mlpipe serve` on loopback with extra arguments (e.g. `--key-refresh 1`).
+pub fn native_server_with(store: &Path, args: &[&str]) -> (Proc, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--store"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "none",
+            "--store",
+        ])
         .arg(store)
+        .args(args)
         .current_dir(ROOT)
         .stdout(Stdio::piped())
         .spawn()
@@ -111,6 +124,319 @@ pub fn native_server(store: &Path) -> (Proc, String) {
         .unwrap();
     let url = line.trim().rsplit_once(" on ").unwrap().1.to_string();
     (Proc(child), url)
+}
+
+/// An endpoint and the API key the suite calls it with.
+#[derive(Clone)]
+pub struct Api {
+    pub url: String,
+    pub key: Option<String>,
+}
+
+impl Api {
+    pub fn new(url: &str, key: Option<&str>) -> Api {
+        Api {
+            url: url.to_string(),
+            key: key.map(str::to_string),
+        }
+    }
+
+    /// A client that sends the key on every request.
+    pub fn http(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(key) = &self.key {
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {key}").parse().unwrap(),
+            );
+        }
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+}
+
+/// Runs `mlpipe keys ARGS --json --store STORE` and returns its JSON.
+pub fn keys_cli(store: &Path, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+        .arg("keys")
+        .args(args)
+        .args(["--json", "--store"])
+        .arg(store)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mlpipe keys {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The keys the access cases use, created in `store` with the CLI: one for every model,
+/// one with a low rate, one scoped to another model, one that expires at once, one revoked.
+pub struct TestKeys {
+    pub good: String,
+    /// `--rate 0.5`: its second request at once is over the limit.
+    pub slow: String,
+    pub other_model: String,
+    pub expired: String,
+    pub revoked: String,
+}
+
+pub fn create_test_keys(store: &Path) -> TestKeys {
+    let key = |args: &[&str]| {
+        let mut all = vec!["create"];
+        all.extend_from_slice(args);
+        keys_cli(store, &all)["key"].as_str().unwrap().to_string()
+    };
+    let keys = TestKeys {
+        good: key(&["--name", "conformance"]),
+        slow: key(&["--name", "slow", "--rate", "0.5"]),
+        other_model: key(&["--name", "other-model", "--models", "not-fraud"]),
+        expired: key(&["--name", "expired", "--expires", "1s"]),
+        revoked: key(&["--name", "revoked"]),
+    };
+    let revoked = keys_cli(store, &["revoke", "revoked"]);
+    assert_eq!(revoked["state"], "revoked", "{revoked}");
+    // Past the expired key's one second.
+    std::thread::sleep(Duration::from_millis(1100));
+    keys
+}
+
+/// The access cases every runtime answers alike: health open to all; no key and an
+/// unknown key 401 with `WWW-Authenticate`; a key for another model, an expired and a
+/// revoked key 403; errors that never repeat the key; the good key admitted.
+pub async fn check_access(url: &str, keys: &TestKeys) {
+    let http = reqwest::Client::new();
+    for path in ["/v2/health/live", "/v2/health/ready"] {
+        let r = http.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path} without a key");
+    }
+    let unknown = format!("mlp_0123456789ab_{}", "0".repeat(48));
+    let cases: [(&str, Option<&str>, u16); 6] = [
+        ("no key", None, 401),
+        ("not a key", Some("hello"), 401),
+        ("an unknown key", Some(&unknown), 401),
+        ("a key for another model", Some(&keys.other_model), 403),
+        ("an expired key", Some(&keys.expired), 403),
+        ("a revoked key", Some(&keys.revoked), 403),
+    ];
+    for (what, key, status) in cases {
+        for (method, path, body) in [
+            ("GET", "/v2/models/fraud", None),
+            (
+                "POST",
+                "/v1/models/fraud/predict",
+                Some(r#"{"records":[{}]}"#),
+            ),
+        ] {
+            let mut req = http.request(method.parse().unwrap(), format!("{url}{path}"));
+            if let Some(key) = key {
+                req = req.header("authorization", format!("Bearer {key}"));
+            }
+            if let Some(body) = body {
+                req = req.body(body);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status().as_u16(), status, "{what}: {method} {path}");
+            if status == 401 {
+                let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+                assert!(challenge.starts_with("Bearer"), "{what}: {challenge}");
+            }
+            let text = r.text().await.unwrap();
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            assert!(v["error"].is_string(), "{what}: {text}");
+            if let Some(key) = key {
+                assert!(!text.contains(key), "{what}: the error repeats the key");
+            }
+        }
+    }
+    // Server metadata needs a key too; the good key is admitted.
+    let r = http.get(format!("{url}/v2")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(format!("{url}/v2/models/fraud"))
+        .header("authorization", format!("Bearer {}", keys.good))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// Polls `url` with `key` until it is refused (403) after a revocation; the ceiling is
+/// generous and no duration is asserted.
+pub async fn wait_refused(url: &str, key: &str) {
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    loop {
+        let r = http
+            .get(format!("{url}/v2/models/fraud"))
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 403 {
+            return;
+        }
+        assert_eq!(r.status(), 200, "before the revocation reached {url}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{url} still accepts a revoked key after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A key created with a rate of its own (`--rate 0.5`: one request, then one every two
+/// seconds; on the Worker its tier, one per 10 seconds) is answered 429 with `Retry-After`
+/// on its second request at once; another key is not affected.
+pub async fn check_rate_limited(url: &str, slow_key: &str, other_key: &str) {
+    let http = reqwest::Client::new();
+    let get = |key: &str| {
+        http.get(format!("{url}/v2/models/fraud"))
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+    };
+    assert_eq!(get(slow_key).await.unwrap().status(), 200);
+    let r = get(slow_key).await.unwrap();
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&wait), "Retry-After {wait}");
+    assert_eq!(get(other_key).await.unwrap().status(), 200);
+}
+
+/// A body over the limit sent chunked (no Content-Length, so only reading it shows its
+/// size) is answered 413: each runtime counts the bytes as they stream in. Sent over a raw
+/// connection in HTTP/1.1 chunked encoding; the server may answer and close before the
+/// whole body is written, so write errors are expected and ignored.
+pub async fn check_oversized_stream(api: &Api) {
+    use std::io::{Read, Write};
+    let addr = api.url.trim_start_matches("http://").to_string();
+    let key = api.key.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        // A server that answered and stopped reading must not hang the writer.
+        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+        let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+        let head = format!(
+            "POST /v1/models/fraud/predict HTTP/1.1\r\nHost: {addr}\r\n{auth}content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        // Read while writing: an answer sent before the body ends is not lost to the reset
+        // that follows when the server closes with the rest unread.
+        let mut reader = s.try_clone().unwrap();
+        let read = std::thread::spawn(move || {
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                answer.extend_from_slice(&buf[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            String::from_utf8_lossy(&answer).into_owned()
+        });
+        let _ = s.write_all(head.as_bytes());
+        let chunk = vec![b' '; 64 * 1024];
+        // 5 MiB of JSON whitespace: over the default 4 MiB limit.
+        for _ in 0..80 {
+            let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+            framed.extend_from_slice(&chunk);
+            framed.extend_from_slice(b"\r\n");
+            if s.write_all(&framed).is_err() {
+                break;
+            }
+        }
+        let _ = s.write_all(b"0\r\n\r\n");
+        read.join().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "a chunked body over the limit: {answer:?}"
+    );
+}
+
+/// A client that sends its headers and then trickles nothing of its body is answered 408
+/// once the server's body timeout passes, and the connection does not hold the server
+/// (health answers meanwhile). Native only: on the Worker and the Spin component the host
+/// (workerd, jco, wasmtime) owns the connection and its timeouts.
+pub async fn check_slow_body(url: &str, key: &str) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").to_string();
+    let request = format!(
+        "POST /v1/models/fraud/predict HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"records\""
+    );
+    let slow = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+            if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    });
+    let r = reqwest::get(format!("{url}/v2/health/live")).await.unwrap();
+    assert_eq!(r.status(), 200, "health while a slow body is pending");
+    let answer = tokio::task::spawn_blocking(move || slow.join().unwrap())
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+/// Guessing keys from one address is answered 429 with `Retry-After` once the address has
+/// used its failed attempts. Run it last against a runtime: the address stays limited for
+/// the window. `client`: the header that carries the client's address where the platform
+/// sets one (the Worker's `CF-Connecting-IP`, which Cloudflare overwrites in production);
+/// natively the peer address counts.
+pub async fn check_guessing_is_limited(url: &str, client: Option<(&str, &str)>) {
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let mut req = http.get(format!("{url}/v2/models/fraud")).header(
+            "authorization",
+            format!("Bearer mlp_{i:012x}_{}", "7".repeat(48)),
+        );
+        if let Some((name, value)) = client {
+            req = req.header(name, value);
+        }
+        let r = req.send().await.unwrap();
+        if r.status() == 429 {
+            let wait: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=60).contains(&wait), "Retry-After {wait}");
+        }
+        statuses.push(r.status().as_u16());
+    }
+    let first = statuses.iter().position(|s| *s == 429);
+    assert!(
+        first.is_some_and(|i| i >= 1
+            && statuses[..i].iter().all(|s| *s == 401)
+            && statuses[i..].iter().all(|s| *s == 429)),
+        "{statuses:?}"
+    );
 }
 
 /// Waits until `url` answers `/v2/health/live`.
@@ -177,8 +503,9 @@ pub const V1_RECORDS: usize = 8;
 /// (a pipeline store or a folder with the registry's layout): health, metadata, a 404 for
 /// an unknown model, a batch whose probabilities equal tract's run natively here, a 400 for
 /// a body that is not JSON, and Triton's Python client with default settings.
-pub async fn check_v2(url: &str, store: &Path) {
-    let http = reqwest::Client::new();
+pub async fn check_v2(api: &Api, store: &Path) {
+    let url = api.url.as_str();
+    let http = api.http();
     let (version, bundle) = champion(store);
     let ready = http
         .get(format!("{url}/v2/health/ready"))
@@ -281,6 +608,7 @@ pub async fn check_v2(url: &str, store: &Path) {
                 .arg(format!("{ROOT}/tests/clients/triton_infer.py"))
                 .arg(url.trim_start_matches("http://"))
                 .arg(serde_json::to_string(&rows).unwrap())
+                .args(api.key.as_deref())
                 .output()
                 .unwrap();
             assert!(
@@ -305,9 +633,13 @@ pub async fn check_v2(url: &str, store: &Path) {
 /// The API checks every runtime passes: readiness and metadata, `/v2` infer equal to tract
 /// on the model file, JSON errors for bad input, `/v1` predictions equal to the native
 /// server's (`native_url`, features from the pipeline's store).
-pub async fn check_endpoint(url: &str, store: &Path, native_url: &str) {
-    check_v2(url, store).await;
-    let http = reqwest::Client::new();
+pub async fn check_endpoint(api: &Api, store: &Path, native: &Api) {
+    check_v2(api, store).await;
+    check_oversized_stream(api).await;
+    let url = api.url.as_str();
+    let native_url = native.url.as_str();
+    let http = api.http();
+    let native_http = native.http();
     let r = http
         .post(format!("{url}/v1/models/fraud/predict"))
         .json(&json!({ "records": [{"amount": 3.0}] }))
@@ -315,6 +647,25 @@ pub async fn check_endpoint(url: &str, store: &Path, native_url: &str) {
         .await
         .unwrap();
     assert_eq!(r.status(), 422);
+
+    // An event time far ahead of the clock is refused, not evaluated into missing windows.
+    let mut future = records(1);
+    future[0]["timestamp"] = json!("2099-01-01T00:00:00Z");
+    let r = http
+        .post(format!("{url}/v1/models/fraud/predict"))
+        .json(&json!({ "records": future }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("ahead of the server's clock"),
+        "{v}"
+    );
 
     // /v1 predict: features from this runtime's online source equal the store's natively.
     let recs = records(V1_RECORDS);
@@ -328,7 +679,7 @@ pub async fn check_endpoint(url: &str, store: &Path, native_url: &str) {
         .json()
         .await
         .unwrap();
-    let native: Value = http
+    let native: Value = native_http
         .post(format!("{native_url}/v1/models/fraud/predict"))
         .json(&body)
         .send()

@@ -4,11 +4,11 @@
 //! EventBridge rules and least-privilege IAM policies) is checked against it by
 //! `tests/tests/deploy.rs`, and `mlpipe routes --json` prints it.
 
-use records::keys::{CURATED, QUARANTINE};
 use records::keys::{
-    DEFINITIONS, DRIFT, FEATURES, INFERENCE_LOGS, LABELS, MODELS, PIPELINE_RUNS, PUBLISHED, RAW,
-    REQUESTS, RETRAIN_REQUESTS, RUNS, SNAPSHOTS,
+    API_KEYS, DEFINITIONS, DRIFT, FEATURES, INFERENCE_LOGS, LABELS, MODELS, PIPELINE_RUNS,
+    PUBLISHED, RAW, REQUESTS, RETRAIN_REQUESTS, RUNS, SNAPSHOTS,
 };
+use records::keys::{CURATED, QUARANTINE};
 use serde::Serialize;
 
 use crate::Event;
@@ -127,12 +127,14 @@ pub fn routing_table() -> Vec<Route> {
         Route {
             stage: Stage::Publish,
             target: Target::Function,
-            // Train listens on feature manifests too: EventBridge delivers to both.
+            // Train listens on feature manifests too: EventBridge delivers to both. A
+            // created or revoked API key republishes the key set the edge checks.
             triggers: vec![
                 object(MODELS, "/aliases/champion.json"),
                 object(FEATURES, "/_manifest.json"),
+                object(API_KEYS, ".json"),
             ],
-            reads: vec![MODELS, FEATURES, PUBLISHED],
+            reads: vec![MODELS, FEATURES, PUBLISHED, API_KEYS],
             writes: vec![PUBLISHED, PIPELINE_RUNS],
         },
         Route {

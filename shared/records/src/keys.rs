@@ -36,6 +36,9 @@ pub const ERASE_REQUESTS: &str = "requests/erase/";
 pub const API_KEYS: &str = "keys/";
 /// The edge's traffic policy (canary and shadow shares per model).
 pub const EDGE_POLICY: &str = "edge/policy.json";
+/// The API keys as published to the edge (`records::access::KeySet`: hashes only), in the
+/// edge's bucket beside the models, where the Worker and the Spin component read them.
+pub const EDGE_KEYS: &str = "edge/keys.json";
 /// Batch inference: inputs uploaded for scoring, and the scored outputs.
 pub const BATCH_INPUT: &str = "batch-input/";
 pub const BATCH_OUTPUT: &str = "batch-output/";
@@ -281,6 +284,12 @@ pub fn published_online(view: &str, version: &str) -> String {
     format!("{PUBLISHED}features/{view}/{version}.json")
 }
 
+/// The record of publishing a key set to the edge, by the set's content hash (keys are only
+/// ever added or revoked, so a set's content never comes back after it changed).
+pub fn published_keys(sha256: &str) -> String {
+    format!("{PUBLISHED}keys/{sha256}.json")
+}
+
 /// A feature-view version's online records in one blob.
 pub fn online_blob(view: &str, version: &str) -> String {
     feature_file(view, version, "online.bin")
@@ -449,6 +458,7 @@ mod tests {
             ERASE_REQUESTS,
             TRAINING_DEFINITIONS,
             EDGE_POLICY,
+            EDGE_KEYS,
         ] {
             assert!(
                 PREFIXES.iter().any(|z| p.starts_with(z)),

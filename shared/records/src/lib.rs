@@ -9,6 +9,7 @@
 //! edge builds it for wasm32; each JSON record that can outlive a release carries a format
 //! number or reads leniently (`#[serde(default)]`) so older objects stay readable.
 
+pub mod access;
 pub mod keys;
 pub mod models;
 pub mod monitoring;

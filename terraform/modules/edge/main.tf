@@ -51,6 +51,8 @@ resource "cloudflare_workers_script" "this" {
     { name = "LOG_SAMPLE", type = "plain_text", text = tostring(var.log_sample) },
     { name = "MAX_BODY_BYTES", type = "plain_text", text = tostring(var.max_body_bytes) },
     { name = "MAX_BATCH", type = "plain_text", text = tostring(var.max_batch) },
+    { name = "KEY_REFRESH_SECONDS", type = "plain_text", text = tostring(var.key_refresh_seconds) },
+    { name = "MAX_FUTURE_SKEW_SECONDS", type = "plain_text", text = tostring(var.max_future_skew_seconds) },
   ]
 
   observability = {

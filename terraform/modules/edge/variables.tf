@@ -65,6 +65,18 @@ variable "max_batch" {
   default     = 1024
 }
 
+variable "key_refresh_seconds" {
+  description = "KEY_REFRESH_SECONDS: seconds the API key hashes (edge/keys.json in the models bucket) are trusted before they are read again; how long a revoked key may still be accepted."
+  type        = number
+  default     = 10
+}
+
+variable "max_future_skew_seconds" {
+  description = "MAX_FUTURE_SKEW_SECONDS: how far ahead of the clock a /v1 record's event time may be before it is refused (422)."
+  type        = number
+  default     = 300
+}
+
 variable "r2_location" {
   description = "R2 location hint of both buckets (e.g. \"weur\", \"enam\"). Null: Cloudflare chooses."
   type        = string
