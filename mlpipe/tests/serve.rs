@@ -268,12 +268,23 @@ async fn the_champion_is_served_with_the_open_inference_protocol_and_v1_predict(
         5.0
     );
 
-    // Every prediction is logged under inference-logs/, keyed by request id and index.
+    // Every prediction is logged under inference-logs/, each line carrying the request id
+    // and index; the object's name is the server's, not the client's id.
+    let logged_for = |id: &str| -> Vec<String> {
+        walk(&store.join("inference-logs/fraud"))
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .filter(|text| {
+                text.lines()
+                    .next()
+                    .and_then(|l| serde_json::from_str::<Value>(l).ok())
+                    .is_some_and(|v| v["request_id"] == id)
+            })
+            .collect()
+    };
     let mut found = false;
     for _ in 0..50 {
-        let logs = walk(&store.join("inference-logs/fraud"));
-        if let Some(f) = logs.iter().find(|p| p.to_string_lossy().contains(&id)) {
-            let text = std::fs::read_to_string(f).unwrap();
+        if let Some(text) = logged_for(&id).first() {
             assert_eq!(text.lines().count(), 5);
             let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
             assert_eq!(first["request_id"], id);
@@ -283,7 +294,37 @@ async fn the_champion_is_served_with_the_open_inference_protocol_and_v1_predict(
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    assert!(
+        walk(&store.join("inference-logs/fraud"))
+            .iter()
+            .all(|p| !p.to_string_lossy().contains(&id)),
+        "a log object is named after the client's request id"
+    );
     assert!(found, "no inference log for request {id}");
+
+    // Two requests under one client-chosen id are two logs: neither replaces the other.
+    for _ in 0..2 {
+        let r = http
+            .post(format!("{}/v1/models/fraud/predict", server.url))
+            .json(&json!({ "id": "same-client-id", "records": [records[0]] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-request-id"], "same-client-id");
+    }
+    let mut both = 0;
+    for _ in 0..50 {
+        both = logged_for("same-client-id").len();
+        if both == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        both, 2,
+        "a request with a repeated id overwrote the first one's log"
+    );
 
     // Triton's own Python client with default settings (binary tensors) works unchanged.
     let python = std::env::var("MLPIPE_PYTHON").ok();

@@ -128,7 +128,6 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     );
     let url = format!("http://127.0.0.1:{port}");
     common::wait_live(&url, "jco serve", &mut host).await;
-    let before_us = chrono::Utc::now().timestamp_micros();
     let (_native, native_url) = common::native_server(&store);
     common::check_endpoint(
         &common::Api::new(&url, Some(&keys.good)),
@@ -139,18 +138,18 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     common::check_access(&url, &keys).await;
     common::check_rate_limited(&url, &keys.slow, &keys.good).await;
 
-    // The /v1 request's prediction log was PUT to LOGS_URL.
-    let after_us = chrono::Utc::now().timestamp_micros();
-    let http = reqwest::Client::new();
+    // The /v1 request's prediction log was PUT to LOGS_URL (the objects folder), under a
+    // name the component drew, with the request id inside.
     let mut found = None;
-    for h in 0..=((after_us - before_us) / 3_600_000_000 + 1) {
-        let key =
-            records::keys::prediction_log("fraud", before_us + h * 3_600_000_000, common::V1_ID);
-        let r = http.get(format!("{bucket}/{key}")).send().await.unwrap();
-        if r.status() == 200 {
-            found = Some(r.text().await.unwrap());
+    for _ in 0..20 {
+        found = common::files_under(&objects.join("inference-logs/fraud"))
+            .into_iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .find(|text| text.contains(&format!("\"request_id\":\"{}\"", common::V1_ID)));
+        if found.is_some() {
             break;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     let log = found.expect("no prediction log under LOGS_URL");
     assert_eq!(log.lines().count(), common::V1_RECORDS);

@@ -44,6 +44,40 @@ impl Wrangler {
         (out.status.success() && !out.stdout.is_empty()).then_some(out.stdout)
     }
 
+    /// Keys under `prefix` in the local R2 buckets of the state folder. wrangler's CLI has no
+    /// object listing; miniflare keeps each bucket's index in SQLite (`_mf_objects`).
+    fn r2_keys(&self, prefix: &str) -> Vec<String> {
+        let python = std::env::var("MLPIPE_PYTHON").unwrap_or_else(|_| "python3".into());
+        let script = r#"
+import glob, sqlite3, sys
+keys = set()
+for db in glob.glob(sys.argv[1] + "/**/*.sqlite", recursive=True):
+    try:
+        con = sqlite3.connect("file:" + db + "?mode=ro", uri=True)
+        rows = con.execute("SELECT key FROM _mf_objects WHERE key LIKE ?", (sys.argv[2] + "%",))
+        keys.update(k for (k,) in rows)
+    except sqlite3.Error:
+        pass
+print("\n".join(sorted(keys)))
+"#;
+        let out = Command::new(python)
+            .args(["-c", script])
+            .arg(&self.state)
+            .arg(prefix)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
     fn publish(&self, store: &Path) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
             .args(["publish", "--store"])
@@ -125,7 +159,6 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
     );
     let url = format!("http://127.0.0.1:{port}");
     common::wait_live(&url, "wrangler dev", &mut dev).await;
-    let before_us = chrono::Utc::now().timestamp_micros();
     let (_native, native_url) = common::native_server(&store);
     common::check_endpoint(
         &common::Api::new(&url, Some(&keys.good)),
@@ -136,19 +169,18 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
     common::check_access(&url, &keys).await;
     common::check_rate_limited(&url, &keys.slow, &keys.good).await;
 
-    // The /v1 request's prediction log reached the LOGS bucket (written in waitUntil).
-    let after_us = chrono::Utc::now().timestamp_micros();
-    let mut log_keys: Vec<String> = (0..=((after_us - before_us) / 3_600_000_000 + 1))
-        .map(|h| {
-            records::keys::prediction_log("fraud", before_us + h * 3_600_000_000, common::V1_ID)
-        })
-        .collect();
-    log_keys.dedup();
+    // The /v1 request's prediction log reached the LOGS bucket (written in waitUntil), under
+    // a name the Worker drew: found by listing the bucket and reading the request id inside.
     let mut log = None;
     for _ in 0..20 {
-        log = log_keys
+        log = wrangler
+            .r2_keys("inference-logs/fraud/")
             .iter()
-            .find_map(|k| wrangler.get_object("mlpipe-inference-logs", k));
+            .filter_map(|k| wrangler.get_object("mlpipe-inference-logs", k))
+            .find(|bytes| {
+                String::from_utf8_lossy(bytes)
+                    .contains(&format!("\"request_id\":\"{}\"", common::V1_ID))
+            });
         if log.is_some() {
             break;
         }

@@ -38,7 +38,7 @@ use inference::auth::{DEFAULT_BURST, DEFAULT_RATE_PER_S, Failures, Guard, KeyCac
 use inference::registry_models::{Blobs, Layered, ModelCache, RegistryModels, embedded_models};
 use inference::service::sampled;
 use inference::{InferenceError, Settings};
-use records::keys::prediction_log as log_key;
+use records::keys::prediction_log_object as log_key;
 use spin_sdk::http::{IncomingRequest, Request, Response, send};
 use spin_sdk::http_component;
 
@@ -106,6 +106,15 @@ impl OnlineStore for HttpOnline {
     async fn write(&self, _records: &[OnlineRecord]) -> Result<usize, OnlineError> {
         Err(OnlineError::ReadOnly)
     }
+}
+
+/// A random number for a prediction log's object name (on wasip2 std's hasher keys come
+/// from wasi:random).
+fn nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::hash::RandomState::new().build_hasher();
+    h.write_i64(now_us());
+    h.finish()
 }
 
 fn now_us() -> i64 {
@@ -290,7 +299,7 @@ mod component {
         if let (Some(log), Some(base)) = (response.log.take(), env("LOGS_URL"))
             && sampled(&log.id, env_or("LOG_SAMPLE", 1.0))
         {
-            let url = join(&base, &log_key(&log.model, log.at_us, &log.id));
+            let url = join(&base, &log_key(&log.model, log.at_us, nonce()));
             let put: Result<Response, _> = send(Request::put(&url, log.to_json_lines())).await;
             match put {
                 Ok(r) if (200..300).contains(r.status()) => {}

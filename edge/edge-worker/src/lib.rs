@@ -12,7 +12,7 @@
 //! - Online features come from the `FEATURES` KV namespace (key `<view>/<entity>`, value the
 //!   encoded record), written by the same publish stage.
 //! - A sampled share (`LOG_SAMPLE`) of prediction logs goes to the `LOGS` R2 bucket after the
-//!   response (`waitUntil`), under the key the drift stage reads.
+//!   response (`waitUntil`), under a name the Worker draws (never the client's request id).
 //!
 //! - API keys: every endpoint but health needs `Authorization: Bearer <key>`. The key
 //!   hashes are read from `edge/keys.json` in the `REGISTRY` bucket (published there by
@@ -31,7 +31,7 @@ use inference::auth::{Failures, Guard, KeyCache};
 use inference::registry_models::{Blobs, Layered, ModelCache, RegistryModels, embedded_models};
 use inference::service::sampled;
 use inference::{InferenceError, Settings};
-use records::keys::prediction_log as log_key;
+use records::keys::prediction_log_object as log_key;
 use worker::kv::KvStore;
 use worker::{Bucket, Context, Date, Env, Headers, Request, Response, console_error, event};
 
@@ -75,6 +75,14 @@ impl OnlineStore for KvOnline {
         // The publish stage writes KV through Cloudflare's API; the Worker only reads.
         Err(OnlineError::ReadOnly)
     }
+}
+
+/// A random number for a prediction log's object name (std has no random source on
+/// wasm32-unknown-unknown; the isolate's `Math.random` is enough for uniqueness, and the
+/// client has no say in it).
+fn nonce() -> u64 {
+    let draw = || (worker::js_sys::Math::random() * 4_294_967_296.0) as u64;
+    (draw() << 32) | draw()
 }
 
 /// Microseconds since the epoch, from the Workers clock.
@@ -293,7 +301,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     {
         match env.bucket("LOGS") {
             Ok(logs) => {
-                let key = log_key(&log.model, log.at_us, &log.id);
+                let key = log_key(&log.model, log.at_us, nonce());
                 let lines = log.to_json_lines();
                 ctx.wait_until(async move {
                     if let Err(e) = logs.put(key.clone(), lines).execute().await {

@@ -258,6 +258,15 @@ async fn metrics(app: &App) -> axum::response::Response {
     out
 }
 
+/// A random number for a prediction log's object name (std's hasher keys come from the
+/// operating system's random source; each `RandomState` is new).
+fn nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::hash::RandomState::new().build_hasher();
+    h.write_i64(now_us());
+    h.finish()
+}
+
 fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -367,7 +376,7 @@ async fn any(
     {
         let store = app.store.clone();
         tokio::spawn(async move {
-            let key = records::keys::prediction_log(&log.model, log.at_us, &log.id);
+            let key = records::keys::prediction_log_object(&log.model, log.at_us, nonce());
             // A lost log line is not worth failing the prediction for; it is reported.
             if let Err(e) = store.put(&key, log.to_json_lines()).await {
                 eprintln!("inference log {key}: {e}");

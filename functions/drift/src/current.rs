@@ -1,5 +1,5 @@
 //! The current side of a drift check: one window of prediction logs (JSON lines written by
-//! every edge runtime, `inference-logs/<model>/date=/hour=/<request>.jsonl`), turned back
+//! every edge runtime, `inference-logs/<model>/date=/hour=/<at_us>-<random>.jsonl`), turned back
 //! into per-feature values and categories with the feature view's spec.
 
 use std::collections::BTreeMap;

@@ -439,6 +439,26 @@ pub async fn check_guessing_is_limited(url: &str, client: Option<(&str, &str)>) 
     );
 }
 
+/// Every file under `dir` (none when it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 /// Waits until `url` answers `/v2/health/live`.
 pub async fn wait_live(url: &str, what: &str, proc: &mut Proc) {
     let http = reqwest::Client::new();

@@ -331,9 +331,17 @@ pub fn inference_logs_prefix(model: &str) -> String {
     format!("{INFERENCE_LOGS}{model}/")
 }
 
-/// Where a request's prediction log goes:
-/// `inference-logs/<model>/date=YYYY-MM-DD/hour=HH/<request id>.jsonl`. The id is reduced
-/// to `[A-Za-z0-9_-]` and 128 characters, since it may come from the client.
+/// Where a request's prediction log goes, as the edge runtimes write it:
+/// `inference-logs/<model>/date=YYYY-MM-DD/hour=HH/<at_us>-<nonce>.jsonl`. The name is the
+/// server's (the time and a random number the runtime draws), never the client's request
+/// id, which is inside every line: a client cannot choose the object its log is written
+/// to, so it cannot overwrite another's (drift checks and label joins read them).
+pub fn prediction_log_object(model: &str, at_us: i64, nonce: u64) -> String {
+    prediction_log(model, at_us, &format!("{at_us}-{nonce:016x}"))
+}
+
+/// `inference-logs/<model>/date=YYYY-MM-DD/hour=HH/<name>.jsonl`, `name` reduced to
+/// `[A-Za-z0-9_-]` and 128 characters. Runtimes use [`prediction_log_object`].
 pub fn prediction_log(model: &str, at_us: i64, id: &str) -> String {
     let secs = at_us.div_euclid(1_000_000);
     let days = secs.div_euclid(86_400);
@@ -422,6 +430,14 @@ mod tests {
         assert_eq!(
             batch_output("batch-input/m/a.parquet").as_deref(),
             Some("batch-output/m/a.parquet")
+        );
+    }
+
+    #[test]
+    fn a_prediction_log_is_named_by_the_server() {
+        assert_eq!(
+            prediction_log_object("fraud", 1_795_757_400_000_000, 0xab),
+            "inference-logs/fraud/date=2026-11-27/hour=05/1795757400000000-00000000000000ab.jsonl"
         );
     }
 
