@@ -317,48 +317,30 @@ pub async fn check_rate_limited(url: &str, slow_key: &str, other_key: &str) {
 /// connection in HTTP/1.1 chunked encoding; the server may answer and close before the
 /// whole body is written, so write errors are expected and ignored.
 pub async fn check_oversized_stream(api: &Api) {
-    use std::io::{Read, Write};
     let addr = api.url.trim_start_matches("http://").to_string();
-    let key = api.key.clone();
+    let auth = api
+        .key
+        .as_ref()
+        .map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+    let head = format!(
+        "POST /v1/models/fraud/predict HTTP/1.1\r\nHost: {addr}\r\n{auth}content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
     let answer = tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        // A server that answered and stopped reading must not hang the writer.
-        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
-        let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
-        let head = format!(
-            "POST /v1/models/fraud/predict HTTP/1.1\r\nHost: {addr}\r\n{auth}content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
-        );
-        // Read while writing: an answer sent before the body ends is not lost to the reset
-        // that follows when the server closes with the rest unread.
-        let mut reader = s.try_clone().unwrap();
-        let read = std::thread::spawn(move || {
-            let mut answer = Vec::new();
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                answer.extend_from_slice(&buf[..n]);
-                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
+        raw_exchange(&addr, move |s| {
+            use std::io::Write;
+            let _ = s.write_all(head.as_bytes());
+            let chunk = vec![b' '; 64 * 1024];
+            // 5 MiB of JSON whitespace: over the default 4 MiB limit.
+            for _ in 0..80 {
+                let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+                framed.extend_from_slice(&chunk);
+                framed.extend_from_slice(b"\r\n");
+                if s.write_all(&framed).is_err() {
+                    return;
                 }
             }
-            String::from_utf8_lossy(&answer).into_owned()
-        });
-        let _ = s.write_all(head.as_bytes());
-        let chunk = vec![b' '; 64 * 1024];
-        // 5 MiB of JSON whitespace: over the default 4 MiB limit.
-        for _ in 0..80 {
-            let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
-            framed.extend_from_slice(&chunk);
-            framed.extend_from_slice(b"\r\n");
-            if s.write_all(&framed).is_err() {
-                break;
-            }
-        }
-        let _ = s.write_all(b"0\r\n\r\n");
-        read.join().unwrap()
+            let _ = s.write_all(b"0\r\n\r\n");
+        })
     })
     .await
     .unwrap();
@@ -368,23 +350,21 @@ pub async fn check_oversized_stream(api: &Api) {
     );
 }
 
-/// A client that sends its headers and then trickles nothing of its body is answered 408
-/// once the server's body timeout passes, and the connection does not hold the server
-/// (health answers meanwhile). Native only: on the Worker and the Spin component the host
-/// (workerd, jco, wasmtime) owns the connection and its timeouts.
-pub async fn check_slow_body(url: &str, key: &str) {
-    use std::io::{Read, Write};
-    let addr = url.trim_start_matches("http://").to_string();
-    let request = format!(
-        "POST /v1/models/fraud/predict HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"records\""
-    );
-    let slow = std::thread::spawn(move || {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        s.write_all(request.as_bytes()).unwrap();
+/// One exchange over a raw connection to `addr`: `write` sends the request while another
+/// thread reads the answer's status line and headers (read while writing, so an answer
+/// sent before the body ends is not lost to the reset that follows when the server closes
+/// with the rest unread). Write errors are the caller's to ignore.
+fn raw_exchange(addr: &str, write: impl FnOnce(&mut std::net::TcpStream)) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    // A server that answered and stopped reading must not hang the writer.
+    s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = s.try_clone().unwrap();
+    let read = std::thread::spawn(move || {
         let mut answer = Vec::new();
         let mut buf = [0u8; 4096];
-        while let Ok(n) = s.read(&mut buf) {
+        while let Ok(n) = reader.read(&mut buf) {
             if n == 0 {
                 break;
             }
@@ -394,6 +374,25 @@ pub async fn check_slow_body(url: &str, key: &str) {
             }
         }
         String::from_utf8_lossy(&answer).into_owned()
+    });
+    write(&mut s);
+    read.join().unwrap()
+}
+
+/// A client that sends its headers and then trickles nothing of its body is answered 408
+/// once the server's body timeout passes, and the connection does not hold the server
+/// (health answers meanwhile). Native only: on the Worker and the Spin component the host
+/// (workerd, jco, wasmtime) owns the connection and its timeouts.
+pub async fn check_slow_body(url: &str, key: &str) {
+    let addr = url.trim_start_matches("http://").to_string();
+    let request = format!(
+        "POST /v1/models/fraud/predict HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"records\""
+    );
+    let slow = std::thread::spawn(move || {
+        raw_exchange(&addr, move |s| {
+            use std::io::Write;
+            s.write_all(request.as_bytes()).unwrap();
+        })
     });
     let r = reqwest::get(format!("{url}/v2/health/live")).await.unwrap();
     assert_eq!(r.status(), 200, "health while a slow body is pending");
