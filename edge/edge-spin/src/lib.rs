@@ -35,7 +35,9 @@ use std::sync::Arc;
 
 use features::{OnlineError, OnlineRecord, OnlineStore};
 use inference::auth::{DEFAULT_BURST, DEFAULT_RATE_PER_S, Failures, Guard, KeyCache, RateLimits};
-use inference::registry_models::{Blobs, Layered, ModelCache, RegistryModels, embedded_models};
+use inference::registry_models::{
+    Blobs, DEFAULT_CACHE_BYTES, Layered, ModelCache, RegistryModels, embedded_models,
+};
 use inference::service::sampled;
 use inference::{InferenceError, Settings};
 use records::keys::prediction_log_object as log_key;
@@ -142,11 +144,10 @@ fn model_cache() -> Arc<ModelCache> {
                     names = embedded_models(embedded::OBJECTS);
                 }
                 let refresh_s: i64 = env_or("ALIAS_REFRESH_SECONDS", 10);
-                Arc::new(ModelCache::new(
-                    names,
-                    refresh_s.saturating_mul(1_000_000),
-                    now_us,
-                ))
+                Arc::new(
+                    ModelCache::new(names, refresh_s.saturating_mul(1_000_000), now_us)
+                        .with_max_bytes(env_or("MODEL_CACHE_BYTES", DEFAULT_CACHE_BYTES)),
+                )
             })
             .clone()
     })

@@ -28,7 +28,9 @@ use std::sync::Arc;
 
 use features::{OnlineError, OnlineRecord, OnlineStore};
 use inference::auth::{Failures, Guard, KeyCache};
-use inference::registry_models::{Blobs, Layered, ModelCache, RegistryModels, embedded_models};
+use inference::registry_models::{
+    Blobs, DEFAULT_CACHE_BYTES, Layered, ModelCache, RegistryModels, embedded_models,
+};
 use inference::service::sampled;
 use inference::{InferenceError, Settings};
 use records::keys::prediction_log_object as log_key;
@@ -121,11 +123,10 @@ fn model_cache(env: &Env) -> Arc<ModelCache> {
                     names = embedded_models(embedded::OBJECTS);
                 }
                 let refresh_s: i64 = var(env, "ALIAS_REFRESH_SECONDS", 10);
-                Arc::new(ModelCache::new(
-                    names,
-                    refresh_s.saturating_mul(1_000_000),
-                    now_us,
-                ))
+                Arc::new(
+                    ModelCache::new(names, refresh_s.saturating_mul(1_000_000), now_us)
+                        .with_max_bytes(var(env, "MODEL_CACHE_BYTES", DEFAULT_CACHE_BYTES)),
+                )
             })
             .clone()
     })

@@ -140,13 +140,34 @@ impl Blobs for StoreBlobs {
 /// at most every `refresh`.
 pub type StoreModels = RegistryModels<StoreBlobs>;
 
-/// The server's models: `names` from `store`, the champion alias trusted for `refresh`.
+/// The server's models: `names` from `store`, the champion alias trusted for `refresh`,
+/// loaded versions kept up to the default byte budget.
 pub fn store_models(store: Store, names: Vec<String>, refresh: Duration) -> StoreModels {
-    RegistryModels::new(
-        StoreBlobs(store),
+    store_models_within(
+        store,
         names,
-        i64::try_from(refresh.as_micros()).unwrap_or(i64::MAX),
-        now_us,
+        refresh,
+        inference::registry_models::DEFAULT_CACHE_BYTES,
+    )
+}
+
+/// [`store_models`] with a budget of `cache_bytes` of model files.
+pub fn store_models_within(
+    store: Store,
+    names: Vec<String>,
+    refresh: Duration,
+    cache_bytes: usize,
+) -> StoreModels {
+    RegistryModels::with_cache(
+        StoreBlobs(store),
+        Arc::new(
+            inference::registry_models::ModelCache::new(
+                names,
+                i64::try_from(refresh.as_micros()).unwrap_or(i64::MAX),
+                now_us,
+            )
+            .with_max_bytes(cache_bytes),
+        ),
     )
 }
 

@@ -6,8 +6,10 @@
 //! The alias is re-read at most every `refresh_us`, so a promotion or rollback reaches a
 //! running instance without a restart while a busy instance does not read the alias on
 //! every request. Loaded versions are kept per instance in a [`ModelCache`] (a tract plan is
-//! built once), at most [`KEEP`] of them, so an edge isolate does not grow with every
-//! promotion. The cache outlives the per-request [`Blobs`] handle where a runtime hands out
+//! built once), up to a budget in bytes (the size of each version's files, a proxy for the
+//! memory its plan holds; [`DEFAULT_CACHE_BYTES`]), least recently used first out, so an
+//! edge isolate does not grow with every promotion and one large model cannot crowd out
+//! memory the way a fixed count of versions would let it. The cache outlives the per-request [`Blobs`] handle where a runtime hands out
 //! bindings per request (Workers).
 
 use std::collections::HashMap;
@@ -18,8 +20,9 @@ use crate::error::InferenceError;
 use crate::model::{Model, parse_bundle};
 use crate::service::Models;
 
-/// Most model versions one instance keeps loaded.
-pub const KEEP: usize = 4;
+/// Bytes of model files one instance keeps loaded by default (the version in use is kept
+/// even when it alone is larger).
+pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
 
 /// Read access to the registry's objects by key (`models/<name>/...`, feature specs).
 pub trait Blobs {
@@ -62,8 +65,8 @@ pub fn embedded_models(embedded: &[(&str, &[u8])]) -> Vec<String> {
         .collect()
 }
 
-/// A loaded model and the (name, version) it was loaded as.
-type Loaded = ((String, u64), Arc<Model>);
+/// A loaded model, the (name, version) it was loaded as, and the bytes of its files.
+type Loaded = ((String, u64), Arc<Model>, usize);
 
 /// What an instance knows about its models: the names it serves, the champion versions it
 /// read (and when), and the models it loaded.
@@ -72,7 +75,9 @@ pub struct ModelCache {
     refresh_us: i64,
     clock: fn() -> i64,
     champions: Mutex<HashMap<String, (i64, u64)>>,
+    /// Least recently used first.
     loaded: Mutex<Vec<Loaded>>,
+    max_bytes: usize,
 }
 
 impl ModelCache {
@@ -85,25 +90,48 @@ impl ModelCache {
             clock,
             champions: Mutex::new(HashMap::new()),
             loaded: Mutex::new(Vec::new()),
+            max_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 
-    fn cached(&self, name: &str, version: u64) -> Option<Arc<Model>> {
-        let loaded = self.loaded.lock().ok()?;
-        loaded
-            .iter()
-            .find(|((n, v), _)| n == name && *v == version)
-            .map(|(_, m)| m.clone())
+    /// The same cache with a budget of `max_bytes` of model files.
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> ModelCache {
+        self.max_bytes = max_bytes;
+        self
     }
 
-    fn keep(&self, name: &str, version: u64, model: &Arc<Model>) {
+    /// The (name, version) pairs loaded, least recently used first.
+    pub fn loaded(&self) -> Vec<(String, u64)> {
+        self.loaded
+            .lock()
+            .map(|l| l.iter().map(|(k, _, _)| k.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn cached(&self, name: &str, version: u64) -> Option<Arc<Model>> {
+        let mut loaded = self.loaded.lock().ok()?;
+        let i = loaded
+            .iter()
+            .position(|((n, v), _, _)| n == name && *v == version)?;
+        let entry = loaded.remove(i);
+        let model = entry.1.clone();
+        loaded.push(entry);
+        Some(model)
+    }
+
+    fn keep(&self, name: &str, version: u64, model: &Arc<Model>, bytes: usize) {
         if let Ok(mut loaded) = self.loaded.lock()
-            && !loaded.iter().any(|((n, v), _)| n == name && *v == version)
+            && !loaded
+                .iter()
+                .any(|((n, v), _, _)| n == name && *v == version)
         {
-            if loaded.len() >= KEEP {
+            loaded.push(((name.to_string(), version), model.clone(), bytes));
+            // Oldest out until the rest fits; the one just loaded always stays.
+            while loaded.len() > 1
+                && loaded.iter().map(|(_, _, b)| b).sum::<usize>() > self.max_bytes
+            {
                 loaded.remove(0);
             }
-            loaded.push(((name.to_string(), version), model.clone()));
         }
     }
 }
@@ -185,10 +213,11 @@ impl<B: Blobs> RegistryModels<B> {
             .get(&bundle.feature_spec.key)
             .await
             .map_err(|e| unavailable(format!("reading {}: {e}", bundle.feature_spec.key)))?;
+        let bytes = bundle_bytes.len() + onnx.len() + spec.as_ref().map_or(0, Vec::len);
         let model = Arc::new(
             Model::load(&bundle_bytes, &onnx, spec.as_deref()).map_err(InferenceError::from)?,
         );
-        self.cache.keep(name, version, &model);
+        self.cache.keep(name, version, &model, bytes);
         Ok(model)
     }
 }

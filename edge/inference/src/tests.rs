@@ -618,3 +618,46 @@ fn an_embedded_champion_is_served_without_its_storage() {
             .is_none()
     );
 }
+
+#[test]
+fn the_model_cache_keeps_versions_up_to_its_byte_budget_least_recently_used_out() {
+    use registry_models::{Blobs, ModelCache, RegistryModels};
+    struct Versions(BTreeMap<String, Vec<u8>>);
+    impl Blobs for Versions {
+        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+            Ok(self.0.get(key).cloned())
+        }
+    }
+    let onnx = onnx();
+    let mut objects = BTreeMap::new();
+    let mut one_version = 0;
+    for v in 1..=3u64 {
+        let mut b = bundle(&onnx);
+        b.version = v;
+        b.model_key = format!("models/fraud/{v}/model.onnx");
+        let bytes = serde_json::to_vec(&b).unwrap();
+        one_version = one_version.max(bytes.len() + onnx.len());
+        objects.insert(format!("models/fraud/{v}/bundle.json"), bytes);
+        objects.insert(b.model_key.clone(), onnx.clone());
+    }
+    let load = |models: &RegistryModels<Versions>, v: u64| {
+        futures::executor::block_on(models.model("fraud", Some(v))).unwrap();
+    };
+    let names = vec!["fraud".to_string()];
+    // Room for two versions: the third pushes out the least recently used.
+    let cache = Arc::new(ModelCache::new(names.clone(), 0, || 0).with_max_bytes(2 * one_version));
+    let models = RegistryModels::with_cache(Versions(objects.clone()), cache.clone());
+    load(&models, 1);
+    load(&models, 2);
+    load(&models, 1);
+    load(&models, 3);
+    let kept: Vec<u64> = cache.loaded().into_iter().map(|(_, v)| v).collect();
+    assert_eq!(kept, vec![1, 3]);
+    // A budget below one version still keeps the one in use.
+    let tiny = Arc::new(ModelCache::new(names, 0, || 0).with_max_bytes(1));
+    let models = RegistryModels::with_cache(Versions(objects), tiny.clone());
+    load(&models, 1);
+    load(&models, 2);
+    let kept: Vec<u64> = tiny.loaded().into_iter().map(|(_, v)| v).collect();
+    assert_eq!(kept, vec![2]);
+}

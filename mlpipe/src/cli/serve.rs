@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// Most rows (tensor rows or records) in one request.
     #[arg(long, default_value_t = 1024)]
     max_batch: usize,
+    /// MiB of model files kept loaded (least recently used out; the version in use always
+    /// stays).
+    #[arg(long, default_value_t = inference::registry_models::DEFAULT_CACHE_BYTES >> 20)]
+    model_cache_mib: usize,
     /// Requests handled at once; more are answered 503 with Retry-After.
     #[arg(long, default_value_t = inference_server::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
@@ -75,6 +79,7 @@ pub async fn run(ctx: &Context, args: ServeArgs, telemetry: Telemetry) -> Result
         max_body,
         max_batch,
         max_future_skew,
+        model_cache_mib,
         max_in_flight,
         body_timeout,
         request_timeout,
@@ -133,10 +138,11 @@ pub async fn run(ctx: &Context, args: ServeArgs, telemetry: Telemetry) -> Result
     }
     let metrics: inference_server::MetricsText = Arc::new(move || telemetry.prometheus_text());
     let app = Arc::new(inference_server::App {
-        models: inference_server::store_models(
+        models: inference_server::store_models_within(
             store.clone(),
             models.clone(),
             Duration::from_secs(refresh),
+            model_cache_mib.saturating_mul(1 << 20),
         ),
         store,
         online,

@@ -53,6 +53,7 @@ resource "cloudflare_workers_script" "this" {
     { name = "MAX_BATCH", type = "plain_text", text = tostring(var.max_batch) },
     { name = "KEY_REFRESH_SECONDS", type = "plain_text", text = tostring(var.key_refresh_seconds) },
     { name = "MAX_FUTURE_SKEW_SECONDS", type = "plain_text", text = tostring(var.max_future_skew_seconds) },
+    { name = "MODEL_CACHE_BYTES", type = "plain_text", text = tostring(var.model_cache_bytes) },
   ]
 
   observability = {

@@ -100,3 +100,9 @@ variable "observability_sampling_rate" {
   type        = number
   default     = 0.1
 }
+
+variable "model_cache_bytes" {
+  description = "MODEL_CACHE_BYTES: bytes of model files an isolate keeps loaded (least recently used out; the version in use always stays)."
+  type        = number
+  default     = 268435456
+}
