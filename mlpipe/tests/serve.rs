@@ -388,6 +388,13 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
     drop(open);
 
     let keys = common::create_test_keys(&store);
+    let any = common::keys_cli(
+        &store,
+        &["create", "--name", "any-version", "--any-version"],
+    )["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (_server, url) =
         common::native_server_with(&store, &["--key-refresh", "1", "--body-timeout", "1"]);
     // The suite every runtime runs (the native server is its own reference for /v1).
@@ -396,6 +403,24 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
     common::check_access(&url, &keys).await;
     common::check_rate_limited(&url, &keys.slow, &keys.good).await;
     common::check_slow_body(&url, &keys.good).await;
+    // Versions by number: the champion's with any key; another only with --any-version.
+    let (champion, _) = common::champion(&store);
+    let version = |key: &str, v: u64| {
+        reqwest::Client::new()
+            .get(format!("{url}/v2/models/fraud/versions/{v}"))
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+    };
+    assert_eq!(version(&keys.good, champion).await.unwrap().status(), 200);
+    assert_eq!(
+        version(&keys.good, champion + 100).await.unwrap().status(),
+        403
+    );
+    assert_eq!(
+        version(&any, champion + 100).await.unwrap().status(),
+        404,
+        "an --any-version key reaches the version lookup"
+    );
     // Metrics are not on the API's listener (they have their own).
     let r = reqwest::get(format!("{url}/metrics")).await.unwrap();
     assert_eq!(r.status(), 404);

@@ -240,4 +240,17 @@ impl<B: Blobs> Models for RegistryModels<B> {
     fn names(&self) -> Vec<String> {
         self.cache.names.clone()
     }
+
+    /// The champion's version (as cached) and the challenger's, where that alias is in the
+    /// objects (the edge is given only the champion).
+    async fn aliased(&self, name: &str) -> Result<Vec<u64>, InferenceError> {
+        let mut versions = vec![self.champion(name).await?];
+        let key = registry::alias_key(name, "challenger");
+        if let Ok(Some(bytes)) = self.blobs.get(&key).await
+            && let Ok(alias) = serde_json::from_slice::<registry::Alias>(&bytes)
+        {
+            versions.push(alias.version);
+        }
+        Ok(versions)
+    }
 }

@@ -144,6 +144,13 @@ pub trait Models {
 
     /// Names of the models this instance serves (for readiness).
     fn names(&self) -> Vec<String>;
+
+    /// The versions of `name` that hold an alias (champion, challenger): the ones a key may
+    /// call by number without being allowed every version. None known by default.
+    fn aliased(&self, name: &str) -> impl Future<Output = Result<Vec<u64>, InferenceError>> {
+        let _ = name;
+        async { Ok(Vec::new()) }
+    }
 }
 
 /// Default allowance for `/v1` event times ahead of the server's clock: 5 minutes.
@@ -187,6 +194,25 @@ pub enum Route {
 }
 
 impl Route {
+    /// The model and version a route names by number, if it does.
+    pub fn numbered(&self) -> Option<(&str, u64)> {
+        match self {
+            Route::Model {
+                name,
+                version: Some(v),
+            }
+            | Route::ModelReady {
+                name,
+                version: Some(v),
+            }
+            | Route::Infer {
+                name,
+                version: Some(v),
+            } => Some((name.as_str(), *v)),
+            _ => None,
+        }
+    }
+
     /// `None` for the health endpoints (open to every caller, as probes need); otherwise the
     /// model the route names, if any, for the key check.
     pub fn protected(&self) -> Option<Option<&str>> {
@@ -345,9 +371,25 @@ async fn dispatch<M: Models, S: OnlineStore>(
 ) -> Result<Response, Failed> {
     let route = route(req.method, req.path).map_err(|e| (e, None))?;
     if let Some(model) = route.protected() {
-        guard
+        let key = guard
             .admit(req.header("authorization"), req.client, model, now_us)
             .map_err(|e| (e, None))?;
+        // A version by number: only the aliased ones, unless the key may call any.
+        if let (Some(key), Some((name, version))) = (key, route.numbered())
+            && !key.any_version
+            && !models
+                .aliased(name)
+                .await
+                .map_err(|e| (e, None))?
+                .contains(&version)
+        {
+            return Err((
+                InferenceError::Forbidden(format!(
+                    "version {version} of '{name}' holds no alias (champion, challenger); calling it by number needs a key created with --any-version"
+                )),
+                None,
+            ));
+        }
     }
     if req.body.len() > settings.max_body_bytes {
         return Err((

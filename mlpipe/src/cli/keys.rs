@@ -25,6 +25,10 @@ pub enum KeysCommand {
         /// Lifetime: a number with s, m, h or d (e.g. 90d); default: no expiry.
         #[arg(long)]
         expires: Option<String>,
+        /// Let the key call any model version by number (without it: only the versions
+        /// that hold an alias, champion or challenger).
+        #[arg(long)]
+        any_version: bool,
         /// Requests per second this key may make (burst: the same number, at least 1),
         /// instead of the server's default. On the Worker: the nearest rate-limit tier.
         #[arg(long)]
@@ -101,6 +105,7 @@ fn row(k: &ApiKey, now: i64) -> serde_json::Value {
         "expires": k.expires_at_us.map(time),
         "revoked": k.revoked_at_us.map(time),
         "rate_per_s": k.rate_per_s,
+        "any_version": k.any_version,
         "state": state(k, now),
         // The edge does not report key use back to the store.
         "last_used": serde_json::Value::Null,
@@ -115,6 +120,7 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> Result<ExitCode> {
             name,
             models,
             expires,
+            any_version,
             rate,
             json,
         } => {
@@ -136,7 +142,7 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> Result<ExitCode> {
                 models,
                 expires_at_us,
                 rate_per_s: rate,
-                ..access::Scope::default()
+                any_version,
             };
             let (key, record) = access::create(&store, &name, scope, now).await?;
             if json {
