@@ -78,8 +78,44 @@ pub async fn show(store: &Store, model: &str, version: Option<u64>) -> Result<Va
         })).collect::<Vec<_>>(),
         "champion": champion,
         "challenger": registry::alias(store, model, "challenger").await?,
+        "traffic": registry::traffic(store, model).await?,
         "history": history,
+        "live": live(store, model, LIVE_WINDOWS).await?,
     }))
+}
+
+/// Windows of live performance `models show` prints.
+const LIVE_WINDOWS: usize = 5;
+
+/// The newest `n` windows of live performance (delayed labels) the drift stage recorded,
+/// newest first: champion and, under a canary or shadow, challenger side by side.
+pub async fn live(store: &Store, model: &str, n: usize) -> Result<Vec<Value>> {
+    let mut keys: Vec<String> = store
+        .list(&records::keys::drift_prefix(model))
+        .await?
+        .into_iter()
+        .map(|i| i.key)
+        .filter(|k| k.ends_with("/performance.json"))
+        .collect();
+    keys.sort();
+    let mut out = Vec::new();
+    for key in keys.iter().rev().take(n) {
+        let bytes = store.get(key).await?.bytes;
+        out.push(
+            serde_json::from_slice(&bytes).with_context(|| format!("{key} is not valid JSON"))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Sends `share` of `model`'s traffic to its challenger (0 ends the canary).
+pub async fn canary(store: &Store, model: &str, share: f64) -> Result<registry::Traffic> {
+    Ok(registry::set_canary(store, model, share, &format!("cli:{}", user())).await?)
+}
+
+/// Turns shadow scoring by `model`'s challenger on or off.
+pub async fn shadow(store: &Store, model: &str, on: bool) -> Result<registry::Traffic> {
+    Ok(registry::set_shadow(store, model, on, &format!("cli:{}", user())).await?)
 }
 
 pub fn user() -> String {

@@ -375,6 +375,14 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 /// cases every runtime answers alike; a revocation reaches the running server within its
 /// key refresh (one second here); guessing keys from one address is limited; and a server
 /// on a non-loopback address refuses to start without keys.
+/// The prediction log under `dir` that carries request id `id`.
+fn log_with(dir: &std::path::Path, id: &str) -> Option<String> {
+    common::files_under(dir)
+        .into_iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .find(|text| text.contains(&format!("\"request_id\":\"{id}\"")))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -395,8 +403,17 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
         .as_str()
         .unwrap()
         .to_string();
-    let (_server, url) =
-        common::native_server_with(&store, &["--key-refresh", "1", "--body-timeout", "1"]);
+    let (_server, url) = common::native_server_with(
+        &store,
+        &[
+            "--key-refresh",
+            "1",
+            "--body-timeout",
+            "1",
+            "--refresh",
+            "1",
+        ],
+    );
     // The suite every runtime runs (the native server is its own reference for /v1).
     let api = common::Api::new(&url, Some(&keys.good));
     common::check_endpoint(&api, &store, &api).await;
@@ -424,6 +441,9 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
     // Metrics are not on the API's listener (they have their own).
     let r = reqwest::get(format!("{url}/metrics")).await.unwrap();
     assert_eq!(r.status(), 404);
+    // Canary and shadow: the server reads the policy from the store itself.
+    let logs = store.join("inference-logs/fraud");
+    common::check_traffic(&api, &store, || {}, |id| log_with(&logs, id)).await;
     common::keys_cli(&store, &["revoke", "conformance"]);
     common::wait_refused(&url, &keys.good).await;
     common::check_guessing_is_limited(&url, None).await;

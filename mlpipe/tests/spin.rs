@@ -121,6 +121,7 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
             .env("FEATURES_URL", format!("{bucket}/online"))
             .env("LOGS_URL", &bucket)
             .env("KEY_REFRESH_SECONDS", "1")
+            .env("ALIAS_REFRESH_SECONDS", "1")
             .stdout(Stdio::null())
             .process_group(0)
             .spawn()
@@ -155,6 +156,23 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     assert_eq!(log.lines().count(), common::V1_RECORDS);
     let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(first["request_id"], common::V1_ID);
+
+    // Canary and shadow, the policy published to the objects the component reads.
+    let logs = objects.join("inference-logs/fraud");
+    common::check_traffic(
+        &common::Api::new(&url, Some(&keys.good)),
+        &store,
+        || {
+            publish();
+        },
+        |id| {
+            common::files_under(&logs)
+                .into_iter()
+                .filter_map(|f| std::fs::read_to_string(f).ok())
+                .find(|text| text.contains(&format!("\"request_id\":\"{id}\"")))
+        },
+    )
+    .await;
 
     // A revoked key, republished, is refused within the instance's key refresh (jco keeps
     // one instance). jco tells a component no client address, so the limit on guessed keys

@@ -87,7 +87,7 @@ fn named_paths(text: &str) -> Vec<String> {
 
 /// Object keys of the storage layout whose first segment is also a repository folder
 /// (`edge/`): named in docs as keys in a bucket, not as files here.
-const OBJECT_KEYS: [&str; 2] = [records::keys::EDGE_KEYS, records::keys::EDGE_POLICY];
+const OBJECT_KEYS: [&str; 1] = [records::keys::EDGE_KEYS];
 
 /// Whether `path` is tracked, or a build output the `.gitignore` names.
 fn exists(path: &str, tracked: &BTreeSet<String>) -> bool {

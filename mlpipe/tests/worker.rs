@@ -151,6 +151,9 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
                 // Revocations reach the isolate within a second.
                 "--var",
                 "KEY_REFRESH_SECONDS:1",
+                // Promotions and traffic policies too.
+                "--var",
+                "ALIAS_REFRESH_SECONDS:1",
             ])
             .stdout(Stdio::null())
             .process_group(0)
@@ -191,6 +194,24 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
     let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
     assert_eq!(first["request_id"], common::V1_ID);
     assert_eq!(first["index"], 0);
+
+    // Canary and shadow, the policy published to local R2 like the champion.
+    common::check_traffic(
+        &common::Api::new(&url, Some(&keys.good)),
+        &store,
+        || {
+            wrangler.publish(&store);
+        },
+        |id| {
+            wrangler
+                .r2_keys("inference-logs/fraud/")
+                .iter()
+                .filter_map(|k| wrangler.get_object("mlpipe-inference-logs", k))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .find(|text| text.contains(&format!("\"request_id\":\"{id}\"")))
+        },
+    )
+    .await;
 
     // A revoked key, republished, is refused within the isolate's key refresh.
     common::keys_cli(&store, &["revoke", "conformance"]);

@@ -579,6 +579,14 @@ async fn late_labels_are_joined_and_a_degraded_live_metric_requests_a_retrain() 
                 "label": predicted, "score": score});
             text.push_str(&line.to_string());
             text.push('\n');
+            // A challenger (v2) scored the same record in shadow, ranking it the other way
+            // round: its lines share the request id and index, and stay out of the
+            // champion's window.
+            let shadow = json!({"request_id": id, "index": i, "model": "fraud", "version": 2,
+                "arm": "shadow", "at_us": h0 + 60_000_000 + r as i64, "features": features,
+                "label": predicted, "score": 1.0 - score});
+            text.push_str(&shadow.to_string());
+            text.push('\n');
             // The truth turns out to be the opposite of what the model ranked.
             let actual = if score < 0.5 { &positive } else { &negative };
             truth.push_str(&format!("{id},{i},{actual}\n"));
@@ -601,6 +609,10 @@ async fn late_labels_are_joined_and_a_degraded_live_metric_requests_a_retrain() 
     assert!(
         run.checked[0].judged && !run.checked[0].dataset_drift,
         "{run:#?}"
+    );
+    assert_eq!(
+        run.checked[0].rows, n,
+        "shadow lines are not the champion's: {run:#?}"
     );
     assert!(
         run.performance.is_empty() && run.retrain_request.is_none(),
@@ -632,6 +644,13 @@ async fn late_labels_are_joined_and_a_degraded_live_metric_requests_a_retrain() 
     assert_eq!(perf["test_value"], test_auc);
     assert_eq!(perf["degraded"], true, "{perf:#}");
     assert_eq!(perf["metrics"]["accuracy"], 0.0, "{perf:#}");
+    // The challenger's live metrics on the same labels, side by side.
+    assert_eq!(perf["challenger"]["version"], 2, "{perf:#}");
+    assert_eq!(perf["challenger"]["labelled"], n, "{perf:#}");
+    assert_eq!(perf["challenger"]["value"], 1.0, "{perf:#}");
+    // `mlpipe models show` prints that comparison.
+    let live = mlpipe::train_ops::live(&store, "fraud", 5).await.unwrap();
+    assert_eq!(live[0]["challenger"]["value"], 1.0);
     assert_eq!(perf["skipped_label_rows"], 1);
     assert_eq!(
         perf["label_problems"][0],

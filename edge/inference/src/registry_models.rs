@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::InferenceError;
 use crate::model::{Model, parse_bundle};
 use crate::service::Models;
+use records::models::Traffic;
 
 /// Bytes of model files one instance keeps loaded by default (the version in use is kept
 /// even when it alone is larger).
@@ -75,6 +76,8 @@ pub struct ModelCache {
     refresh_us: i64,
     clock: fn() -> i64,
     champions: Mutex<HashMap<String, (i64, u64)>>,
+    /// Traffic policies as read (and when); `None`: the model has none.
+    traffic: Mutex<HashMap<String, (i64, Option<Traffic>)>>,
     /// Least recently used first.
     loaded: Mutex<Vec<Loaded>>,
     max_bytes: usize,
@@ -89,6 +92,7 @@ impl ModelCache {
             refresh_us,
             clock,
             champions: Mutex::new(HashMap::new()),
+            traffic: Mutex::new(HashMap::new()),
             loaded: Mutex::new(Vec::new()),
             max_bytes: DEFAULT_CACHE_BYTES,
         }
@@ -186,6 +190,25 @@ impl<B: Blobs> RegistryModels<B> {
         Ok(alias.version)
     }
 
+    /// The model's traffic policy (`models/<name>/traffic.json`, as published), re-read
+    /// at most every `refresh_us` like the champion alias. Absent or unreadable: none.
+    pub async fn traffic_policy(&self, name: &str) -> Option<Traffic> {
+        let now = (self.cache.clock)();
+        if let Ok(map) = self.cache.traffic.lock()
+            && let Some((at, t)) = map.get(name)
+            && now.saturating_sub(*at) < self.cache.refresh_us
+        {
+            return t.clone();
+        }
+        // A failed read is not cached: the next request tries again.
+        let bytes = self.blobs.get(&records::keys::traffic(name)).await.ok()?;
+        let policy = bytes.and_then(|b| serde_json::from_slice::<Traffic>(&b).ok());
+        if let Ok(mut map) = self.cache.traffic.lock() {
+            map.insert(name.to_string(), (now, policy.clone()));
+        }
+        policy
+    }
+
     /// Loads (or returns the kept) `version` of `name`: bundle, model and feature spec, with
     /// the bundle's hashes checked by [`Model::load`].
     pub async fn load(&self, name: &str, version: u64) -> Result<Arc<Model>, InferenceError> {
@@ -241,10 +264,19 @@ impl<B: Blobs> Models for RegistryModels<B> {
         self.cache.names.clone()
     }
 
-    /// The champion's version (as cached) and the challenger's, where that alias is in the
-    /// objects (the edge is given only the champion).
+    /// The champion's version (as cached), the challenger a traffic policy routes to, and
+    /// the `challenger` alias's version where that alias is in the objects (the edge is
+    /// given the champion and the policy's challenger only).
     async fn aliased(&self, name: &str) -> Result<Vec<u64>, InferenceError> {
-        let mut versions = vec![self.champion(name).await?];
+        let champion = self.champion(name).await?;
+        let mut versions = vec![champion];
+        if let Some(v) = self
+            .traffic_policy(name)
+            .await
+            .and_then(|t| t.active_challenger(champion))
+        {
+            versions.push(v);
+        }
         let key = registry::alias_key(name, "challenger");
         if let Ok(Some(bytes)) = self.blobs.get(&key).await
             && let Ok(alias) = serde_json::from_slice::<registry::Alias>(&bytes)
@@ -252,5 +284,9 @@ impl<B: Blobs> Models for RegistryModels<B> {
             versions.push(alias.version);
         }
         Ok(versions)
+    }
+
+    async fn traffic(&self, name: &str) -> Option<Traffic> {
+        self.traffic_policy(name).await
     }
 }

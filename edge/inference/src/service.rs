@@ -9,6 +9,7 @@ use features::OnlineStore;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use records::models::{Arm, Traffic};
 use records::serving::{PredictionLine, logged_value};
 
 use crate::auth::Guard;
@@ -78,9 +79,14 @@ pub struct PredictionLog {
     pub id: String,
     pub model: String,
     pub version: u64,
+    /// The traffic arm, when a traffic policy was in force.
+    pub arm: Option<Arm>,
     pub at_us: i64,
     pub inputs: Vec<String>,
     pub rows: Vec<LoggedRow>,
+    /// The challenger's predictions for the same request, scored in shadow: written in the
+    /// same log object, each line with its own version and arm `shadow`.
+    pub shadow: Option<Box<PredictionLog>>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -93,11 +99,13 @@ pub struct LoggedRow {
 }
 
 impl PredictionLog {
-    /// JSON lines, one per record, each carrying the request id and record index.
+    /// JSON lines, one per record, each carrying the request id and record index (then the
+    /// shadow's lines, which a label joins by the same id and index).
     pub fn to_json_lines(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for row in &self.rows {
             let line = PredictionLine {
+                arm: self.arm,
                 at_us: self.at_us,
                 features: self
                     .inputs
@@ -116,6 +124,9 @@ impl PredictionLog {
                 out.extend(bytes);
                 out.push(b'\n');
             }
+        }
+        if let Some(shadow) = &self.shadow {
+            out.extend(shadow.to_json_lines());
         }
         out
     }
@@ -150,6 +161,81 @@ pub trait Models {
     fn aliased(&self, name: &str) -> impl Future<Output = Result<Vec<u64>, InferenceError>> {
         let _ = name;
         async { Ok(Vec::new()) }
+    }
+
+    /// The traffic policy of `name` (canary share, shadow scoring), where one is published.
+    /// A policy that cannot be read is no policy: the champion answers.
+    fn traffic(&self, name: &str) -> impl Future<Output = Option<Traffic>> {
+        let _ = name;
+        async { None }
+    }
+}
+
+/// Who answers a request and who scores it in shadow.
+struct Plan {
+    answer: Arc<Model>,
+    arm: Option<Arm>,
+    shadow: Option<Arc<Model>>,
+}
+
+/// The plan for a request to `name`: a version named by number answers alone; otherwise
+/// the traffic policy decides between champion and challenger by `key` (the request's
+/// first entity key, or its id), computed from the champion. A challenger that cannot be
+/// loaded never costs an answer: the champion answers alone.
+async fn plan<M: Models>(
+    models: &M,
+    name: &str,
+    version: Option<u64>,
+    key: impl FnOnce(&Model) -> String,
+) -> Result<Plan, InferenceError> {
+    let alone = |answer| Plan {
+        answer,
+        arm: None,
+        shadow: None,
+    };
+    if version.is_some() {
+        return Ok(alone(models.model(name, version).await?));
+    }
+    let champion = models.model(name, None).await?;
+    let Some(traffic) = models.traffic(name).await else {
+        return Ok(alone(champion));
+    };
+    let Some(v) = traffic.active_challenger(champion.version()) else {
+        return Ok(alone(champion));
+    };
+    let Ok(challenger) = models.model(name, Some(v)).await else {
+        return Ok(Plan {
+            answer: champion,
+            arm: Some(Arm::Champion),
+            shadow: None,
+        });
+    };
+    if traffic.to_challenger(champion.version(), &key(&champion)) {
+        Ok(Plan {
+            answer: challenger,
+            arm: Some(Arm::Challenger),
+            shadow: None,
+        })
+    } else {
+        Ok(Plan {
+            answer: champion,
+            arm: Some(Arm::Champion),
+            shadow: traffic.shadow.then_some(challenger),
+        })
+    }
+}
+
+impl Plan {
+    /// `x-model-version` (always) and `x-model-arm` (under a policy): which version answered.
+    fn headers(&self) -> Vec<(String, String)> {
+        let mut h = vec![(
+            "x-model-version".to_string(),
+            self.answer.version().to_string(),
+        )];
+        if let Some(arm) = self.arm {
+            h.push(("x-model-arm".into(), arm.as_str().into()));
+        }
+        h
     }
 }
 
@@ -446,12 +532,30 @@ async fn dispatch<M: Models, S: OnlineStore>(
                 oip::parse_request(req.body, req.header(HEADER_LENGTH)).map_err(plain)?;
             let id = request_id(request.id.as_deref(), now_us, req.body).map_err(plain)?;
             let fail = |e: InferenceError| (e, Some(id.clone()));
-            let model = models.model(&name, version).await.map_err(fail)?;
-            let (x, n) = oip::to_matrix(&model, &inputs, settings.max_batch).map_err(fail)?;
+            let plan = plan(models, &name, version, |_| id.clone())
+                .await
+                .map_err(fail)?;
+            let model = &plan.answer;
+            let (x, n) = oip::to_matrix(model, &inputs, settings.max_batch).map_err(fail)?;
             let features = x.clone();
             let predictions = model.predict(x, n).map_err(fail)?;
-            let encoded = oip::response(&model, &request, &id, &predictions).map_err(fail)?;
+            let encoded = oip::response(model, &request, &id, &predictions).map_err(fail)?;
+            let mut logged = log(model, &id, now_us, &features, &predictions, plan.arm);
+            if let Some(shadow) = &plan.shadow
+                && let Ok((x, n)) = oip::to_matrix(shadow, &inputs, settings.max_batch)
+                && let Ok(p) = shadow.predict(x.clone(), n)
+            {
+                logged.shadow = Some(Box::new(log(
+                    shadow,
+                    &id,
+                    now_us,
+                    &x,
+                    &p,
+                    Some(Arm::Shadow),
+                )));
+            }
             let mut headers = vec![("x-request-id".to_string(), id.clone())];
+            headers.extend(plan.headers());
             match encoded.header_length {
                 Some(len) => {
                     headers.push((
@@ -466,7 +570,7 @@ async fn dispatch<M: Models, S: OnlineStore>(
                 status: 200,
                 headers,
                 body: encoded.body,
-                log: Some(log(&model, &id, now_us, &features, &predictions)),
+                log: Some(logged),
             })
         }
         Route::Predict { name } => predict(models, online, settings, req, now_us, &name).await,
@@ -479,12 +583,15 @@ fn log(
     now_us: i64,
     features: &[f32],
     predictions: &[Prediction],
+    arm: Option<Arm>,
 ) -> PredictionLog {
     let f = model.n_inputs();
     PredictionLog {
         id: id.to_string(),
         model: model.name().to_string(),
         version: model.version(),
+        arm,
+        shadow: None,
         at_us: now_us,
         inputs: model.input_names().map(str::to_string).collect(),
         rows: predictions
@@ -594,52 +701,37 @@ async fn predict<M: Models, S: OnlineStore>(
             settings.max_batch
         ))));
     }
-    let model = models.model(name, None).await.map_err(fail)?;
-    let Some(spec) = &model.spec else {
-        return Err(fail(InferenceError::Unavailable(format!(
-            "model '{name}' was loaded without its feature-view spec; use /v2/models/{name}/infer with feature values"
-        ))));
-    };
-    let f = model.n_inputs();
-    let mut x = Vec::with_capacity(records.len() * f);
-    let mut facts = Vec::with_capacity(records.len());
-    for (i, record) in records.iter().enumerate() {
-        let Value::Object(record) = record else {
-            return Err(fail(InferenceError::BadRequest(format!(
-                "record {i} is not a JSON object"
-            ))));
-        };
-        if let Ok(Some(at)) = spec.event_time_us(record)
-            && at > now_us.saturating_add(settings.max_future_skew_us)
-        {
-            return Err(fail(InferenceError::Unprocessable(format!(
-                "record {i}: its event time is {} s ahead of the server's clock (at most {} s allowed)",
-                (at - now_us) / 1_000_000,
-                settings.max_future_skew_us / 1_000_000
-            ))));
-        }
-        let fv = features::online_features(online, spec, record, now_us)
-            .await
-            .map_err(|e| match e {
-                features::EvalError::Field { .. } => {
-                    fail(InferenceError::Unprocessable(format!("record {i}: {e}")))
-                }
-                features::EvalError::Online(o) => fail(InferenceError::Unavailable(format!(
-                    "record {i}: the online store failed: {o}"
-                ))),
-            })?;
-        let input = fv.assembled.model_input();
-        if let Some(j) = input.iter().position(|v| v.is_infinite()) {
-            return Err(fail(InferenceError::Unprocessable(format!(
-                "record {i}: feature '{}' is not finite",
-                fv.columns.get(j).cloned().unwrap_or_default()
-            ))));
-        }
-        x.extend(input);
-        facts.push(fv);
+    let plan = plan(models, name, None, |champion| {
+        champion
+            .spec
+            .as_ref()
+            .filter(|spec| !spec.view.entity.is_empty())
+            .and_then(|spec| spec.entity_key(records.first()?.as_object()?).ok())
+            .unwrap_or_else(|| id.clone())
+    })
+    .await
+    .map_err(fail)?;
+    let model = &plan.answer;
+    let Scored {
+        x: features_used,
+        predictions,
+        facts,
+    } = score(online, settings, model, records, now_us)
+        .await
+        .map_err(fail)?;
+    let mut logged = log(model, &id, now_us, &features_used, &predictions, plan.arm);
+    if let Some(shadow) = &plan.shadow
+        && let Ok(s) = score(online, settings, shadow, records, now_us).await
+    {
+        logged.shadow = Some(Box::new(log(
+            shadow,
+            &id,
+            now_us,
+            &s.x,
+            &s.predictions,
+            Some(Arm::Shadow),
+        )));
     }
-    let features_used = x.clone();
-    let predictions = model.predict(x, records.len()).map_err(fail)?;
     let classes = &model.bundle.classes;
     let out: Vec<Value> = predictions
         .iter()
@@ -682,7 +774,79 @@ async fn predict<M: Models, S: OnlineStore>(
     if model.task == Task::Binary {
         doc["threshold"] = json_f32(model.threshold);
     }
+    if let Some(arm) = plan.arm {
+        doc["arm"] = json!(arm.as_str());
+    }
     let mut r = Response::json(200, &doc, Some(&id));
-    r.log = Some(log(&model, &id, now_us, &features_used, &predictions));
+    r.headers.extend(plan.headers());
+    r.log = Some(logged);
     Ok(r)
+}
+
+/// One model's predictions for `/v1` records: features evaluated with the model's own
+/// feature-view spec (a challenger may read another view version than the champion).
+struct Scored {
+    x: Vec<f32>,
+    predictions: Vec<Prediction>,
+    facts: Vec<features::FeatureVector>,
+}
+
+async fn score<S: OnlineStore>(
+    online: &S,
+    settings: &Settings,
+    model: &Model,
+    records: &[Value],
+    now_us: i64,
+) -> Result<Scored, InferenceError> {
+    let Some(spec) = &model.spec else {
+        return Err(InferenceError::Unavailable(format!(
+            "model '{}' was loaded without its feature-view spec; use /v2/models/{}/infer with feature values",
+            model.name(),
+            model.name()
+        )));
+    };
+    let f = model.n_inputs();
+    let mut x = Vec::with_capacity(records.len() * f);
+    let mut facts = Vec::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        let Value::Object(record) = record else {
+            return Err(InferenceError::BadRequest(format!(
+                "record {i} is not a JSON object"
+            )));
+        };
+        if let Ok(Some(at)) = spec.event_time_us(record)
+            && at > now_us.saturating_add(settings.max_future_skew_us)
+        {
+            return Err(InferenceError::Unprocessable(format!(
+                "record {i}: its event time is {} s ahead of the server's clock (at most {} s allowed)",
+                (at - now_us) / 1_000_000,
+                settings.max_future_skew_us / 1_000_000
+            )));
+        }
+        let fv = features::online_features(online, spec, record, now_us)
+            .await
+            .map_err(|e| match e {
+                features::EvalError::Field { .. } => {
+                    InferenceError::Unprocessable(format!("record {i}: {e}"))
+                }
+                features::EvalError::Online(o) => {
+                    InferenceError::Unavailable(format!("record {i}: the online store failed: {o}"))
+                }
+            })?;
+        let input = fv.assembled.model_input();
+        if let Some(j) = input.iter().position(|v| v.is_infinite()) {
+            return Err(InferenceError::Unprocessable(format!(
+                "record {i}: feature '{}' is not finite",
+                fv.columns.get(j).cloned().unwrap_or_default()
+            )));
+        }
+        x.extend(input);
+        facts.push(fv);
+    }
+    let predictions = model.predict(x.clone(), records.len())?;
+    Ok(Scored {
+        x,
+        predictions,
+        facts,
+    })
 }

@@ -661,3 +661,130 @@ fn the_model_cache_keeps_versions_up_to_its_byte_budget_least_recently_used_out(
     let kept: Vec<u64> = tiny.loaded().into_iter().map(|(_, v)| v).collect();
     assert_eq!(kept, vec![2]);
 }
+
+/// A champion (v3) and a challenger (v4, the same network) under a traffic policy.
+struct Pair {
+    champion: Arc<Model>,
+    challenger: Arc<Model>,
+    traffic: records::models::Traffic,
+}
+
+impl Models for Pair {
+    async fn model(&self, name: &str, version: Option<u64>) -> Result<Arc<Model>, InferenceError> {
+        match (name, version) {
+            ("fraud", None | Some(3)) => Ok(self.champion.clone()),
+            ("fraud", Some(4)) => Ok(self.challenger.clone()),
+            _ => Err(InferenceError::NotFound(format!("no {name} {version:?}"))),
+        }
+    }
+    fn names(&self) -> Vec<String> {
+        vec!["fraud".into()]
+    }
+    async fn traffic(&self, _: &str) -> Option<records::models::Traffic> {
+        Some(self.traffic.clone())
+    }
+}
+
+fn pair(share: f64, shadow: bool) -> Pair {
+    let onnx = onnx();
+    let mut b = bundle(&onnx);
+    let champion = Model::load(&serde_json::to_vec(&b).unwrap(), &onnx, None).unwrap();
+    b.version = 4;
+    let challenger = Model::load(&serde_json::to_vec(&b).unwrap(), &onnx, None).unwrap();
+    let mut traffic = records::models::Traffic::none("fraud");
+    traffic.challenger = Some(4);
+    traffic.canary_share = share;
+    traffic.shadow = shadow;
+    Pair {
+        champion: Arc::new(champion),
+        challenger: Arc::new(challenger),
+        traffic,
+    }
+}
+
+fn infer_on(models: &Pair, path: &str, id: &str) -> Response {
+    let body = json!({"id": id, "inputs": [{"name": "features", "shape": [1, 3],
+        "datatype": "FP32", "data": [1.0, 0.0, 2.0]}]});
+    let body = body.to_string();
+    let req = Request {
+        method: "POST",
+        path,
+        headers: vec![],
+        body: body.as_bytes(),
+        client: None,
+    };
+    futures::executor::block_on(handle(
+        models,
+        &SnapshotStore::default(),
+        &Settings::default(),
+        &Guard::open(),
+        &req,
+        1_700_000_000_000_000,
+    ))
+}
+
+fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn a_canary_sends_exactly_the_hashed_share_to_the_challenger_and_says_so() {
+    let models = pair(0.5, false);
+    let mut arms = BTreeMap::new();
+    for i in 0..40 {
+        let id = format!("req-{i}");
+        let r = infer_on(&models, "/v2/models/fraud/infer", &id);
+        assert_eq!(r.status, 200);
+        let to_challenger = models.traffic.to_challenger(3, &id);
+        let (version, arm) = if to_challenger {
+            ("4", "challenger")
+        } else {
+            ("3", "champion")
+        };
+        assert_eq!(body_json(&r)["model_version"], version, "{id}");
+        assert_eq!(header(&r, "x-model-version"), Some(version));
+        assert_eq!(header(&r, "x-model-arm"), Some(arm));
+        let log = r.log.unwrap();
+        assert_eq!(log.version.to_string(), version);
+        let line: Value =
+            serde_json::from_slice(log.to_json_lines().split(|b| *b == b'\n').next().unwrap())
+                .unwrap();
+        assert_eq!(line["arm"], arm);
+        assert!(log.shadow.is_none());
+        *arms.entry(arm).or_insert(0) += 1;
+    }
+    assert!(arms["champion"] > 5 && arms["challenger"] > 5, "{arms:?}");
+    // A version named by number is outside the experiment.
+    let r = infer_on(&models, "/v2/models/fraud/versions/3/infer", "req-1");
+    assert_eq!(header(&r, "x-model-arm"), None);
+    assert_eq!(r.log.unwrap().arm, None);
+}
+
+#[test]
+fn shadow_scoring_logs_the_challenger_beside_the_champion_and_returns_the_champion() {
+    let models = pair(0.0, true);
+    let r = infer_on(&models, "/v2/models/fraud/infer", "shadowed");
+    assert_eq!(body_json(&r)["model_version"], "3");
+    assert_eq!(header(&r, "x-model-arm"), Some("champion"));
+    let text = String::from_utf8(r.log.unwrap().to_json_lines()).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(
+        (lines[0]["version"].as_u64(), lines[0]["arm"].as_str()),
+        (Some(3), Some("champion"))
+    );
+    assert_eq!(
+        (lines[1]["version"].as_u64(), lines[1]["arm"].as_str()),
+        (Some(4), Some("shadow"))
+    );
+    // Both join a label by the same request id and index.
+    assert_eq!(lines[0]["request_id"], lines[1]["request_id"]);
+    assert_eq!(lines[0]["index"], lines[1]["index"]);
+    assert_eq!(lines[0]["score"], lines[1]["score"]);
+}

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use features::ViewSpec;
 use features::definition::{Encoding, FeatureKind};
+use records::models::Arm;
 use records::serving::PredictionLine;
 
 /// Bucket of categories outside the training vocabulary (and of nulls).
@@ -113,6 +114,18 @@ pub struct Window {
     pub objects: usize,
     /// The window's predictions that have delayed labels (when labels were given).
     pub joined: crate::labels::Joined,
+    /// What the challenger scored under a traffic policy (canary or shadow lines): kept
+    /// apart, so the window's drift and the champion's live metrics are the champion's.
+    pub challenger: ChallengerWindow,
+}
+
+/// The challenger's lines of a window (arms `challenger` and `shadow`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChallengerWindow {
+    /// The challenger version (the newest seen, should a window span two).
+    pub version: Option<u64>,
+    pub rows: usize,
+    pub joined: crate::labels::Joined,
 }
 
 impl Window {
@@ -144,6 +157,17 @@ impl Window {
                 continue;
             };
             if line.at_us < self.start_us || line.at_us >= self.end_us {
+                continue;
+            }
+            if matches!(line.arm, Some(Arm::Challenger | Arm::Shadow)) {
+                let c = &mut self.challenger;
+                c.rows += 1;
+                c.version = c.version.max(Some(line.version));
+                if let (Some(s), Some(labels)) = (line.score, labels)
+                    && let Some(truth) = labels.rows.get(&(line.request_id.clone(), line.index))
+                {
+                    c.joined.rows.push((s, line.label.clone(), truth.clone()));
+                }
                 continue;
             }
             self.rows += 1;

@@ -190,6 +190,22 @@ pub struct Performance {
     pub label_problems: Vec<String>,
     pub labels_fingerprint: String,
     pub created_at: String,
+    /// The challenger's live metrics on the same window (canary or shadow predictions
+    /// joined to the same labels), beside the champion's so a promotion can be decided on
+    /// live traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenger: Option<ArmPerformance>,
+}
+
+/// One traffic arm's live metrics in a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArmPerformance {
+    pub version: u64,
+    pub predictions: usize,
+    pub labelled: usize,
+    /// The judged metric's live value.
+    pub value: Option<f64>,
+    pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
 /// True for metrics where lower is better.

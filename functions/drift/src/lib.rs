@@ -242,7 +242,7 @@ async fn window_performance(
             &read
         }
     };
-    if window.joined.rows.is_empty() {
+    if window.joined.rows.is_empty() && window.challenger.joined.rows.is_empty() {
         return Ok(None);
     }
     let rule = &settings.performance;
@@ -305,6 +305,7 @@ async fn window_performance(
         label_problems: labels.problems.clone(),
         labels_fingerprint: labels.fingerprint.clone(),
         created_at: now_rfc3339(),
+        challenger: challenger_performance(bundle, &metric, &window.challenger),
     };
     let bytes = serde_json::to_vec_pretty(&p).map_err(|e| DriftError::Invalid {
         key: key.clone(),
@@ -315,6 +316,24 @@ async fn window_performance(
         telemetry::record_live_metric(&bundle.model, &metric, v, test_value);
     }
     Ok(Some((p, true)))
+}
+
+/// The challenger's side of a window, with the champion's task, classes and judged metric
+/// (a challenger is trained for the same task on the same labels).
+fn challenger_performance(
+    bundle: &registry::Bundle,
+    metric: &str,
+    c: &current::ChallengerWindow,
+) -> Option<labels::ArmPerformance> {
+    let version = c.version?;
+    let metrics = labels::live_metrics(&bundle.task, &bundle.classes, &c.joined.rows);
+    Some(labels::ArmPerformance {
+        version,
+        predictions: c.rows,
+        labelled: c.joined.rows.len(),
+        value: metrics.get(metric).copied(),
+        metrics,
+    })
 }
 
 /// What a check of the serving model needs, read once.

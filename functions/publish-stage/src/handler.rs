@@ -1,6 +1,6 @@
-//! The publish stage as the pipeline runs it: one handler for the two events it listens
-//! to (see `events::routing_table`), each mapped to [`publish_champion`] or
-//! [`publish_online`].
+//! The publish stage as the pipeline runs it: one handler for the events it listens to
+//! (see `events::routing_table`), each mapped to [`publish_champion`], [`publish_traffic`],
+//! [`publish_online`] or [`publish_keys`].
 
 use events::Event;
 use records::pipeline::FeatureManifest;
@@ -9,7 +9,7 @@ use storage::Store;
 
 use crate::{
     Edge, Outcome, Publication, PublishError, online_blob_key, publish_champion, publish_keys,
-    publish_online,
+    publish_online, publish_traffic,
 };
 
 /// What one event did, as the local stack and the Lambda report it.
@@ -39,7 +39,7 @@ impl From<Outcome> for StageOutcome {
     }
 }
 
-use records::keys::champion_alias_model;
+use records::keys::{champion_alias_model, traffic_model};
 
 /// Whether `key` is an API key's record (`keys/<id>.json`).
 fn is_api_key(key: &str) -> bool {
@@ -83,7 +83,11 @@ impl<E: Edge + Send + Sync> stage::Handler for Publish<E> {
     fn subject(&self, event: &Event) -> String {
         event
             .key()
-            .and_then(|k| champion_alias_model(k).or_else(|| is_api_key(k).then_some("_keys")))
+            .and_then(|k| {
+                champion_alias_model(k)
+                    .or_else(|| traffic_model(k))
+                    .or_else(|| is_api_key(k).then_some("_keys"))
+            })
             .unwrap_or("_features")
             .to_string()
     }
@@ -121,6 +125,14 @@ async fn handle_inner<E: Edge>(
             );
         };
         return Ok(publish_champion(store, model, edge).await?.into());
+    }
+    if let Some(model) = traffic_model(key) {
+        let Some(edge) = target else {
+            return skipped(
+                "no edge target is configured (MLPIPE_EDGE_OBJECTS, MLPIPE_EDGE_R2 or MLPIPE_EDGE_WRANGLER_STATE)",
+            );
+        };
+        return Ok(publish_traffic(store, model, edge).await?.into());
     }
     if is_api_key(key) {
         let Some(edge) = target else {
@@ -163,7 +175,7 @@ async fn handle_inner<E: Edge>(
                 .into(),
         );
     }
-    skipped("not a champion alias, a feature-view manifest or an API key")
+    skipped("not a champion alias, a traffic policy, a feature-view manifest or an API key")
 }
 
 #[cfg(test)]

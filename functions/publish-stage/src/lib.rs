@@ -5,6 +5,8 @@
 //!   edge instance that sees the new alias always finds the objects it names.
 //! - [`publish_online`] copies a feature-view version's online records to the edge's
 //!   key-value store, one entry per entity under [`features::online::edge_key`].
+//! - [`publish_traffic`] copies a model's traffic policy (canary, shadow) and the challenger
+//!   version it names, the policy last.
 //! - [`publish_keys`] copies the API keys' hashes (`edge/keys.json`) beside the models.
 //!
 //! Where "the edge" is, is an [`Edge`]: Cloudflare's R2 through its S3-compatible API (the
@@ -429,7 +431,36 @@ pub async fn publish_champion(
     if store.head(&record_key).await?.is_some() {
         return Ok(Outcome::AlreadyDone(record_key));
     }
-    let bundle_key = registry::version_key(model, alias.version, registry::BUNDLE);
+    let mut objects = copy_version(store, model, alias.version, edge).await?;
+    // The alias last: the edge follows it only once everything it names is there.
+    objects.push(PublishedObject {
+        key: alias_key.clone(),
+        sha256: sha256_hex(&alias_bytes),
+        bytes: alias_bytes.len() as u64,
+    });
+    edge.put_object(&alias_key, alias_bytes.to_vec()).await?;
+    let publication = Publication {
+        kind: "champion".into(),
+        name: model.into(),
+        version: alias.version.to_string(),
+        objects,
+        entries: 0,
+        target: edge.describe(),
+        published_at_ms: storage::now_ms(),
+    };
+    record(store, &record_key, &publication).await?;
+    Ok(Outcome::Published(publication))
+}
+
+/// Copies one version's files to `edge`: the ONNX model and feature spec, then the bundle
+/// (the registry's commit marker, so last here too).
+async fn copy_version(
+    store: &Store,
+    model: &str,
+    version: u64,
+    edge: &impl Edge,
+) -> Result<Vec<PublishedObject>, PublishError> {
+    let bundle_key = registry::version_key(model, version, registry::BUNDLE);
     let bundle_bytes = store
         .get_opt(&bundle_key)
         .await?
@@ -461,17 +492,52 @@ pub async fn publish_champion(
         });
         edge.put_object(&key, bytes).await?;
     }
-    // The alias last: the edge follows it only once everything it names is there.
+    Ok(objects)
+}
+
+/// Publishes `model`'s traffic policy (`models/<model>/traffic.json`): the challenger it
+/// routes to (bundle, ONNX file, feature spec), then the policy itself, last, so an edge
+/// instance that reads the policy finds the version it names. An ended policy is
+/// published too: that is how the edge stops the experiment.
+pub async fn publish_traffic(
+    store: &Store,
+    model: &str,
+    edge: &impl Edge,
+) -> Result<Outcome, PublishError> {
+    let key = records::keys::traffic(model);
+    let bytes = store
+        .get_opt(&key)
+        .await?
+        .ok_or_else(|| {
+            PublishError::Missing(format!("model '{model}' has no traffic policy ({key})"))
+        })?
+        .bytes;
+    let traffic: registry::Traffic =
+        serde_json::from_slice(&bytes).map_err(|e| PublishError::Invalid {
+            key: key.clone(),
+            message: e.to_string(),
+        })?;
+    let record_key = records::keys::published_traffic(model, traffic.seq);
+    if store.head(&record_key).await?.is_some() {
+        return Ok(Outcome::AlreadyDone(record_key));
+    }
+    let mut objects = Vec::new();
+    if let Some(v) = traffic
+        .challenger
+        .filter(|_| traffic.canary_share > 0.0 || traffic.shadow)
+    {
+        objects = copy_version(store, model, v, edge).await?;
+    }
     objects.push(PublishedObject {
-        key: alias_key.clone(),
-        sha256: sha256_hex(&alias_bytes),
-        bytes: alias_bytes.len() as u64,
+        key: key.clone(),
+        sha256: sha256_hex(&bytes),
+        bytes: bytes.len() as u64,
     });
-    edge.put_object(&alias_key, alias_bytes.to_vec()).await?;
+    edge.put_object(&key, bytes.to_vec()).await?;
     let publication = Publication {
-        kind: "champion".into(),
+        kind: "traffic".into(),
         name: model.into(),
-        version: alias.version.to_string(),
+        version: traffic.seq.to_string(),
         objects,
         entries: 0,
         target: edge.describe(),
@@ -576,8 +642,8 @@ pub async fn publish_keys(store: &Store, edge: &impl Edge) -> Result<Outcome, Pu
     Ok(Outcome::Published(publication))
 }
 
-/// Publishes every champion in `models` and the online records of the feature-view
-/// version each champion was trained on.
+/// Publishes every champion in `models`, the online records of the feature-view version
+/// each champion was trained on, and each model's traffic policy where it has one.
 pub async fn publish_models(
     store: &Store,
     models: &[String],
@@ -603,6 +669,9 @@ pub async fn publish_models(
             .await?,
         );
         out.push(publish_champion(store, model, edge).await?);
+        if store.head(&records::keys::traffic(model)).await?.is_some() {
+            out.push(publish_traffic(store, model, edge).await?);
+        }
     }
     Ok(out)
 }

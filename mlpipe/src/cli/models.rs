@@ -33,6 +33,52 @@ pub enum ModelsCommand {
     },
     /// Move the champion back to the version it replaced.
     Rollback { name: String },
+    /// Send a share of live traffic to the challenger (the version the `challenger` alias
+    /// holds now), chosen by a hash of the request's entity key (or request id): `--share 0`
+    /// ends it. Run `mlpipe publish` (or let the publish stage) to reach the edge.
+    Canary {
+        name: String,
+        /// Share of requests the challenger answers, 0 to 1.
+        #[arg(long)]
+        share: f64,
+    },
+    /// Score every request with the challenger too, logging its prediction beside the
+    /// champion's and returning only the champion's; `--off` stops it.
+    Shadow {
+        name: String,
+        #[arg(long)]
+        off: bool,
+    },
+}
+
+/// One line saying what a traffic policy does.
+fn describe_traffic(t: &registry::Traffic) -> String {
+    let challenger = t.challenger.map_or("-".into(), |v| format!("v{v}"));
+    match (t.canary_share > 0.0, t.shadow) {
+        (false, false) => "no canary, no shadow: the champion answers every request".into(),
+        (true, false) => format!(
+            "canary: challenger {challenger} answers {:.1}% of requests",
+            t.canary_share * 100.0
+        ),
+        (false, true) => format!("shadow: challenger {challenger} scores every request in shadow"),
+        (true, true) => format!(
+            "canary: challenger {challenger} answers {:.1}% of requests and scores the rest in shadow",
+            t.canary_share * 100.0
+        ),
+    }
+}
+
+/// One arm of a live-performance window: `v3 roc_auc 0.9120 on 120 labels`.
+fn live_arm(version: &serde_json::Value, metric: &str, arm: &serde_json::Value) -> String {
+    format!(
+        "v{} {metric} {} on {} of {} predictions labelled",
+        version,
+        arm["value"]
+            .as_f64()
+            .map_or("-".into(), |v| format!("{v:.4}")),
+        arm["labelled"],
+        arm["predictions"]
+    )
 }
 
 pub async fn run(ctx: &Context, command: ModelsCommand) -> Result<ExitCode> {
@@ -105,6 +151,25 @@ pub async fn run(ctx: &Context, command: ModelsCommand) -> Result<ExitCode> {
                         .collect();
                     println!("  test: {}", line.join(", "));
                 }
+                println!(
+                    "  traffic: {}",
+                    describe_traffic(&serde_json::from_value(v["traffic"].clone())?)
+                );
+                for w in v["live"].as_array().cloned().unwrap_or_default() {
+                    let metric = w["metric"].as_str().unwrap_or("?");
+                    let mut line = format!(
+                        "  live {}: champion {}",
+                        w["run"].as_str().unwrap_or("?"),
+                        live_arm(&w["version"], metric, &w)
+                    );
+                    if let Some(c) = w.get("challenger").filter(|c| !c.is_null()) {
+                        line.push_str(&format!(
+                            "; challenger {}",
+                            live_arm(&c["version"], metric, c)
+                        ));
+                    }
+                    println!("{line}");
+                }
                 for alias in ["champion", "challenger"] {
                     for h in v["history"][alias].as_array().cloned().unwrap_or_default() {
                         println!(
@@ -133,6 +198,14 @@ pub async fn run(ctx: &Context, command: ModelsCommand) -> Result<ExitCode> {
                 a.version,
                 a.previous.map_or("-".into(), |p| format!("v{p}"))
             );
+        }
+        ModelsCommand::Canary { name, share } => {
+            let t = train_ops::canary(&store, &name, share).await?;
+            println!("{name}: {} (policy #{})", describe_traffic(&t), t.seq);
+        }
+        ModelsCommand::Shadow { name, off } => {
+            let t = train_ops::shadow(&store, &name, !off).await?;
+            println!("{name}: {} (policy #{})", describe_traffic(&t), t.seq);
         }
         ModelsCommand::Rollback { name } => {
             let a = train_ops::rollback(&store, &name).await?;

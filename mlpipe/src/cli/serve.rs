@@ -19,7 +19,8 @@ pub struct ServeArgs {
     models: Vec<String>,
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// Seconds between re-reads of the champion alias.
+    /// Seconds between re-reads of the champion alias and the traffic policy (canary,
+    /// shadow).
     #[arg(long, default_value_t = 5)]
     refresh: u64,
     /// Share of requests whose predictions are logged (0 to 1).

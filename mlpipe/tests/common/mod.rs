@@ -719,3 +719,250 @@ pub async fn check_endpoint(api: &Api, store: &Path, native: &Api) {
         );
     }
 }
+
+/// Runs `mlpipe models ARGS --store STORE`, returning what it printed.
+pub fn models_cli(store: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+        .arg("models")
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mlpipe models {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Registers a challenger beside the champion in `store` and points the `challenger` alias
+/// at it: the champion's network with the ONNX `model_version` field set (field 5, a valid
+/// ONNX attribute every reader accepts), so a new content hash and a new version number
+/// with the same answers. Returns (champion, challenger).
+pub async fn add_challenger(store: &Path) -> (u64, u64) {
+    let s = storage::Store::open(store.to_str().unwrap()).unwrap();
+    let (champion, _) = champion(store);
+    let bundle = registry::bundle(&s, "fraud", champion)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut onnx = s.get(&bundle.model_key).await.unwrap().bytes.to_vec();
+    onnx.extend([0x28, 0x02]); // model_version = 2
+    let new = registry::NewVersion {
+        task: bundle.task,
+        family: bundle.family,
+        inputs: bundle.inputs,
+        classes: bundle.classes,
+        threshold: bundle.threshold,
+        feature_view: bundle.feature_view,
+        feature_view_version: bundle.feature_view_version,
+        feature_spec: bundle.feature_spec,
+        dataset_snapshot: bundle.dataset_snapshot,
+        reference_profile: bundle.reference_profile,
+        training_run: bundle.training_run,
+        metrics: bundle.metrics,
+        tags: bundle.tags,
+    };
+    let challenger = registry::register(&s, "fraud", &onnx, new)
+        .await
+        .unwrap()
+        .bundle()
+        .version;
+    registry::move_alias(
+        &s,
+        "fraud",
+        "challenger",
+        challenger,
+        None,
+        "test",
+        "challenger",
+    )
+    .await
+    .unwrap();
+    (champion, challenger)
+}
+
+/// One `/v2` inference (a row of zeros) under request id `id`: (answering version, arm
+/// header).
+async fn infer_as(api: &Api, id: &str, width: usize) -> (u64, Option<String>) {
+    let body = json!({"id": id, "inputs": [{"name": "features", "shape": [1, width],
+        "datatype": "FP32", "data": vec![0.0; width]}]});
+    let r = api
+        .http()
+        .post(format!("{}/v2/models/fraud/infer", api.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{id}");
+    let header = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
+    let (version, arm) = (header("x-model-version"), header("x-model-arm"));
+    let v: Value = r.json().await.unwrap();
+    let said: u64 = v["model_version"].as_str().unwrap().parse().unwrap();
+    assert_eq!(version, Some(said.to_string()), "header and body agree");
+    (said, arm)
+}
+
+/// A request id the policy `share` of `challenger` sends to the challenger (`to`) or not.
+fn id_on_arm(champion: u64, challenger: u64, share: f64, to: bool) -> String {
+    let mut t = records::models::Traffic::none("fraud");
+    t.challenger = Some(challenger);
+    t.canary_share = share;
+    (0..)
+        .map(|i| format!("probe-{i}"))
+        .find(|id| t.to_challenger(champion, id) == to)
+        .unwrap()
+}
+
+/// Waits (generous ceiling, no duration asserted) until request `id` is answered by
+/// `version` with arm header `arm`: the runtime has read the published policy.
+async fn wait_answered(api: &Api, id: &str, width: usize, version: u64, arm: Option<&str>) {
+    let started = Instant::now();
+    loop {
+        let got = infer_as(api, id, width).await;
+        if got == (version, arm.map(str::to_string)) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{id} still answered by {got:?}, expected v{version} {arm:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Canary and shadow on a runtime serving `store`'s champion, the policy set with the CLI
+/// and given to the runtime by `publish` (a no-op for the native server, which reads the
+/// store). Every request lands on the arm the shared hash assigns (the request id on
+/// `/v2`, the first entity key on `/v1`) and says so; in shadow, the champion answers and
+/// the log (found by `find_log(request id)`) holds both arms' lines; a promotion ends the
+/// policy. Runtimes: native, Worker, Spin. Leaves the challenger as champion.
+pub async fn check_traffic(
+    api: &Api,
+    store: &Path,
+    publish: impl Fn(),
+    find_log: impl Fn(&str) -> Option<String>,
+) {
+    let (champion, challenger) = add_challenger(store).await;
+    let width = self::champion(store).1["inputs"].as_array().unwrap().len();
+    let share = 0.5;
+    let said = models_cli(store, &["canary", "fraud", "--share", "0.5"]);
+    assert!(
+        said.contains(&format!("challenger v{challenger} answers 50.0%")),
+        "{said}"
+    );
+    publish();
+    let to_challenger = id_on_arm(champion, challenger, share, true);
+    wait_answered(api, &to_challenger, width, challenger, Some("challenger")).await;
+
+    // /v2: the request id decides.
+    let mut t = records::models::Traffic::none("fraud");
+    t.challenger = Some(challenger);
+    t.canary_share = share;
+    let mut arms = [0, 0];
+    for i in 0..24 {
+        let id = format!("canary-{i}");
+        let expected = t.to_challenger(champion, &id);
+        let got = infer_as(api, &id, width).await;
+        let want = if expected {
+            (challenger, Some("challenger".to_string()))
+        } else {
+            (champion, Some("champion".to_string()))
+        };
+        assert_eq!(got, want, "{id}");
+        arms[usize::from(expected)] += 1;
+    }
+    assert!(arms[0] > 0 && arms[1] > 0, "{arms:?}");
+    // /v1: the first record's entity key decides, whatever the request id.
+    for (i, record) in records(12).into_iter().enumerate() {
+        let r = api
+            .http()
+            .post(format!("{}/v1/models/fraud/predict", api.url))
+            .json(&json!({"id": format!("entity-{i}"), "records": [record]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        let entity = v["predictions"][0]["entity"].as_str().unwrap();
+        let expected = if t.to_challenger(champion, entity) {
+            (challenger, "challenger")
+        } else {
+            (champion, "champion")
+        };
+        assert_eq!(
+            (
+                v["model_version"].as_str().unwrap().parse::<u64>().unwrap(),
+                v["arm"].as_str().unwrap()
+            ),
+            expected,
+            "{entity}"
+        );
+    }
+
+    // Shadow: the canary ended, the challenger scores every request beside the champion.
+    models_cli(store, &["canary", "fraud", "--share", "0"]);
+    let said = models_cli(store, &["shadow", "fraud"]);
+    assert!(said.contains("scores every request in shadow"), "{said}");
+    publish();
+    wait_answered(api, &to_challenger, width, champion, Some("champion")).await;
+    let id = "shadow-v1";
+    let r = api
+        .http()
+        .post(format!("{}/v1/models/fraud/predict", api.url))
+        .json(&json!({"id": id, "records": records(3)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["model_version"], champion.to_string(), "{v}");
+    let started = Instant::now();
+    let log = loop {
+        if let Some(log) = find_log(id) {
+            break log;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no log for {id}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let arms: Vec<(u64, &str, u64)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["version"].as_u64().unwrap(),
+                l["arm"].as_str().unwrap(),
+                l["index"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        arms,
+        [
+            (champion, "champion", 0),
+            (champion, "champion", 1),
+            (champion, "champion", 2),
+            (challenger, "shadow", 0),
+            (challenger, "shadow", 1),
+            (challenger, "shadow", 2),
+        ],
+        "{log}"
+    );
+    assert!(lines.iter().all(|l| l["request_id"] == id));
+
+    // A promotion ends the policy: the new champion answers alone.
+    models_cli(store, &["promote", "fraud", &challenger.to_string()]);
+    let shown = models_cli(store, &["show", "fraud"]);
+    assert!(shown.contains("traffic: no canary, no shadow"), "{shown}");
+    publish();
+    wait_answered(api, &to_challenger, width, challenger, None).await;
+}

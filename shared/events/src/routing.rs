@@ -128,9 +128,11 @@ pub fn routing_table() -> Vec<Route> {
             stage: Stage::Publish,
             target: Target::Function,
             // Train listens on feature manifests too: EventBridge delivers to both. A
-            // created or revoked API key republishes the key set the edge checks.
+            // created or revoked API key republishes the key set the edge checks; a changed
+            // traffic policy publishes the challenger it names and the policy.
             triggers: vec![
                 object(MODELS, "/aliases/champion.json"),
+                object(MODELS, "/traffic.json"),
                 object(FEATURES, "/_manifest.json"),
                 object(API_KEYS, ".json"),
             ],
@@ -212,6 +214,10 @@ mod tests {
             .collect();
         assert_eq!(stages, vec![Stage::Publish]);
         assert!(routes_for("models/fraud/aliases/challenger.json").is_empty());
+        assert_eq!(
+            routes_for("models/fraud/traffic.json")[0].stage,
+            Stage::Publish
+        );
         assert!(routes_for("models/fraud/3/bundle.json").is_empty());
         assert_eq!(
             routes_for("requests/retrain/r1.json")[0].stage,

@@ -34,8 +34,6 @@ pub const RETRAIN_REQUESTS: &str = "requests/retrain/";
 pub const ERASE_REQUESTS: &str = "requests/erase/";
 /// API keys of the edge: one record per key, holding its SHA-256 only.
 pub const API_KEYS: &str = "keys/";
-/// The edge's traffic policy (canary and shadow shares per model).
-pub const EDGE_POLICY: &str = "edge/policy.json";
 /// The API keys as published to the edge (`records::access::KeySet`: hashes only), in the
 /// edge's bucket beside the models, where the Worker and the Spin component read them.
 pub const EDGE_KEYS: &str = "edge/keys.json";
@@ -238,6 +236,24 @@ pub fn history_prefix(model: &str, alias: &str) -> String {
 /// One move of an alias, by its sequence number.
 pub fn alias_history_entry(model: &str, alias: &str, seq: u64) -> String {
     format!("{}{seq:08}.json", history_prefix(model, alias))
+}
+
+/// A model's traffic policy (canary share and shadow scoring of its challenger), beside its
+/// aliases and copied to the edge under the same key.
+pub fn traffic(model: &str) -> String {
+    format!("{MODELS}{model}/traffic.json")
+}
+
+/// The model a `models/<model>/traffic.json` key belongs to.
+pub fn traffic_model(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(MODELS)?;
+    let model = rest.strip_suffix("/traffic.json")?;
+    (!model.is_empty() && !model.contains('/')).then_some(model)
+}
+
+/// Publication record of a model's traffic policy, by its sequence number.
+pub fn published_traffic(model: &str, seq: u64) -> String {
+    format!("{PUBLISHED}models/{model}/traffic-{seq:08}.json")
 }
 
 /// Makes registration idempotent: the version that holds a model's content hash.
@@ -473,7 +489,6 @@ mod tests {
             RETRAIN_REQUESTS,
             ERASE_REQUESTS,
             TRAINING_DEFINITIONS,
-            EDGE_POLICY,
             EDGE_KEYS,
         ] {
             assert!(

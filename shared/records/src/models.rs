@@ -92,3 +92,130 @@ pub struct Alias {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<u64>,
 }
+
+/// `models/<name>/traffic.json`: how the edge splits a model's traffic between its champion
+/// and a challenger. Set by `mlpipe models canary` / `shadow`, cleared when the champion
+/// moves (a promotion or rollback ends the experiment), and copied to the edge by the
+/// publish stage under the same key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Traffic {
+    pub model: String,
+    /// The challenger version, pinned when the policy was set: a later training run that
+    /// moves the `challenger` alias does not enter live traffic unannounced.
+    pub challenger: Option<u64>,
+    /// Share of requests (0..=1) the challenger answers, chosen by [`canary_bucket`].
+    pub canary_share: f64,
+    /// Whether the challenger also scores every request the champion answers, its
+    /// prediction logged beside the champion's and never returned.
+    pub shadow: bool,
+    /// Increases by one with every change (names the publication record).
+    pub seq: u64,
+    pub updated_at: String,
+    pub by: String,
+    pub reason: String,
+}
+
+/// Which model version answers a request, and in what role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arm {
+    /// The champion answered (a traffic policy is in force).
+    Champion,
+    /// The challenger answered: the request fell in the canary share.
+    Challenger,
+    /// The challenger scored the request in shadow; its answer was logged, not returned.
+    Shadow,
+}
+
+impl Arm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arm::Champion => "champion",
+            Arm::Challenger => "challenger",
+            Arm::Shadow => "shadow",
+        }
+    }
+}
+
+/// The request's place in `[0, 1)` for `model`: FNV-1a (64 bit) of the model name, a zero
+/// byte and `key` (the first entity key of the request, or its request id when it names no
+/// entity), mixed by MurmurHash3's 64-bit finalizer (FNV's high bits alone split keys that
+/// differ only at the end unevenly), top 53 bits as a fraction. Every runtime computes the same value, so a canary
+/// keeps an entity on one arm everywhere and a test can say where each request goes.
+pub fn canary_bucket(model: &str, key: &str) -> f64 {
+    let h = model
+        .bytes()
+        .chain(std::iter::once(0))
+        .chain(key.bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    let h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    let h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    let h = h ^ (h >> 33);
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl Traffic {
+    /// The policy with nothing in force.
+    pub fn none(model: &str) -> Traffic {
+        Traffic {
+            model: model.into(),
+            challenger: None,
+            canary_share: 0.0,
+            shadow: false,
+            seq: 0,
+            updated_at: String::new(),
+            by: String::new(),
+            reason: String::new(),
+        }
+    }
+
+    /// The challenger version when the policy sends it any traffic (a canary share above
+    /// zero or shadow scoring) and it is not the champion itself.
+    pub fn active_challenger(&self, champion: u64) -> Option<u64> {
+        self.challenger
+            .filter(|v| *v != champion && (self.canary_share > 0.0 || self.shadow))
+    }
+
+    /// Whether the request keyed `key` goes to the challenger (see [`canary_bucket`]).
+    pub fn to_challenger(&self, champion: u64, key: &str) -> bool {
+        self.active_challenger(champion).is_some()
+            && self.canary_share > 0.0
+            && canary_bucket(&self.model, key) < self.canary_share
+    }
+}
+
+#[cfg(test)]
+mod traffic_tests {
+    use super::*;
+
+    #[test]
+    fn the_canary_share_is_kept_and_the_same_key_always_lands_on_the_same_arm() {
+        let mut t = Traffic::none("fraud");
+        t.challenger = Some(4);
+        t.canary_share = 0.25;
+        let n = 10_000;
+        let hits = (0..n)
+            .filter(|i| t.to_challenger(3, &format!("card-{i}")))
+            .count();
+        assert!((2_300..2_700).contains(&hits), "{hits}");
+        assert_eq!(t.to_challenger(3, "card-7"), t.to_challenger(3, "card-7"));
+        // Not when the challenger is the champion, nor with share 0.
+        assert_eq!(
+            (0..n)
+                .filter(|i| t.to_challenger(4, &format!("c{i}")))
+                .count(),
+            0
+        );
+        t.canary_share = 0.0;
+        assert_eq!(t.active_challenger(3), None);
+        t.shadow = true;
+        assert_eq!(t.active_challenger(3), Some(4));
+        assert!(!t.to_challenger(3, "card-7"));
+        // Fixed values: every runtime must compute exactly these.
+        assert_eq!(canary_bucket("fraud", ""), canary_bucket("fraud", ""));
+        assert!(canary_bucket("fraud", "a") != canary_bucket("fraud2", "a"));
+        assert!((0.0..1.0).contains(&canary_bucket("m", "k")));
+    }
+}

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 /// partial one still counts in a window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictionLine {
+    /// The traffic arm this line was scored on (`champion`, `challenger`, `shadow`) when a
+    /// traffic policy was in force; absent otherwise (the champion, or a pinned version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<crate::models::Arm>,
     /// Microseconds since the epoch (UTC) when the request was served.
     pub at_us: i64,
     /// Model input by column name; `None` (JSON `null`) is a missing value.
@@ -92,6 +96,7 @@ mod tests {
     #[test]
     fn prediction_lines_keep_f32_values_short_and_read_leniently() {
         let line = PredictionLine {
+            arm: None,
             at_us: 5,
             features: BTreeMap::from([
                 ("a".to_string(), logged_value(0.1)),

@@ -2,6 +2,7 @@
 //! record that crosses a stage boundary) and re-exported here under the registry's names.
 
 pub use records::keys::{
-    BUNDLE, MODELS, REFERENCE_SCORES, alias_key, history_prefix, model_prefix, version_key,
+    BUNDLE, MODELS, REFERENCE_SCORES, alias_key, history_prefix, model_prefix,
+    traffic as traffic_key, version_key,
 };
 pub use records::models::*;

@@ -298,6 +298,16 @@ async fn move_alias_inner(
         {
             Swapped::Swapped(_) => {
                 record_history(store, &next).await?;
+                if alias_name == "champion" {
+                    // A new champion ends the experiment the policy described.
+                    end_traffic(
+                        store,
+                        model,
+                        by,
+                        &format!("champion moved to version {version}"),
+                    )
+                    .await?;
+                }
                 return Ok(next);
             }
             Swapped::Conflict if expected.is_some() => {
@@ -370,5 +380,128 @@ pub async fn rollback(store: &Store, model: &str, alias_name: &str, by: &str) ->
         &format!("rollback from version {}", current.version),
         Some(current.version),
     )
+    .await
+}
+
+/// The model's traffic policy (nothing in force when it was never set).
+pub async fn traffic(store: &Store, model: &str) -> Result<Traffic> {
+    Ok(read_json(store, &traffic_key(model))
+        .await?
+        .map_or_else(|| Traffic::none(model), |(t, _)| t))
+}
+
+/// Changes the traffic policy by compare-and-swap (retrying over concurrent changes):
+/// `change` edits the current policy and returns whether anything changed; an unchanged
+/// policy is not written (no event, no publication).
+async fn update_traffic(
+    store: &Store,
+    model: &str,
+    by: &str,
+    reason: &str,
+    change: impl Fn(&mut Traffic) -> Result<bool>,
+) -> Result<Traffic> {
+    check_name("model name", model)?;
+    let key = traffic_key(model);
+    loop {
+        let current: Option<(Traffic, ObjectInfo)> = read_json(store, &key).await?;
+        let mut next = current
+            .as_ref()
+            .map_or_else(|| Traffic::none(model), |(t, _)| t.clone());
+        if !change(&mut next)? {
+            return Ok(next);
+        }
+        next.seq += 1;
+        next.updated_at = now();
+        next.by = by.into();
+        next.reason = reason.into();
+        let body = serde_json::to_vec_pretty(&next).unwrap_or_default();
+        match store
+            .compare_and_swap(&key, current.as_ref().map(|(_, info)| info), body)
+            .await?
+        {
+            Swapped::Swapped(_) => return Ok(next),
+            Swapped::Conflict => continue,
+        }
+    }
+}
+
+/// The challenger a policy may route to: the `challenger` alias, which must exist and differ
+/// from the champion.
+async fn routable_challenger(store: &Store, model: &str) -> Result<u64> {
+    let challenger = alias(store, model, "challenger")
+        .await?
+        .ok_or_else(|| RegistryError::NoSuchAlias {
+            model: model.into(),
+            alias: "challenger".into(),
+        })?
+        .version;
+    let champion = alias(store, model, "champion").await?.map(|a| a.version);
+    if champion == Some(challenger) {
+        return Err(RegistryError::Invalid(format!(
+            "the challenger of '{model}' (version {challenger}) is the champion: there is nothing to compare"
+        )));
+    }
+    Ok(challenger)
+}
+
+/// Sends `share` (0..=1) of `model`'s requests to its challenger (pinned to the version the
+/// `challenger` alias holds now). `0` ends the canary; shadow scoring, if on, stays.
+pub async fn set_canary(store: &Store, model: &str, share: f64, by: &str) -> Result<Traffic> {
+    if !(0.0..=1.0).contains(&share) {
+        return Err(RegistryError::Invalid(format!(
+            "the canary share must be between 0 and 1, not {share}"
+        )));
+    }
+    let challenger = if share > 0.0 {
+        Some(routable_challenger(store, model).await?)
+    } else {
+        None
+    };
+    let reason = if share > 0.0 {
+        format!("canary {share}")
+    } else {
+        "canary ended".to_string()
+    };
+    update_traffic(store, model, by, &reason, |t| {
+        let before = t.clone();
+        if let Some(v) = challenger {
+            t.challenger = Some(v);
+        }
+        t.canary_share = share;
+        Ok(*t != before)
+    })
+    .await
+}
+
+/// Turns shadow scoring of `model`'s challenger on or off.
+pub async fn set_shadow(store: &Store, model: &str, on: bool, by: &str) -> Result<Traffic> {
+    let challenger = if on {
+        Some(routable_challenger(store, model).await?)
+    } else {
+        None
+    };
+    let reason = if on { "shadow on" } else { "shadow off" };
+    update_traffic(store, model, by, reason, |t| {
+        let before = t.clone();
+        if let Some(v) = challenger {
+            t.challenger = Some(v);
+        }
+        t.shadow = on;
+        Ok(*t != before)
+    })
+    .await
+}
+
+/// Ends whatever policy is in force (a champion move calls it): share 0, shadow off.
+pub async fn end_traffic(store: &Store, model: &str, by: &str, reason: &str) -> Result<Traffic> {
+    if store.head(&traffic_key(model)).await?.is_none() {
+        return Ok(Traffic::none(model));
+    }
+    update_traffic(store, model, by, reason, |t| {
+        let active = t.canary_share > 0.0 || t.shadow;
+        t.canary_share = 0.0;
+        t.shadow = false;
+        Ok(active)
+    })
     .await
 }

@@ -190,3 +190,63 @@ async fn rollback_walks_back_through_history() {
         Err(RegistryError::NoSuchAlias { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_traffic_policy_pins_the_challenger_and_any_champion_move_ends_it() {
+    let store = Store::memory();
+    for (i, bytes) in [b"m-1", b"m-2", b"m-3"].iter().enumerate() {
+        register(&store, "fraud", *bytes, new_version(&format!("r{i}")))
+            .await
+            .unwrap();
+    }
+    move_alias(&store, "fraud", "champion", 1, None, "t", "first")
+        .await
+        .unwrap();
+    // No challenger yet: a canary is refused, naming the alias.
+    let e = set_canary(&store, "fraud", 0.1, "t").await.unwrap_err();
+    assert!(e.to_string().contains("no alias 'challenger'"), "{e}");
+    assert!(set_canary(&store, "fraud", 1.5, "t").await.is_err());
+    move_alias(&store, "fraud", "challenger", 2, None, "t", "trained")
+        .await
+        .unwrap();
+    let t = set_canary(&store, "fraud", 0.1, "cli").await.unwrap();
+    assert_eq!(
+        (t.challenger, t.canary_share, t.shadow, t.seq),
+        (Some(2), 0.1, false, 1)
+    );
+    // Setting the same share again writes nothing.
+    assert_eq!(
+        set_canary(&store, "fraud", 0.1, "cli").await.unwrap().seq,
+        1
+    );
+    let t = set_shadow(&store, "fraud", true, "cli").await.unwrap();
+    assert_eq!((t.canary_share, t.shadow, t.seq), (0.1, true, 2));
+    // A later challenger does not enter traffic until the policy is set again.
+    move_alias(&store, "fraud", "challenger", 3, None, "t", "trained")
+        .await
+        .unwrap();
+    assert_eq!(traffic(&store, "fraud").await.unwrap().challenger, Some(2));
+    // Promotion ends the policy (a new sequence number, so the edge hears of it).
+    move_alias(&store, "fraud", "champion", 2, None, "cli", "promote")
+        .await
+        .unwrap();
+    let t = traffic(&store, "fraud").await.unwrap();
+    assert_eq!((t.canary_share, t.shadow, t.seq), (0.0, false, 3));
+    assert_eq!(t.active_challenger(2), None);
+    // The challenger may not be the champion.
+    move_alias(&store, "fraud", "challenger", 2, None, "t", "x")
+        .await
+        .unwrap();
+    let e = set_shadow(&store, "fraud", true, "t").await.unwrap_err();
+    assert!(e.to_string().contains("is the champion"), "{e}");
+    // A rollback ends it too; with nothing in force, nothing is written.
+    move_alias(&store, "fraud", "challenger", 3, None, "t", "x")
+        .await
+        .unwrap();
+    set_canary(&store, "fraud", 0.5, "t").await.unwrap();
+    rollback(&store, "fraud", "champion", "t").await.unwrap();
+    let t = traffic(&store, "fraud").await.unwrap();
+    assert_eq!((t.canary_share, t.seq), (0.0, 5));
+    rollback(&store, "fraud", "challenger", "t").await.unwrap();
+    assert_eq!(traffic(&store, "fraud").await.unwrap().seq, 5);
+}

@@ -77,7 +77,7 @@ module "train" {
 module "publish" {
   source          = "../function"
   stage           = "publish"
-  object_triggers = [{ prefix = "models/", suffix = "/aliases/champion.json" }, { prefix = "features/", suffix = "/_manifest.json" }, { prefix = "keys/", suffix = ".json" }]
+  object_triggers = [{ prefix = "models/", suffix = "/aliases/champion.json" }, { prefix = "models/", suffix = "/traffic.json" }, { prefix = "features/", suffix = "/_manifest.json" }, { prefix = "keys/", suffix = ".json" }]
   schedules       = []
   read_prefixes   = ["models/", "features/", "published/", "keys/"]
   write_prefixes  = ["published/", "pipeline-runs/"]
