@@ -410,6 +410,8 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
             "1",
             "--body-timeout",
             "1",
+            "--header-timeout",
+            "1",
             "--refresh",
             "1",
         ],
@@ -420,6 +422,7 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
     common::check_access(&url, &keys).await;
     common::check_rate_limited(&url, &keys.slow, &keys.good).await;
     common::check_slow_body(&url, &keys.good).await;
+    common::check_slow_headers(&url).await;
     // Versions by number: the champion's with any key; another only with --any-version.
     let (champion, _) = common::champion(&store);
     let version = |key: &str, v: u64| {

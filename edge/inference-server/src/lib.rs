@@ -220,6 +220,10 @@ pub struct ServerLimits {
     pub body_timeout: Duration,
     /// How long a request may take once its body is in (503 beyond).
     pub request_timeout: Duration,
+    /// How long a connection may take to send a request's headers (the connection is
+    /// closed beyond): a client that opens connections and trickles headers (slowloris)
+    /// holds nothing for longer.
+    pub header_timeout: Duration,
     slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -227,6 +231,7 @@ pub struct ServerLimits {
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ServerLimits {
     pub fn new(max_in_flight: usize, body_timeout: Duration, request_timeout: Duration) -> Self {
@@ -235,8 +240,15 @@ impl ServerLimits {
             max_in_flight,
             body_timeout,
             request_timeout,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
             slots: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
         }
+    }
+
+    /// The same limits with another header-read timeout.
+    pub fn with_header_timeout(mut self, header_timeout: Duration) -> Self {
+        self.header_timeout = header_timeout;
+        self
     }
 }
 
@@ -469,14 +481,55 @@ pub async fn serve(
             }
         });
     }
-    // With the peer address, which failed key attempts are counted against.
-    axum::serve(
-        listener,
-        router(app).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(ServerError::Serve)
+    let header_timeout = app.limits.header_timeout;
+    serve_api(listener, router(app), header_timeout).await
+}
+
+/// How long a stopping server waits for the requests in flight.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// The API's accept loop: hyper's HTTP/1 connection with a header-read timeout (which
+/// `axum::serve` does not expose), each request given its peer address (what failed key
+/// attempts are counted against), and a graceful stop on SIGTERM or Ctrl-C: no new
+/// connections, the requests in flight finished (up to [`DRAIN`]).
+async fn serve_api(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    header_timeout: Duration,
+) -> Result<(), ServerError> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // A failed accept (too many open files, a reset before accept) is the
+                // connection's problem, not the server's: log, pause, go on.
+                Err(e) => {
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(
+            router.clone().layer(axum::Extension(ConnectInfo(peer))),
+        );
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // A client that went away or timed out: nothing to do but close.
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;
+    Ok(())
 }
 
 /// SIGTERM (what Kubernetes and container runtimes send to stop a pod) or Ctrl-C: the

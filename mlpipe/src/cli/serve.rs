@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// Seconds a request's body may take to arrive (408 beyond).
     #[arg(long, default_value_t = inference_server::DEFAULT_BODY_TIMEOUT.as_secs())]
     body_timeout: u64,
+    /// Seconds a connection may take to send a request's headers (closed beyond).
+    #[arg(long, default_value_t = inference_server::DEFAULT_HEADER_TIMEOUT.as_secs())]
+    header_timeout: u64,
     /// Seconds a request may take once its body is in (503 beyond).
     #[arg(long, default_value_t = inference_server::DEFAULT_REQUEST_TIMEOUT.as_secs())]
     request_timeout: u64,
@@ -84,6 +87,7 @@ pub async fn run(ctx: &Context, args: ServeArgs, telemetry: Telemetry) -> Result
         max_in_flight,
         body_timeout,
         request_timeout,
+        header_timeout,
         key_refresh,
         rate,
         burst,
@@ -162,7 +166,8 @@ pub async fn run(ctx: &Context, args: ServeArgs, telemetry: Telemetry) -> Result
             max_in_flight,
             Duration::from_secs(body_timeout.max(1)),
             Duration::from_secs(request_timeout.max(1)),
-        ),
+        )
+        .with_header_timeout(Duration::from_secs(header_timeout.max(1))),
     });
     inference_server::spawn_key_refresh(app.clone(), Duration::from_secs(key_refresh));
     if auth == inference_server::Auth::Off && !addr.ip().is_loopback() {

@@ -402,6 +402,37 @@ pub async fn check_slow_body(url: &str, key: &str) {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 
+/// A client that opens a connection and never finishes its headers (slowloris) has the
+/// connection closed once the server's header timeout passes (the read ends with the
+/// connection, not with this side's 60-second read timeout), while other requests are
+/// answered meanwhile. Native only, as for [`check_slow_body`].
+pub async fn check_slow_headers(url: &str) {
+    let addr = url.trim_start_matches("http://").to_string();
+    let slow = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.write_all(format!("GET /v2/health/live HTTP/1.1\r\nHost: {addr}\r\n").as_bytes())
+            .unwrap();
+        let mut answer = Vec::new();
+        let ended = s.read_to_end(&mut answer);
+        (
+            ended.map_err(|e| e.kind()),
+            String::from_utf8_lossy(&answer).into_owned(),
+        )
+    });
+    let r = reqwest::get(format!("{url}/v2/health/live")).await.unwrap();
+    assert_eq!(r.status(), 200, "health while headers are pending");
+    let (ended, answer) = tokio::task::spawn_blocking(move || slow.join().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        matches!(ended, Ok(_) | Err(std::io::ErrorKind::ConnectionReset)),
+        "the server kept the connection: {ended:?}"
+    );
+    assert!(!answer.contains(" 200 "), "{answer}");
+}
+
 /// Guessing keys from one address is answered 429 with `Retry-After` once the address has
 /// used its failed attempts. Run it last against a runtime: the address stays limited for
 /// the window. `client`: the header that carries the client's address where the platform
