@@ -110,6 +110,7 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     assert!(objects.join("edge/keys.json").is_file());
 
     let (_server, bucket) = object_server(&objects);
+    let otlp = common::otlp_receiver(dir.path());
     let port = common::free_port();
     let mut host = Proc(
         Command::new(bin.join("jco"))
@@ -122,6 +123,9 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
             .env("LOGS_URL", &bucket)
             .env("KEY_REFRESH_SECONDS", "1")
             .env("ALIAS_REFRESH_SECONDS", "1")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp.endpoint)
+            .env("OTLP_EXPORT_SECONDS", "0")
+            .env("OTEL_EXPORTER_OTLP_HEADERS", common::OTLP_HEADERS)
             .stdout(Stdio::null())
             .process_group(0)
             .spawn()
@@ -173,6 +177,9 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
         },
     )
     .await;
+
+    // The request counts reached the OTLP receiver under the shared metric names.
+    common::check_edge_metrics(&otlp, "mlpipe-spin").await;
 
     // A revoked key, republished, is refused within the instance's key refresh (jco keeps
     // one instance). jco tells a component no client address, so the limit on guessed keys

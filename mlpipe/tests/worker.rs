@@ -133,7 +133,9 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
     assert!(!said.contains("published champion"), "{said}");
     assert!(said.contains("already published"), "{said}");
 
-    // wrangler dev: the Worker under workerd, local bindings from the same state folder.
+    // wrangler dev: the Worker under workerd, local bindings from the same state folder,
+    // its metrics exported after every request to a test OTLP receiver.
+    let otlp = common::otlp_receiver(dir.path());
     let port = common::free_port();
     let mut dev = Proc(
         wrangler
@@ -154,6 +156,12 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
                 // Promotions and traffic policies too.
                 "--var",
                 "ALIAS_REFRESH_SECONDS:1",
+                "--var",
+                format!("OTEL_EXPORTER_OTLP_ENDPOINT:{}", otlp.endpoint).as_str(),
+                "--var",
+                "OTLP_EXPORT_SECONDS:0",
+                "--var",
+                format!("OTEL_EXPORTER_OTLP_HEADERS:{}", common::OTLP_HEADERS).as_str(),
             ])
             .stdout(Stdio::null())
             .process_group(0)
@@ -212,6 +220,9 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
         },
     )
     .await;
+
+    // The request counts reached the OTLP receiver under the shared metric names.
+    common::check_edge_metrics(&otlp, "mlpipe-worker").await;
 
     // A revoked key, republished, is refused within the isolate's key refresh.
     common::keys_cli(&store, &["revoke", "conformance"]);

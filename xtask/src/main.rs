@@ -148,7 +148,10 @@ fn python(root: &Path) -> PathBuf {
 fn has_tritonclient(root: &Path) -> bool {
     python(root).is_file()
         && Command::new(python(root))
-            .args(["-c", "import tritonclient.http, numpy, scipy"])
+            .args([
+                "-c",
+                "import tritonclient.http, numpy, scipy, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
+            ])
             .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
@@ -174,6 +177,8 @@ fn install_python_tools(root: &Path) -> Result<()> {
         "tritonclient[http]>=2.40,<3",
         // The drift statistics are held to scipy's values.
         "scipy>=1.13,<2",
+        // The edge's OTLP exports are decoded with the reference message definitions.
+        "opentelemetry-proto>=1.20,<2",
     ]))?;
     if !has_tritonclient(root) {
         bail!("tritonclient, numpy and scipy installed but they do not import");

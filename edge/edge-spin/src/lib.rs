@@ -14,6 +14,9 @@
 //!   (404: unknown entity).
 //! - `LOGS_URL` (optional): prediction logs are `PUT` to `{LOGS_URL}/<log key>` for a
 //!   `LOG_SAMPLE` share of requests, before the response (a component has no work after it).
+//! - `OTEL_EXPORTER_OTLP_ENDPOINT` (optional): request metrics (by status, latency, records,
+//!   model errors) posted as OTLP/HTTP every `OTLP_EXPORT_SECONDS`, with the headers in
+//!   `OTEL_EXPORTER_OTLP_HEADERS`; see `inference::edge_metrics`.
 //! - `MODELS`, `MAX_BODY_BYTES` (enforced as the body streams in), `MAX_BATCH`,
 //!   `MAX_FUTURE_SKEW_SECONDS`.
 //! - API keys: every endpoint but health needs `Authorization: Bearer <key>`, checked
@@ -35,6 +38,7 @@ use std::sync::Arc;
 
 use features::{OnlineError, OnlineRecord, OnlineStore};
 use inference::auth::{DEFAULT_BURST, DEFAULT_RATE_PER_S, Failures, Guard, KeyCache, RateLimits};
+use inference::edge_metrics::{EdgeMetrics, metrics_url, model_label, otlp_headers};
 use inference::registry_models::{
     Blobs, DEFAULT_CACHE_BYTES, Layered, ModelCache, RegistryModels, embedded_models,
 };
@@ -216,6 +220,116 @@ fn to_spin(r: inference::Response) -> Response {
     b.body(r.body).build()
 }
 
+/// The answer to one request (the prediction log still in it). `method` and `path` are the
+/// request's, read before its body is consumed.
+async fn answer(req: IncomingRequest, method: &str, path: &str) -> inference::Response {
+    let defaults = Settings::default();
+    let settings = Settings {
+        server_name: "mlpipe-spin".into(),
+        max_body_bytes: env_or("MAX_BODY_BYTES", defaults.max_body_bytes),
+        max_batch: env_or("MAX_BATCH", defaults.max_batch),
+        max_future_skew_us: env_or("MAX_FUTURE_SKEW_SECONDS", 300i64).saturating_mul(1_000_000),
+        ..defaults
+    };
+    let registry_url = env("REGISTRY_URL");
+    let now = now_us();
+    let (keys, failures, limits) = access();
+    let guard = Guard::from_cache(
+        &keys,
+        &Layered {
+            embedded: &[],
+            rest: env("KEYS_URL")
+                .or_else(|| registry_url.clone())
+                .map(HttpBlobs),
+        },
+        failures,
+        now,
+    )
+    .await
+    .with_limits(limits);
+    if registry_url.is_none() && embedded::OBJECTS.is_empty() {
+        return inference::Response::error(
+            &InferenceError::Unavailable("REGISTRY_URL is not set and no model is embedded".into()),
+            None,
+        );
+    }
+    let models = RegistryModels::with_cache(
+        Layered {
+            embedded: embedded::OBJECTS,
+            rest: registry_url.map(HttpBlobs),
+        },
+        model_cache(),
+    );
+    let online = HttpOnline(env("FEATURES_URL"));
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .collect();
+    let client = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("spin-client-addr"))
+        .map(|(_, a)| {
+            a.rsplit_once(':')
+                .map_or(a.as_str(), |(ip, _)| ip)
+                .to_string()
+        });
+    let body = match read_body(req, settings.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return inference::Response::error(&e, None),
+    };
+    let request = inference::Request {
+        method,
+        path,
+        headers,
+        body: &body,
+        client: client.as_deref(),
+    };
+    inference::handle(&models, &online, &settings, &guard, &request, now).await
+}
+
+thread_local! {
+    /// This instance's request metrics and its instance id.
+    static METRICS: RefCell<Option<(EdgeMetrics, u64)>> = const { RefCell::new(None) };
+}
+
+/// Counts the answered request and, once per `OTLP_EXPORT_SECONDS`, posts the metrics as
+/// OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT` (before answering: a component has no work
+/// after its response).
+async fn count(model: &str, status: u16, rows: usize, started: i64) {
+    let now = now_us();
+    let export = METRICS.with(|m| {
+        let mut m = m.borrow_mut();
+        let m = m.get_or_insert_with(|| (EdgeMetrics::new(started), nonce()));
+        m.0.record(model, status, rows, (now - started) as f64 / 1e6);
+        let instance = format!("{:016x}", m.1);
+        m.0.due(
+            now,
+            env_or("OTLP_EXPORT_SECONDS", 10i64).saturating_mul(1_000_000),
+            &[
+                ("service.name", "mlpipe-spin"),
+                ("service.instance.id", &instance),
+            ],
+        )
+    });
+    let (Some(body), Some(endpoint)) = (export, env("OTEL_EXPORTER_OTLP_ENDPOINT")) else {
+        return;
+    };
+    let url = metrics_url(&endpoint);
+    let mut post = Request::post(&url, body);
+    post.header("content-type", "application/x-protobuf");
+    for (k, v) in otlp_headers(&env("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or_default()) {
+        post.header(k, v);
+    }
+    let sent: Result<Response, _> = send(post.build()).await;
+    match sent {
+        Ok(r) if (200..300).contains(r.status()) => {}
+        Ok(r) => eprintln!("OTLP export to {url} answered {}", r.status()),
+        Err(e) => eprintln!("OTLP export to {url}: {e}"),
+    }
+}
+
 /// The exported wasi:http handler. In its own module so that the allowance for the
 /// macro's generated ABI glue (`export_name`, `unsafe`) covers that glue and nothing else.
 #[allow(unsafe_code)]
@@ -224,79 +338,16 @@ mod component {
 
     #[http_component]
     async fn handle(req: IncomingRequest) -> Response {
-        let defaults = Settings::default();
-        let settings = Settings {
-            server_name: "mlpipe-spin".into(),
-            max_body_bytes: env_or("MAX_BODY_BYTES", defaults.max_body_bytes),
-            max_batch: env_or("MAX_BATCH", defaults.max_batch),
-            max_future_skew_us: env_or("MAX_FUTURE_SKEW_SECONDS", 300i64).saturating_mul(1_000_000),
-            ..defaults
-        };
-        let registry_url = env("REGISTRY_URL");
-        let now = now_us();
-        let (keys, failures, limits) = access();
-        let guard = Guard::from_cache(
-            &keys,
-            &Layered {
-                embedded: &[],
-                rest: env("KEYS_URL")
-                    .or_else(|| registry_url.clone())
-                    .map(HttpBlobs),
-            },
-            failures,
-            now,
-        )
-        .await
-        .with_limits(limits);
-        if registry_url.is_none() && embedded::OBJECTS.is_empty() {
-            return to_spin(inference::Response::error(
-                &InferenceError::Unavailable(
-                    "REGISTRY_URL is not set and no model is embedded".into(),
-                ),
-                None,
-            ));
-        }
-        let models = RegistryModels::with_cache(
-            Layered {
-                embedded: embedded::OBJECTS,
-                rest: registry_url.map(HttpBlobs),
-            },
-            model_cache(),
-        );
-        let online = HttpOnline(env("FEATURES_URL"));
+        let started = now_us();
         let method = req.method().to_string();
         let path_and_query = req.path_with_query().unwrap_or_default();
         let path = path_and_query
             .split_once('?')
             .map_or(path_and_query.as_str(), |(p, _)| p)
             .to_string();
-        let headers: Vec<(String, String)> = req
-            .headers()
-            .entries()
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-            .collect();
-        let client = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("spin-client-addr"))
-            .map(|(_, a)| {
-                a.rsplit_once(':')
-                    .map_or(a.as_str(), |(ip, _)| ip)
-                    .to_string()
-            });
-        let body = match read_body(req, settings.max_body_bytes).await {
-            Ok(body) => body,
-            Err(e) => return to_spin(inference::Response::error(&e, None)),
-        };
-        let request = inference::Request {
-            method: &method,
-            path: &path,
-            headers,
-            body: &body,
-            client: client.as_deref(),
-        };
-        let mut response =
-            inference::handle(&models, &online, &settings, &guard, &request, now).await;
+        let model = model_label(&method, &path);
+        let mut response = answer(req, &method, &path).await;
+        let rows = response.log.as_ref().map_or(0, |l| l.rows.len());
         if let (Some(log), Some(base)) = (response.log.take(), env("LOGS_URL"))
             && sampled(&log.id, env_or("LOG_SAMPLE", 1.0))
         {
@@ -308,6 +359,7 @@ mod component {
                 Err(e) => eprintln!("prediction log PUT {url}: {e}"),
             }
         }
+        count(&model, response.status, rows, started).await;
         to_spin(response)
     }
 }

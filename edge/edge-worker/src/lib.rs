@@ -19,6 +19,9 @@
 //!   the publish stage) and kept per isolate for `KEY_REFRESH_SECONDS`; failed attempts
 //!   are counted per `CF-Connecting-IP`. A key's requests are counted by the rate-limiting
 //!   binding of its tier (`[[ratelimits]]` in `wrangler.toml`).
+//! - Metrics: requests by status, latency, records and model errors, counted per isolate
+//!   and posted as OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT` every `OTLP_EXPORT_SECONDS`
+//!   after the response (`waitUntil`); see `inference::edge_metrics`.
 //!
 //! The adapter is thin on purpose: routing, validation, features and the model run are the
 //! `inference` crate's, shared with the native server and the Spin component.
@@ -28,6 +31,7 @@ use std::sync::Arc;
 
 use features::{OnlineError, OnlineRecord, OnlineStore};
 use inference::auth::{Failures, Guard, KeyCache};
+use inference::edge_metrics::{EdgeMetrics, metrics_url, model_label, otlp_headers};
 use inference::registry_models::{
     Blobs, DEFAULT_CACHE_BYTES, Layered, ModelCache, RegistryModels, embedded_models,
 };
@@ -218,17 +222,111 @@ async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, Inference
     Ok(body)
 }
 
-fn failure(e: &InferenceError) -> worker::Result<Response> {
-    to_worker(inference::Response::error(e, None))
+fn failure(e: &InferenceError) -> inference::Response {
+    inference::Response::error(e, None)
 }
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let settings = settings(&env);
+    let started = now_us();
+    let model = model_label(&req.inner().method(), &req.path());
+    let mut response = answer(&mut req, &env).await;
+    let rows = response.log.as_ref().map_or(0, |l| l.rows.len());
+    if let Some(log) = response.log.take()
+        && sampled(&log.id, var(&env, "LOG_SAMPLE", 1.0))
+    {
+        match env.bucket("LOGS") {
+            Ok(logs) => {
+                let key = log_key(&log.model, log.at_us, nonce());
+                let lines = log.to_json_lines();
+                ctx.wait_until(async move {
+                    if let Err(e) = logs.put(key.clone(), lines).execute().await {
+                        console_error!("prediction log {key}: {e}");
+                    }
+                });
+            }
+            Err(e) => console_error!("no LOGS bucket, prediction log dropped: {e}"),
+        }
+    }
+    let now = now_us();
+    let latency_s = (now - started) as f64 / 1e6;
+    let export = METRICS.with(|m| {
+        let mut m = m.borrow_mut();
+        let m = m.get_or_insert_with(|| (EdgeMetrics::new(started), nonce()));
+        m.0.record(&model, response.status, rows, latency_s);
+        let every: i64 = var(&env, "OTLP_EXPORT_SECONDS", 10);
+        let instance = format!("{:016x}", m.1);
+        m.0.due(
+            now,
+            every.saturating_mul(1_000_000),
+            &[
+                ("service.name", "mlpipe-worker"),
+                ("service.instance.id", &instance),
+            ],
+        )
+    });
+    if let (Some(body), Some(endpoint)) =
+        (export, otlp_setting(&env, "OTEL_EXPORTER_OTLP_ENDPOINT"))
+    {
+        let headers = otlp_setting(&env, "OTEL_EXPORTER_OTLP_HEADERS").unwrap_or_default();
+        ctx.wait_until(async move {
+            if let Err(e) = post_metrics(&endpoint, &headers, &body).await {
+                console_error!("OTLP export to {endpoint}: {e}");
+            }
+        });
+    }
+    to_worker(response)
+}
+
+thread_local! {
+    /// This isolate's request metrics and its instance id.
+    static METRICS: RefCell<Option<(EdgeMetrics, u64)>> = const { RefCell::new(None) };
+}
+
+/// A setting that may be a secret (the OTLP headers carry credentials) or a var; empty is
+/// unset.
+fn otlp_setting(env: &Env, name: &str) -> Option<String> {
+    // `var` reads secrets too.
+    env.var(name)
+        .map(|v| v.to_string())
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// POSTs one OTLP export (`application/x-protobuf`) to `{endpoint}/v1/metrics`.
+async fn post_metrics(endpoint: &str, headers: &str, body: &[u8]) -> worker::Result<()> {
+    let h = Headers::new();
+    h.set("content-type", "application/x-protobuf")?;
+    for (k, v) in otlp_headers(headers) {
+        h.set(&k, &v)?;
+    }
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_headers(h)
+        .with_body(Some(worker::js_sys::Uint8Array::from(body).into()));
+    let url = metrics_url(endpoint);
+    let response = worker::Fetch::Request(Request::new_with_init(&url, &init)?)
+        .send()
+        .await?;
+    if (200..300).contains(&response.status_code()) {
+        Ok(())
+    } else {
+        Err(worker::Error::RustError(format!(
+            "answered {}",
+            response.status_code()
+        )))
+    }
+}
+
+/// The answer to one request, the prediction log still in it.
+async fn answer(req: &mut Request, env: &Env) -> inference::Response {
+    let settings = settings(env);
     // Refuse a declared oversized body before reading it.
     let declared: Option<usize> = req
         .headers()
-        .get("content-length")?
+        .get("content-length")
+        .ok()
+        .flatten()
         .and_then(|v| v.trim().parse().ok());
     if declared.is_some_and(|n| n > settings.max_body_bytes) {
         return failure(&InferenceError::TooLarge(format!(
@@ -236,7 +334,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             settings.max_body_bytes
         )));
     }
-    let body = match read_body(&mut req, settings.max_body_bytes).await {
+    let body = match read_body(req, settings.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => return failure(&e),
     };
@@ -245,7 +343,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     let headers: Vec<(String, String)> = req.headers().entries().collect();
     let client = req.headers().get("cf-connecting-ip").ok().flatten();
     let now = now_us();
-    let (keys, failures) = key_cache(&env);
+    let (keys, failures) = key_cache(env);
     // Keys live beside the models, never embedded: a revocation must reach a built Worker.
     let keys = keys
         .current(
@@ -263,15 +361,15 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
     {
         let authorization = req.headers().get("authorization").ok().flatten();
         if let Ok(key) = known.check(authorization.as_deref(), None, now)
-            && let Some(wait) = over_rate(&env, key).await
+            && let Some(wait) = over_rate(env, key).await
         {
-            return to_worker(inference::Response::error(
+            return inference::Response::error(
                 &InferenceError::TooManyRequests {
                     message: format!("the API key {} is over its rate limit", key.prefix()),
                     retry_after_s: wait,
                 },
                 None,
-            ));
+            );
         }
     }
     let guard = Guard::from_keys(keys, failures);
@@ -286,7 +384,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
             embedded: embedded::OBJECTS,
             rest: bucket.map(R2Blobs),
         },
-        model_cache(&env),
+        model_cache(env),
     );
     let online = KvOnline(env.kv("FEATURES").ok());
     let request = inference::Request {
@@ -296,22 +394,5 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> worker::Result<Respo
         body: &body,
         client: client.as_deref(),
     };
-    let mut response = inference::handle(&models, &online, &settings, &guard, &request, now).await;
-    if let Some(log) = response.log.take()
-        && sampled(&log.id, var(&env, "LOG_SAMPLE", 1.0))
-    {
-        match env.bucket("LOGS") {
-            Ok(logs) => {
-                let key = log_key(&log.model, log.at_us, nonce());
-                let lines = log.to_json_lines();
-                ctx.wait_until(async move {
-                    if let Err(e) = logs.put(key.clone(), lines).execute().await {
-                        console_error!("prediction log {key}: {e}");
-                    }
-                });
-            }
-            Err(e) => console_error!("no LOGS bucket, prediction log dropped: {e}"),
-        }
-    }
-    to_worker(response)
+    inference::handle(&models, &online, &settings, &guard, &request, now).await
 }

@@ -997,3 +997,146 @@ pub async fn check_traffic(
     publish();
     wait_answered(api, &to_challenger, width, challenger, None).await;
 }
+
+/// The test OTLP receiver (`otlp_receiver.py`, in the test venv's Python, which has
+/// opentelemetry-proto) and the file of data points it decoded.
+pub struct OtlpReceiver {
+    _proc: Proc,
+    pub endpoint: String,
+    file: PathBuf,
+}
+
+/// The `authorization` header the edge runtimes are configured to send with their exports
+/// (through `OTEL_EXPORTER_OTLP_HEADERS`, percent-encoded as the SDK reads it).
+pub const OTLP_AUTH: &str = "Bearer edge-test";
+pub const OTLP_HEADERS: &str = "authorization=Bearer%20edge-test";
+
+pub fn otlp_receiver(dir: &Path) -> OtlpReceiver {
+    use std::os::unix::process::CommandExt as _;
+    let python = std::env::var("MLPIPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let file = dir.join("otlp-points.jsonl");
+    let mut child = Command::new(python)
+        .arg(format!("{ROOT}/mlpipe/tests/otlp_receiver.py"))
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("the OTLP receiver did not start: {line:?}"));
+    OtlpReceiver {
+        _proc: Proc(child),
+        endpoint: format!("http://127.0.0.1:{port}"),
+        file,
+    }
+}
+
+impl OtlpReceiver {
+    pub fn points(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+/// The edge runtime `service` (its `service.name`) exported its request metrics to `rx`
+/// as OTLP, decoded by the reference protobuf definitions: every metric and label is one
+/// `records::metrics` lists (with its kind), sums are cumulative and monotonic, the
+/// configured headers came along, and in the latest export of each instance the fraud
+/// latency histogram counts exactly the fraud requests over every status, among them
+/// answered ones (200) and refused ones (401). Runtimes: Worker, Spin.
+pub async fn check_edge_metrics(rx: &OtlpReceiver, service: &str) {
+    use records::metrics::{INFERENCE_LATENCY, INFERENCE_REQUESTS, Kind};
+    let started = Instant::now();
+    let points = loop {
+        let points: Vec<Value> = rx
+            .points()
+            .into_iter()
+            .filter(|p| p["resource"]["service.name"] == service)
+            .collect();
+        let has = |status: &str| {
+            points.iter().any(|p| {
+                p["name"] == INFERENCE_REQUESTS
+                    && p["attributes"]["model"] == "fraud"
+                    && p["attributes"]["status"] == status
+            })
+        };
+        if has("200") && has("401") {
+            break points;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no OTLP export from {service} with 200 and 401 answers: {points:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    for p in &points {
+        let name = p["name"].as_str().unwrap();
+        let metric = records::metrics::find(name)
+            .unwrap_or_else(|| panic!("{name} is not in records::metrics::ALL"));
+        let kind = match metric.kind {
+            Kind::Counter => "sum",
+            Kind::Histogram => "histogram",
+            Kind::Gauge => "gauge",
+        };
+        assert_eq!(p["kind"], kind, "{p}");
+        let labels: Vec<&str> = p["attributes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut declared = metric.labels.to_vec();
+        declared.sort_unstable();
+        assert_eq!(labels, declared, "{p}");
+        assert_eq!(p["temporality"], 2, "cumulative: {p}");
+        if kind == "sum" {
+            assert_eq!(p["monotonic"], true, "{p}");
+        }
+        assert_eq!(p["authorization"], OTLP_AUTH, "{p}");
+        assert!(p["resource"]["service.instance.id"].is_string(), "{p}");
+    }
+    // The latest export of one instance: its histogram counts every fraud request.
+    let last = points
+        .iter()
+        .max_by_key(|p| p["time"].as_u64().unwrap())
+        .unwrap();
+    let (instance, time) = (&last["resource"]["service.instance.id"], &last["time"]);
+    let export: Vec<&Value> = points
+        .iter()
+        .filter(|p| &p["resource"]["service.instance.id"] == instance && &p["time"] == time)
+        .collect();
+    let requests: u64 = export
+        .iter()
+        .filter(|p| p["name"] == INFERENCE_REQUESTS && p["attributes"]["model"] == "fraud")
+        .map(|p| p["value"].as_u64().unwrap())
+        .sum();
+    let histogram = export
+        .iter()
+        .find(|p| p["name"] == INFERENCE_LATENCY && p["attributes"]["model"] == "fraud")
+        .expect("a latency histogram for fraud");
+    assert_eq!(
+        histogram["count"].as_u64().unwrap(),
+        requests,
+        "{export:#?}"
+    );
+    let buckets: u64 = histogram["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap())
+        .sum();
+    assert_eq!(buckets, requests);
+    assert_eq!(
+        histogram["bounds"].as_array().unwrap().len(),
+        records::metrics::LATENCY_BUCKETS.len()
+    );
+}

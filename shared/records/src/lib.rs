@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod keys;
+pub mod metrics;
 pub mod models;
 pub mod monitoring;
 pub mod pipeline;

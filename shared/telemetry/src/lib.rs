@@ -16,7 +16,8 @@ use std::time::Duration;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 
-pub mod names;
+/// Every metric mlpipe emits (defined in `records::metrics`, where the edge reads it too).
+pub use records::metrics as names;
 #[cfg(feature = "sdk")]
 pub mod sdk;
 
@@ -45,6 +46,7 @@ struct Instruments {
     stage_peak_memory: Gauge<u64>,
     inference_requests: Counter<u64>,
     inference_rows: Counter<u64>,
+    inference_model_errors: Counter<u64>,
     inference_latency: Histogram<f64>,
     retrain_requests: Counter<u64>,
     drift_score: Gauge<f64>,
@@ -56,7 +58,7 @@ struct Instruments {
 }
 
 fn help(name: &str) -> &'static str {
-    names::find(name).map_or("", |m| m.help)
+    names::help(name)
 }
 
 fn counter(m: &Meter, name: &'static str) -> Counter<u64> {
@@ -75,10 +77,7 @@ fn gauge_u64(m: &Meter, name: &'static str) -> Gauge<u64> {
 const STAGE_BUCKETS: &[f64] = &[
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0,
 ];
-/// Inference answers in well under a millisecond to a few hundred.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-];
+use names::LATENCY_BUCKETS;
 
 /// Built on first use from the global provider, so [`sdk::init`] must run before any record.
 fn instruments() -> &'static Instruments {
@@ -97,6 +96,7 @@ fn instruments() -> &'static Instruments {
             stage_peak_memory: gauge_u64(&m, names::STAGE_PEAK_MEMORY),
             inference_requests: counter(&m, names::INFERENCE_REQUESTS),
             inference_rows: counter(&m, names::INFERENCE_ROWS),
+            inference_model_errors: counter(&m, names::INFERENCE_MODEL_ERRORS),
             inference_latency: m
                 .f64_histogram(names::INFERENCE_LATENCY)
                 .with_description(help(names::INFERENCE_LATENCY))
@@ -207,6 +207,10 @@ pub fn record_inference(model: &str, status: u16, rows: usize, latency: Duration
         .add(1, &[m.clone(), KeyValue::new("status", status.to_string())]);
     if rows > 0 {
         i.inference_rows.add(rows as u64, std::slice::from_ref(&m));
+    }
+    // A 500 is the model failing to run (the edge counts it the same way).
+    if status == 500 {
+        i.inference_model_errors.add(1, std::slice::from_ref(&m));
     }
     i.inference_latency.record(latency.as_secs_f64(), &[m]);
 }

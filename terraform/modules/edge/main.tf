@@ -54,6 +54,8 @@ resource "cloudflare_workers_script" "this" {
     { name = "KEY_REFRESH_SECONDS", type = "plain_text", text = tostring(var.key_refresh_seconds) },
     { name = "MAX_FUTURE_SKEW_SECONDS", type = "plain_text", text = tostring(var.max_future_skew_seconds) },
     { name = "MODEL_CACHE_BYTES", type = "plain_text", text = tostring(var.model_cache_bytes) },
+    { name = "OTEL_EXPORTER_OTLP_ENDPOINT", type = "plain_text", text = var.otlp_endpoint },
+    { name = "OTLP_EXPORT_SECONDS", type = "plain_text", text = tostring(var.otlp_export_seconds) },
   ]
 
   observability = {

@@ -77,6 +77,18 @@ variable "max_future_skew_seconds" {
   default     = 300
 }
 
+variable "otlp_endpoint" {
+  description = "OTEL_EXPORTER_OTLP_ENDPOINT: base URL of an OTLP/HTTP receiver (an OpenTelemetry Collector, or Prometheus' /api/v1/otlp) the Worker posts its request metrics to. Empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "otlp_export_seconds" {
+  description = "OTLP_EXPORT_SECONDS: at most one metrics export per isolate every this many seconds."
+  type        = number
+  default     = 10
+}
+
 variable "r2_location" {
   description = "R2 location hint of both buckets (e.g. \"weur\", \"enam\"). Null: Cloudflare chooses."
   type        = string

@@ -1,6 +1,8 @@
 //! Every metric mlpipe emits, with its labels: the single list the dashboards, the alert
 //! rules and their test are checked against. Names are the Prometheus names as exposed at
-//! the native server's `/metrics` (and as Prometheus' OTLP receiver stores them).
+//! the native server's `/metrics` (and as Prometheus' OTLP receiver stores them). Here, in
+//! the wasm-safe records crate, so the edge runtimes (which cannot run the OpenTelemetry
+//! SDK) emit the same names; `telemetry::names` re-exports it.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -25,6 +27,7 @@ pub const STAGE_PEAK_MEMORY: &str = "mlpipe_stage_peak_memory_bytes";
 pub const INFERENCE_REQUESTS: &str = "mlpipe_inference_requests_total";
 pub const INFERENCE_ROWS: &str = "mlpipe_inference_rows_total";
 pub const INFERENCE_LATENCY: &str = "mlpipe_inference_latency_seconds";
+pub const INFERENCE_MODEL_ERRORS: &str = "mlpipe_inference_model_errors_total";
 pub const RETRAIN_REQUESTS: &str = "mlpipe_retrain_requests_total";
 pub const DRIFT_SCORE: &str = "mlpipe_drift_score";
 pub const DRIFT_FEATURE_DRIFTED: &str = "mlpipe_drift_feature_drifted";
@@ -83,6 +86,12 @@ pub const ALL: &[Metric] = &[
         help: "Time to answer an inference request (parse, features, model, encode), in seconds.",
     },
     Metric {
+        name: INFERENCE_MODEL_ERRORS,
+        kind: Kind::Counter,
+        labels: &["model"],
+        help: "Inference requests whose model could not be run (answered 500).",
+    },
+    Metric {
         name: RETRAIN_REQUESTS,
         kind: Kind::Counter,
         labels: &["model", "reason"],
@@ -130,3 +139,14 @@ pub const ALL: &[Metric] = &[
 pub fn find(name: &str) -> Option<&'static Metric> {
     ALL.iter().find(|m| m.name == name)
 }
+
+/// The help text of `name` (empty for a name not in [`ALL`]).
+pub fn help(name: &str) -> &'static str {
+    find(name).map_or("", |m| m.help)
+}
+
+/// Upper bounds of the inference latency histogram, in seconds: inference answers in well
+/// under a millisecond to a few hundred. The native server and the edge use the same.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
