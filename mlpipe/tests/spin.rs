@@ -143,38 +143,22 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     common::check_access(&url, &keys).await;
     common::check_rate_limited(&url, &keys.slow, &keys.good).await;
 
-    // The /v1 request's prediction log was PUT to LOGS_URL (the objects folder), under a
-    // name the component drew, with the request id inside.
-    let mut found = None;
-    for _ in 0..20 {
-        found = common::files_under(&objects.join("inference-logs/fraud"))
-            .into_iter()
-            .filter_map(|f| std::fs::read_to_string(f).ok())
-            .find(|text| text.contains(&format!("\"request_id\":\"{}\"", common::V1_ID)));
-        if found.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    let log = found.expect("no prediction log under LOGS_URL");
-    assert_eq!(log.lines().count(), common::V1_RECORDS);
-    let first: Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
-    assert_eq!(first["request_id"], common::V1_ID);
+    // Prediction logs are PUT to LOGS_URL (the objects folder) under names the component
+    // draws, with the request id inside.
+    let logs = objects.join("inference-logs/fraud");
+    common::check_logs(&common::Api::new(&url, Some(&keys.good)), |id| {
+        common::logs_in(&logs, id)
+    })
+    .await;
 
     // Canary and shadow, the policy published to the objects the component reads.
-    let logs = objects.join("inference-logs/fraud");
     common::check_traffic(
         &common::Api::new(&url, Some(&keys.good)),
         &store,
         || {
             publish();
         },
-        |id| {
-            common::files_under(&logs)
-                .into_iter()
-                .filter_map(|f| std::fs::read_to_string(f).ok())
-                .find(|text| text.contains(&format!("\"request_id\":\"{id}\"")))
-        },
+        |id| common::logs_in(&logs, id).pop().map(|(_, text)| text),
     )
     .await;
 

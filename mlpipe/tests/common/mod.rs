@@ -1140,3 +1140,69 @@ pub async fn check_edge_metrics(rx: &OtlpReceiver, service: &str) {
         records::metrics::LATENCY_BUCKETS.len()
     );
 }
+
+/// Prediction logs, wherever the runtime writes them: the `/v1` request of
+/// [`check_endpoint`] was logged ([`V1_RECORDS`] lines, each with the request id and its
+/// record index), the object is named by the server (never after the client's id), and two
+/// requests under one client-chosen id are two logs, neither replacing the other.
+/// `logs_with(id)` returns (object name, text) of every log holding request id `id`.
+/// Runtimes: native, Worker, Spin.
+pub async fn check_logs(api: &Api, logs_with: impl Fn(&str) -> Vec<(String, String)>) {
+    let wait_for = |id: &str, n: usize| {
+        let started = Instant::now();
+        loop {
+            let found = logs_with(id);
+            if found.len() >= n || started.elapsed() > Duration::from_secs(60) {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    let found = tokio::task::block_in_place(|| wait_for(V1_ID, 1));
+    assert_eq!(found.len(), 1, "one prediction log for {V1_ID}");
+    let (name, text) = &found[0];
+    assert!(
+        !name.contains(V1_ID),
+        "a log named after the client's id: {name}"
+    );
+    assert_eq!(text.lines().count(), V1_RECORDS, "{text}");
+    for (i, line) in text.lines().enumerate() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            (v["request_id"].as_str(), v["index"].as_u64()),
+            (Some(V1_ID), Some(i as u64))
+        );
+    }
+    let record = records(1);
+    for _ in 0..2 {
+        let r = api
+            .http()
+            .post(format!("{}/v1/models/fraud/predict", api.url))
+            .json(&json!({ "id": "same-client-id", "records": record }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-request-id"], "same-client-id");
+    }
+    let both = tokio::task::block_in_place(|| wait_for("same-client-id", 2));
+    assert_eq!(
+        both.len(),
+        2,
+        "a request with a repeated id overwrote the first one's log"
+    );
+}
+
+/// The (path, text) of every file under `dir` whose text holds request id `id`.
+pub fn logs_in(dir: &Path, id: &str) -> Vec<(String, String)> {
+    files_under(dir)
+        .into_iter()
+        .filter_map(|f| {
+            Some((
+                f.to_string_lossy().into_owned(),
+                std::fs::read_to_string(&f).ok()?,
+            ))
+        })
+        .filter(|(_, text)| text.contains(&format!("\"request_id\":\"{id}\"")))
+        .collect()
+}
