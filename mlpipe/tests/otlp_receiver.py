@@ -23,8 +23,22 @@ def attributes(kvs):
 
 
 class Handler(BaseHTTPRequestHandler):
+    def body(self):
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            out = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("content-length", "0")))
+
     def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        # Read whole before answering: a client still writing would see its pipe broken.
+        body = self.body()
         if self.path != "/v1/metrics":
             self.send_response(404)
             self.end_headers()
