@@ -194,6 +194,29 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
         |id| common::logs_in(&logs, id).pop().map(|(_, text)| text),
     )
     .await;
+    // The server reports each admitted key's last use at its key refresh; refused keys
+    // were never admitted.
+    let started = std::time::Instant::now();
+    loop {
+        let rows = common::keys_cli(&store, &["list"]);
+        let last_used = |name: &str| {
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .unwrap()["last_used"]
+                .clone()
+        };
+        assert!(last_used("revoked").is_null() && last_used("expired").is_null());
+        if last_used("conformance").is_string() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "no last use reported: {rows}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     common::keys_cli(&store, &["revoke", "conformance"]);
     common::wait_refused(&url, &keys.good).await;
     common::check_guessing_is_limited(&url, None).await;

@@ -17,7 +17,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use features::{OnlineError, OnlineRecord, OnlineStore};
-use inference::auth::{Failures, Guard, Keys, RateLimits};
+use inference::auth::{Failures, Guard, Keys, RateLimits, Usage};
 use inference::registry_models::{Blobs, RegistryModels};
 use inference::service::sampled;
 use inference::{InferenceError, Settings};
@@ -56,6 +56,8 @@ pub struct Access {
     guard: RwLock<Arc<Guard>>,
     failures: Arc<Failures>,
     limits: Arc<RateLimits>,
+    /// Keys admitted since the last report, written to the store at each refresh.
+    usage: Arc<Usage>,
 }
 
 impl Access {
@@ -64,10 +66,11 @@ impl Access {
     pub fn new(auth: Auth, limits: RateLimits) -> Access {
         let failures = Arc::new(Failures::default());
         let limits = Arc::new(limits);
+        let usage = Arc::new(Usage::default());
         let guard = match auth {
-            Auth::Required => {
-                Guard::keys(Arc::new(Keys::default()), failures.clone()).with_limits(limits.clone())
-            }
+            Auth::Required => Guard::keys(Arc::new(Keys::default()), failures.clone())
+                .with_limits(limits.clone())
+                .with_usage(usage.clone()),
             Auth::WhenConfigured | Auth::Off => Guard::open(),
         };
         Access {
@@ -75,6 +78,7 @@ impl Access {
             guard: RwLock::new(Arc::new(guard)),
             failures,
             limits,
+            usage,
         }
     }
 
@@ -87,10 +91,14 @@ impl Access {
         self.guard.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Re-reads `keys/` from `store`; returns how many keys are loaded.
+    /// Reports the keys used since the last refresh (`keys/<id>.last-used`, for `mlpipe keys
+    /// list`), then re-reads `keys/` from `store`; returns how many keys are loaded.
     pub async fn refresh(&self, store: &Store) -> Result<usize, ServerError> {
         if self.auth == Auth::Off {
             return Ok(0);
+        }
+        for (id, at_us) in self.usage.take_changed() {
+            access::record_use(store, &id, at_us).await?;
         }
         let keys = access::list(store).await?;
         let n = keys.len();
@@ -99,6 +107,7 @@ impl Access {
         } else {
             Guard::keys(Arc::new(Keys::new(keys)), self.failures.clone())
                 .with_limits(self.limits.clone())
+                .with_usage(self.usage.clone())
         };
         *self.guard.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(guard);
         Ok(n)

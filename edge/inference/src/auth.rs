@@ -275,6 +275,38 @@ pub struct Guard {
     pub policy: Policy,
     pub failures: Arc<Failures>,
     pub limits: Option<Arc<RateLimits>>,
+    /// Where admitted keys' last use is noted (the native server reports it to the store).
+    pub usage: Option<Arc<Usage>>,
+}
+
+/// When each key was last admitted by this instance, and which of those the owner has not
+/// taken yet: what `mlpipe keys list` shows as "last used" once a server reports it.
+#[derive(Debug, Default)]
+pub struct Usage(Mutex<HashMap<String, (i64, bool)>>);
+
+impl Usage {
+    pub fn touch(&self, id: &str, now_us: i64) {
+        if let Ok(mut m) = self.0.lock() {
+            let e = m.entry(id.to_string()).or_insert((now_us, true));
+            if now_us >= e.0 {
+                *e = (now_us, true);
+            }
+        }
+    }
+
+    /// The uses noted since the last call: (key id, time).
+    pub fn take_changed(&self) -> Vec<(String, i64)> {
+        let Ok(mut m) = self.0.lock() else {
+            return Vec::new();
+        };
+        m.iter_mut()
+            .filter(|(_, (_, changed))| *changed)
+            .map(|(id, (at, changed))| {
+                *changed = false;
+                (id.clone(), *at)
+            })
+            .collect()
+    }
 }
 
 impl Guard {
@@ -283,6 +315,7 @@ impl Guard {
             policy: Policy::Open,
             failures: Arc::default(),
             limits: None,
+            usage: None,
         }
     }
 
@@ -291,7 +324,14 @@ impl Guard {
             policy: Policy::Keys(keys),
             failures,
             limits: None,
+            usage: None,
         }
+    }
+
+    /// The same guard, noting each admitted key's use in `usage`.
+    pub fn with_usage(mut self, usage: Arc<Usage>) -> Guard {
+        self.usage = Some(usage);
+        self
     }
 
     /// The same guard, counting each key's requests against `limits`.
@@ -321,6 +361,7 @@ impl Guard {
             policy,
             failures,
             limits: None,
+            usage: None,
         }
     }
 
@@ -351,6 +392,9 @@ impl Guard {
         }
         match keys.check(authorization, model, now_us) {
             Ok(key) => {
+                if let Some(usage) = &self.usage {
+                    usage.touch(&key.id, now_us);
+                }
                 if let Some(limits) = &self.limits
                     && let Err(wait) = limits.take(key, now_us)
                 {

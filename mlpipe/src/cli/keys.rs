@@ -96,7 +96,7 @@ fn state(k: &ApiKey, now: i64) -> &'static str {
 }
 
 /// A key's listing: never its hash or secret.
-fn row(k: &ApiKey, now: i64) -> serde_json::Value {
+fn row(k: &ApiKey, now: i64, last_used: Option<i64>) -> serde_json::Value {
     json!({
         "name": k.name,
         "prefix": k.prefix(),
@@ -107,8 +107,9 @@ fn row(k: &ApiKey, now: i64) -> serde_json::Value {
         "rate_per_s": k.rate_per_s,
         "any_version": k.any_version,
         "state": state(k, now),
-        // The edge does not report key use back to the store.
-        "last_used": serde_json::Value::Null,
+        // Reported by native servers (`keys/<id>.last-used`); the edge runtimes do not
+        // report use back to the store.
+        "last_used": last_used.map(time),
     })
 }
 
@@ -146,7 +147,7 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> Result<ExitCode> {
             };
             let (key, record) = access::create(&store, &name, scope, now).await?;
             if json {
-                let mut v = row(&record, now);
+                let mut v = row(&record, now, None);
                 v["key"] = json!(key);
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
@@ -168,8 +169,12 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> Result<ExitCode> {
         }
         KeysCommand::List { json } => {
             let keys = access::list(&store).await?;
+            let used = access::last_used(&store).await?;
             if json {
-                let rows: Vec<_> = keys.iter().map(|k| row(k, now)).collect();
+                let rows: Vec<_> = keys
+                    .iter()
+                    .map(|k| row(k, now, used.get(&k.id).copied()))
+                    .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else if keys.is_empty() {
                 println!("no API keys (create one with `mlpipe keys create --name NAME`)");
@@ -180,7 +185,7 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> Result<ExitCode> {
                 );
                 for k in &keys {
                     println!(
-                        "{:<20} {:<18} {:<20} {:<21} {:<21} {:<8} -",
+                        "{:<20} {:<18} {:<20} {:<21} {:<21} {:<8} {}",
                         k.name,
                         k.prefix(),
                         if k.models.is_empty() {
@@ -191,6 +196,7 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> Result<ExitCode> {
                         time(k.created_at_us),
                         k.expires_at_us.map_or("never".into(), time),
                         state(k, now),
+                        used.get(&k.id).map_or("-".into(), |t| time(*t)),
                     );
                 }
             }
@@ -198,7 +204,10 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> Result<ExitCode> {
         KeysCommand::Revoke { name, json } => {
             let record = access::revoke(&store, &name, now).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&row(&record, now))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&row(&record, now, None))?
+                );
             } else {
                 println!(
                     "revoked key '{}' ({}); servers refuse it within their key refresh interval",

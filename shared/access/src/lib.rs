@@ -34,6 +34,45 @@ pub fn record_key(id: &str) -> String {
     format!("{API_KEYS}{id}.json")
 }
 
+use records::access::KeyUse as LastUsed;
+pub use records::keys::api_key_last_used as last_used_key;
+
+/// Records that key `id` was used at `at_us`, unless a later use is already recorded (several
+/// servers may report the same key; the latest wins, approximately under races).
+pub async fn record_use(store: &Store, id: &str, at_us: i64) -> Result<(), AccessError> {
+    let key = last_used_key(id);
+    if let Some(o) = store.get_opt(&key).await?
+        && serde_json::from_slice::<LastUsed>(&o.bytes).is_ok_and(|u| u.at_us >= at_us)
+    {
+        return Ok(());
+    }
+    let body = serde_json::to_vec(&LastUsed { at_us }).unwrap_or_default();
+    store.put(&key, body).await?;
+    Ok(())
+}
+
+/// When each key was last used, by id, as far as servers reported it.
+pub async fn last_used(
+    store: &Store,
+) -> Result<std::collections::HashMap<String, i64>, AccessError> {
+    let mut out = std::collections::HashMap::new();
+    for info in store.list(API_KEYS).await? {
+        let Some(id) = info
+            .key
+            .strip_prefix(API_KEYS)
+            .and_then(|k| k.strip_suffix(records::keys::LAST_USED_SUFFIX))
+        else {
+            continue;
+        };
+        if let Some(o) = store.get_opt(&info.key).await?
+            && let Ok(u) = serde_json::from_slice::<LastUsed>(&o.bytes)
+        {
+            out.insert(id.to_string(), u.at_us);
+        }
+    }
+    Ok(out)
+}
+
 /// SHA-256 of a whole key string, lowercase hex: what records and the edge compare.
 pub fn key_sha256(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
@@ -220,5 +259,18 @@ mod tests {
         let a = random_hex(SECRET_LEN).unwrap();
         assert_eq!(a.len(), SECRET_LEN);
         assert_ne!(a, random_hex(SECRET_LEN).unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_latest_use_is_kept_beside_the_record_and_list_ignores_it() {
+        let store = Store::memory();
+        let (_, record) = create(&store, "used", Scope::default(), 5).await.unwrap();
+        assert!(last_used(&store).await.unwrap().is_empty());
+        record_use(&store, &record.id, 100).await.unwrap();
+        record_use(&store, &record.id, 50).await.unwrap();
+        assert_eq!(last_used(&store).await.unwrap()[&record.id], 100);
+        // Not a key record (and not `.json`: no publish event).
+        assert_eq!(list(&store).await.unwrap().len(), 1);
+        assert!(!last_used_key(&record.id).ends_with(".json"));
     }
 }

@@ -102,3 +102,9 @@ mod tests {
         assert_eq!(k.prefix(), "mlp_0123456789ab");
     }
 }
+
+/// `keys/<id>.last-used`: the latest time a server reported admitting the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUse {
+    pub at_us: i64,
+}

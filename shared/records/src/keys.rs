@@ -300,6 +300,16 @@ pub fn published_online(view: &str, version: &str) -> String {
     format!("{PUBLISHED}features/{view}/{version}.json")
 }
 
+/// Suffix of a key's last-use record beside its `keys/<id>.json`.
+pub const LAST_USED_SUFFIX: &str = ".last-used";
+
+/// `keys/<id>.last-used`: when a server last admitted the key ([`crate::access::KeyUse`]).
+/// Not `.json`: key records are what the publish stage listens for, and a use is nothing to
+/// publish.
+pub fn api_key_last_used(id: &str) -> String {
+    format!("{API_KEYS}{id}{LAST_USED_SUFFIX}")
+}
+
 /// The record of publishing a key set to the edge, by the set's content hash (keys are only
 /// ever added or revoked, so a set's content never comes back after it changed).
 pub fn published_keys(sha256: &str) -> String {
