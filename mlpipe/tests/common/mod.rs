@@ -1,5 +1,20 @@
-//! Shared by the edge runtime tests (the Worker, the Spin component): the pipeline's output
-//! and the checks every runtime must pass, with the native server as the reference.
+//! The conformance suite: the pipeline's output and the checks the three runtimes (the
+//! native server in `serve.rs`, the Worker under `wrangler dev` in `worker.rs`, the Spin
+//! component under `jco serve` in `spin.rs`) must pass alike, with the native server as the
+//! reference for `/v1`. Each case and where it applies (`edge/README.md` has the same table):
+//!
+//! | case | native | Worker | Spin |
+//! |---|---|---|---|
+//! | [`check_endpoint`] (health, metadata, `/v2` = tract, Triton's client, 400/404/422, far-future time, `/v1` = native) | yes | yes | yes |
+//! | [`check_oversized_stream`] (chunked body over the limit: 413) | yes | yes | yes |
+//! | [`check_access`] (no, wrong, other-model, expired, revoked key) | yes | yes | yes |
+//! | [`check_rate_limited`] (429 + `Retry-After`) | yes | yes | yes |
+//! | [`wait_refused`] (revocation reaches a running instance) | yes | yes | yes |
+//! | [`check_logs`] (server-named logs, repeated ids kept) | yes | yes | yes |
+//! | [`check_traffic`] (canary assignment, shadow logging, promotion ends it) | yes | yes | yes |
+//! | [`check_guessing_is_limited`] (per client address) | yes | yes | no: jco passes no address |
+//! | [`check_slow_body`], [`check_slow_headers`] (408, connection closed) | yes | no: workerd owns the connection | no: jco owns it |
+//! | [`check_edge_metrics`] (OTLP export, names as `records::metrics`) | no: `/metrics` text, `serve.rs` | yes | yes |
 
 #![allow(dead_code, clippy::unwrap_used)] // test helpers fail loudly by design
 
