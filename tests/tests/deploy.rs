@@ -593,6 +593,25 @@ fn training_is_a_batch_job_submitted_by_its_triggers() {
 // ---------------------------------------------------------------------------------------
 // The edge
 
+/// The fields of an HCL object expression, by name.
+fn object_fields(expr: &Expression) -> Option<BTreeMap<String, &Expression>> {
+    let Expression::Object(obj) = expr else {
+        return None;
+    };
+    Some(
+        obj.iter()
+            .map(|(k, v)| (k.to_string().trim_matches('"').to_string(), v))
+            .collect(),
+    )
+}
+
+fn number(expr: Option<&Expression>) -> Option<f64> {
+    match expr? {
+        Expression::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
 #[test]
 fn worker_bindings_match_wrangler_toml() {
     let wrangler: toml::Table = toml::from_str(
@@ -615,36 +634,75 @@ fn worker_bindings_match_wrangler_toml() {
         .and_then(|v| v.as_table())
         .map(|t| t.keys().cloned().collect())
         .unwrap_or_default();
-    assert!(!r2.is_empty() && !kv.is_empty() && !vars.is_empty());
+    // [[ratelimits]]: (name, namespace_id, limit, period).
+    let ratelimits: BTreeSet<(String, String, i64, i64)> = wrangler
+        .get("ratelimits")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let simple = &t["simple"];
+            (
+                t["name"].as_str().unwrap().to_string(),
+                t["namespace_id"].as_str().unwrap().to_string(),
+                simple["limit"].as_integer().unwrap(),
+                simple["period"].as_integer().unwrap(),
+            )
+        })
+        .collect();
+    assert!(!r2.is_empty() && !kv.is_empty() && !vars.is_empty() && !ratelimits.is_empty());
 
     let blocks = module("modules/edge");
-    let scripts = resources(&blocks, "cloudflare_workers_script");
-    assert_eq!(scripts.len(), 1, "one Worker script");
-    let script = scripts[0].body();
-    let Some(Expression::Array(bindings)) = attr(script, "bindings") else {
-        panic!("the Worker script's bindings must be a list of objects");
+    let versions = resources(&blocks, "cloudflare_worker_version");
+    assert_eq!(versions.len(), 1, "one Worker version");
+    let version = versions[0].body();
+    let Some(Expression::Array(bindings)) = attr(version, "bindings") else {
+        panic!("the Worker version's bindings must be a list of objects");
     };
     let mut by_type: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut limits = BTreeSet::new();
     for binding in bindings {
-        let Expression::Object(obj) = binding else {
-            panic!("a binding is not an object: {binding}");
-        };
-        let field = |name: &str| {
-            obj.iter()
-                .find(|(k, _)| k.to_string().trim_matches('"') == name)
-                .and_then(|(_, v)| string(Some(v)))
-        };
-        let (Some(kind), Some(name)) = (field("type"), field("name")) else {
+        let fields = object_fields(binding)
+            .unwrap_or_else(|| panic!("a binding is not an object: {binding}"));
+        let (Some(kind), Some(name)) = (
+            string(fields.get("type").copied()),
+            string(fields.get("name").copied()),
+        ) else {
             panic!("a binding without a literal type and name: {binding}");
         };
+        if kind == "ratelimit" {
+            let simple = object_fields(fields["simple"]).unwrap();
+            limits.insert((
+                name.clone(),
+                string(fields.get("namespace_id").copied()).unwrap(),
+                number(simple.get("limit").copied()).unwrap() as i64,
+                number(simple.get("period").copied()).unwrap() as i64,
+            ));
+        }
         by_type.entry(kind).or_default().insert(name);
     }
     let get = |k: &str| by_type.get(k).cloned().unwrap_or_default();
     assert_eq!(get("r2_bucket"), r2, "R2 bindings");
     assert_eq!(get("kv_namespace"), kv, "KV bindings");
     assert_eq!(get("plain_text"), vars, "plain-text vars");
+    assert_eq!(limits, ratelimits, "rate-limiting bindings");
+    // Credentials are secrets, never plain vars; wrangler.toml names them in a comment
+    // (`wrangler secret put NAME`).
+    let secrets = get("secret_text");
+    assert_eq!(
+        secrets,
+        BTreeSet::from(["OTEL_EXPORTER_OTLP_HEADERS".to_string()])
+    );
+    let wrangler_text =
+        std::fs::read_to_string(root().join("edge/edge-worker/wrangler.toml")).unwrap();
+    for s in &secrets {
+        assert!(
+            wrangler_text.contains(&format!("wrangler secret put {s}")),
+            "wrangler.toml does not say how to set the secret {s}"
+        );
+    }
     // A literal, or a variable of the module whose default is the date.
-    let date = match attr(script, "compatibility_date") {
+    let date = match attr(version, "compatibility_date") {
         Some(expr @ Expression::Traversal(_)) => {
             let var = text(expr);
             let name = var.strip_prefix("var.").unwrap_or(&var).to_string();
@@ -664,11 +722,253 @@ fn worker_bindings_match_wrangler_toml() {
             .map(str::to_string),
         "compatibility_date"
     );
-    let main = string(attr(script, "main_module"));
     assert_eq!(
-        main.as_deref(),
+        string(attr(version, "main_module")).as_deref(),
         Some("index.js"),
         "the Worker's main module"
+    );
+    // Both of worker-build's outputs go up as modules: the entry and the wasm it imports.
+    let Some(Expression::Array(modules)) = attr(version, "modules") else {
+        panic!("the Worker version's modules must be a list");
+    };
+    let modules: BTreeMap<String, String> = modules
+        .iter()
+        .map(|m| {
+            let f = object_fields(m).unwrap();
+            (
+                string(f.get("name").copied()).unwrap(),
+                string(f.get("content_type").copied()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        modules,
+        BTreeMap::from([
+            (
+                "index.js".to_string(),
+                "application/javascript+module".to_string()
+            ),
+            ("index_bg.wasm".to_string(), "application/wasm".to_string()),
+        ])
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The Cloudflare provider, read from its source (it cannot be downloaded here)
+
+/// The provider release every Cloudflare resource and argument was checked against: the
+/// configurable attributes of its schemas (`terraform/providers/README.md` says how the
+/// list was made).
+const CLOUDFLARE_ALLOW_LIST: &str = "terraform/providers/cloudflare-v5.22.0.json";
+
+/// Arguments that belong to Terraform, not to a provider's schema.
+const META_ARGUMENTS: [&str; 5] = ["count", "for_each", "depends_on", "provider", "lifecycle"];
+
+/// The dotted argument paths `expr` sets below `prefix`: object keys and the keys of a
+/// list's objects (`bindings.name`, `simple.limit`).
+fn expr_paths(expr: &Expression, prefix: &str, out: &mut BTreeSet<String>) {
+    match expr {
+        Expression::Object(_) => {
+            for (k, v) in object_fields(expr).unwrap() {
+                let path = format!("{prefix}.{k}");
+                out.insert(path.clone());
+                expr_paths(v, &path, out);
+            }
+        }
+        Expression::Array(items) => {
+            for item in items {
+                expr_paths(item, prefix, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every argument path a resource or data block sets (meta-arguments left out).
+fn argument_paths(body: &Body) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for a in body.attributes() {
+        if META_ARGUMENTS.contains(&a.key()) {
+            continue;
+        }
+        out.insert(a.key().to_string());
+        expr_paths(a.expr(), a.key(), &mut out);
+    }
+    for b in body.blocks() {
+        if META_ARGUMENTS.contains(&b.identifier()) || b.identifier() == "dynamic" {
+            continue;
+        }
+        let mut inner = BTreeSet::new();
+        for p in argument_paths(b.body()) {
+            inner.insert(format!("{}.{p}", b.identifier()));
+        }
+        out.insert(b.identifier().to_string());
+        out.extend(inner);
+    }
+    out
+}
+
+/// What `blocks` use that the allow-list does not have: resource or data types, argument
+/// paths, binding types and the fields of each binding.
+fn not_in_provider(allow: &serde_json::Value, blocks: &[(PathBuf, Block)]) -> Vec<String> {
+    let set = |v: &serde_json::Value| -> BTreeSet<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let mut problems = Vec::new();
+    for (file, b) in blocks {
+        let (kind, table) = match b.identifier() {
+            "resource" => (label(b, 0), "resources"),
+            "data" => (label(b, 0), "data_sources"),
+            _ => continue,
+        };
+        let Some(kind) = kind.filter(|k| k.starts_with("cloudflare_")) else {
+            continue;
+        };
+        let at = format!("{}: {} {kind}", file.display(), b.identifier());
+        let Some(allowed) = allow[table].get(kind) else {
+            problems.push(format!("{at}: no such {table} in the provider"));
+            continue;
+        };
+        let allowed = set(allowed);
+        for path in argument_paths(b.body()) {
+            if !allowed.contains(&path) {
+                problems.push(format!(
+                    "{at}: argument `{path}` is not in the provider's schema"
+                ));
+            }
+        }
+        // Each binding's fields must be those of its type.
+        if let Some(Expression::Array(bindings)) = attr(b.body(), "bindings") {
+            for binding in bindings {
+                let Some(fields) = object_fields(binding) else {
+                    continue;
+                };
+                let Some(kind) = string(fields.get("type").copied()) else {
+                    problems.push(format!("{at}: a binding without a literal type"));
+                    continue;
+                };
+                let Some(own) = allow["binding_types"].get(&kind) else {
+                    problems.push(format!(
+                        "{at}: binding type `{kind}` is not in the provider"
+                    ));
+                    continue;
+                };
+                let mut ok = set(own);
+                ok.extend(["name".to_string(), "type".to_string()]);
+                let mut used = BTreeSet::new();
+                for (k, v) in &fields {
+                    used.insert(k.clone());
+                    expr_paths(v, k, &mut used);
+                }
+                for f in used.difference(&ok) {
+                    problems.push(format!("{at}: a `{kind}` binding has no field `{f}`"));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// Every module and environment folder's blocks.
+fn every_module() -> Vec<(PathBuf, Block)> {
+    tf_files(&terraform_dir())
+        .into_iter()
+        .flat_map(|f| {
+            parse(&f)
+                .blocks()
+                .cloned()
+                .map(|b| (f.clone(), b))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn every_cloudflare_resource_and_argument_exists_in_the_checked_provider_release() {
+    let allow: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(CLOUDFLARE_ALLOW_LIST)).unwrap())
+            .unwrap();
+    let blocks = every_module();
+    let used = blocks
+        .iter()
+        .filter(|(_, b)| label(b, 0).is_some_and(|k| k.starts_with("cloudflare_")))
+        .count();
+    assert!(
+        used >= 8,
+        "the edge's Cloudflare resources were not found ({used})"
+    );
+    let problems = not_in_provider(&allow, &blocks);
+    assert!(
+        problems.is_empty(),
+        "not in cloudflare/cloudflare {} ({CLOUDFLARE_ALLOW_LIST}):\n{}",
+        allow["tag"],
+        problems.join("\n")
+    );
+    // Every configuration pins the range the list was checked for.
+    let constraint = allow["constraint"].as_str().unwrap();
+    let mut pinned = 0;
+    for f in tf_files(&terraform_dir()) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        if text.contains("cloudflare/cloudflare") {
+            assert!(
+                text.contains(&format!("version = \"{constraint}\"")),
+                "{} does not pin cloudflare to \"{constraint}\"",
+                f.display()
+            );
+            pinned += 1;
+        }
+    }
+    assert!(pinned >= 4, "{pinned} files pin the provider");
+}
+
+#[test]
+fn the_provider_check_finds_a_stray_argument_binding_and_resource() {
+    let allow: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join(CLOUDFLARE_ALLOW_LIST)).unwrap())
+            .unwrap();
+    let planted = r#"
+resource "cloudflare_workers_script" "x" {
+  account_id  = "a"
+  script_name = "s"
+  files       = { "index_bg.wasm" = { content_type = "application/wasm" } }
+}
+resource "cloudflare_worker_version" "v" {
+  account_id = "a"
+  worker_id  = "w"
+  bindings = [
+    { name = "A", type = "kv_namespace", namespace_id = "n" },
+    { name = "B", type = "ratelimit", namespace_id = "1", simple = { limit = 1, period = 10, burst = 2 } },
+    { name = "C", type = "teleport" },
+  ]
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+resource "cloudflare_worker_script" "typo" {}
+"#;
+    let blocks: Vec<(PathBuf, Block)> = hcl::parse(planted)
+        .unwrap()
+        .blocks()
+        .cloned()
+        .map(|b| (PathBuf::from("planted.tf"), b))
+        .collect();
+    let problems = not_in_provider(&allow, &blocks);
+    let has = |needle: &str| problems.iter().any(|p| p.contains(needle));
+    assert!(has("argument `files`"), "{problems:#?}");
+    assert!(has("no field `simple.burst`"), "{problems:#?}");
+    assert!(has("binding type `teleport`"), "{problems:#?}");
+    assert!(
+        has("cloudflare_worker_script: no such resources"),
+        "{problems:#?}"
+    );
+    // Meta-arguments and the fields a binding type has are not flagged.
+    assert!(
+        !has("lifecycle") && !has("namespace_id") && !has("`bindings.name`"),
+        "{problems:#?}"
     );
 }
 

@@ -7,8 +7,10 @@ terraform {
       version = "~> 6.0"
     }
     cloudflare = {
-      source  = "cloudflare/cloudflare"
-      version = "~> 5.0"
+      source = "cloudflare/cloudflare"
+      # Checked against v5.22.0 (terraform/providers/cloudflare-v5.22.0.json); the floor is
+      # the first release with worker versions, their ratelimit binding and JSON token scopes.
+      version = ">= 5.17.0, < 6.0.0"
     }
   }
 

@@ -39,6 +39,11 @@ module "pipeline" {
 
   cloudflare_account_id = var.cloudflare_account_id
   workers_dev_subdomain = var.workers_dev_subdomain
+  workers_dev           = var.workers_dev
+  custom_domain         = var.custom_domain
+  zone_id               = var.zone_id
+  worker_otlp_endpoint  = var.worker_otlp_endpoint
+  worker_otlp_headers   = var.worker_otlp_headers
   worker_script_name    = var.worker_script_name
   worker_models         = var.worker_models
   worker_log_sample     = var.worker_log_sample

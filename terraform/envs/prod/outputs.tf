@@ -4,7 +4,7 @@ output "bucket_name" {
 }
 
 output "inference_endpoint_url" {
-  description = "The edge inference endpoint (null until workers_dev_subdomain is set)."
+  description = "The live edge inference endpoint: custom_domain when set, else workers.dev (when workers_dev is on and workers_dev_subdomain is set), else null."
   value       = module.pipeline.inference_endpoint_url
 }
 

@@ -17,6 +17,37 @@ variable "workers_dev_subdomain" {
   default     = null
 }
 
+variable "workers_dev" {
+  description = "Serve the Worker on workers.dev (needs the account's workers.dev subdomain). Off in prod: set custom_domain and zone_id instead."
+  type        = bool
+  default     = false
+}
+
+variable "custom_domain" {
+  description = "Hostname the Worker serves as a custom domain (e.g. \"infer.example.com\"), in the zone zone_id. Null: none."
+  type        = string
+  default     = null
+}
+
+variable "zone_id" {
+  description = "ID of the Cloudflare zone of custom_domain."
+  type        = string
+  default     = null
+}
+
+variable "worker_otlp_endpoint" {
+  description = "OTLP/HTTP receiver for the Worker's request metrics (an OpenTelemetry Collector, or Prometheus' /api/v1/otlp). Empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "worker_otlp_headers" {
+  description = "Headers with the OTLP receiver's credentials (k=v,k2=v2), bound to the Worker as a secret. Empty: none."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 variable "name_prefix" {
   description = "Prefix of every resource name (lower case)."
   type        = string

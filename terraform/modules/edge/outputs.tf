@@ -1,11 +1,20 @@
 output "script_name" {
-  description = "Name of the Worker script."
-  value       = cloudflare_workers_script.this.script_name
+  description = "Name of the Worker."
+  value       = cloudflare_worker.this.name
+}
+
+output "version_id" {
+  description = "The Worker version the deployment serves."
+  value       = cloudflare_workers_deployment.this.versions[0].version_id
 }
 
 output "endpoint_url" {
-  description = "The inference endpoint on workers.dev; null when workers_dev_subdomain is not set."
-  value       = var.workers_dev_subdomain == null ? null : "https://${cloudflare_workers_script.this.script_name}.${var.workers_dev_subdomain}.workers.dev"
+  description = "The live inference endpoint: the custom domain when set, else workers.dev when workers_dev is on and workers_dev_subdomain is known, else null."
+  value = (
+    var.custom_domain != null ? "https://${var.custom_domain}" :
+    var.workers_dev && var.workers_dev_subdomain != null ? "https://${cloudflare_worker.this.name}.${var.workers_dev_subdomain}.workers.dev" :
+    null
+  )
 }
 
 output "models_bucket_name" {
@@ -53,7 +62,7 @@ output "drift_r2_secret_access_key" {
 }
 
 output "kv_api_token" {
-  description = "API token with KV write, for the publish stage's CLOUDFLARE_API_TOKEN."
+  description = "API token with KV write, for the publish stage's CLOUDFLARE_API_TOKEN. Account-wide: Cloudflare's \"Workers KV Storage Write\" permission has no per-namespace scope, so this is the narrowest KV write token there is."
   value       = cloudflare_api_token.kv_write.value
   sensitive   = true
 }

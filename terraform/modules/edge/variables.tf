@@ -95,6 +95,31 @@ variable "r2_location" {
   default     = null
 }
 
+variable "workers_dev" {
+  description = "Serve the Worker on <script_name>.<account subdomain>.workers.dev. Off in prod, where custom_domain serves it. The account must have a workers.dev subdomain (dashboard: Workers & Pages)."
+  type        = bool
+  default     = true
+}
+
+variable "custom_domain" {
+  description = "Hostname the Worker serves as a custom domain (e.g. \"infer.example.com\"), in the zone zone_id. Null: none."
+  type        = string
+  default     = null
+}
+
+variable "zone_id" {
+  description = "ID of the Cloudflare zone custom_domain belongs to (required with custom_domain)."
+  type        = string
+  default     = null
+}
+
+variable "otlp_headers" {
+  description = "OTEL_EXPORTER_OTLP_HEADERS (k=v,k2=v2, values percent-encoded): credentials for the OTLP receiver, bound as a secret (secret_text). Empty: none."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 variable "workers_dev_subdomain" {
   description = "The account's workers.dev subdomain (dashboard: Workers & Pages, Subdomain), used to report the endpoint URL. Null: the URL output is null."
   type        = string

@@ -100,6 +100,11 @@ module "edge" {
   max_batch             = var.worker_max_batch
   r2_location           = var.r2_location
   workers_dev_subdomain = var.workers_dev_subdomain
+  workers_dev           = var.workers_dev
+  custom_domain         = var.custom_domain
+  zone_id               = var.zone_id
+  otlp_endpoint         = var.worker_otlp_endpoint
+  otlp_headers          = var.worker_otlp_headers
 }
 
 # The feature stage's online store: conditional puts and reads of single items, and the

@@ -60,7 +60,7 @@ output "alarm_topic_arn" {
 }
 
 output "inference_endpoint_url" {
-  description = "The edge inference endpoint (null until workers_dev_subdomain is set)."
+  description = "The live edge inference endpoint: custom_domain when set, else workers.dev (when workers_dev is on and workers_dev_subdomain is set), else null."
   value       = module.edge.endpoint_url
 }
 

@@ -186,6 +186,37 @@ variable "workers_dev_subdomain" {
   default     = null
 }
 
+variable "workers_dev" {
+  description = "Serve the Worker on workers.dev (needs the account's workers.dev subdomain). Off where custom_domain serves it."
+  type        = bool
+  default     = true
+}
+
+variable "custom_domain" {
+  description = "Hostname the Worker serves as a custom domain, in the zone zone_id. Null: none."
+  type        = string
+  default     = null
+}
+
+variable "zone_id" {
+  description = "ID of the Cloudflare zone of custom_domain."
+  type        = string
+  default     = null
+}
+
+variable "worker_otlp_endpoint" {
+  description = "OTLP/HTTP receiver the Worker posts its request metrics to (OTEL_EXPORTER_OTLP_ENDPOINT). Empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "worker_otlp_headers" {
+  description = "Headers with the OTLP receiver's credentials (OTEL_EXPORTER_OTLP_HEADERS, k=v,k2=v2), bound to the Worker as a secret."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
 variable "worker_script_name" {
   description = "Name of the Worker script."
   type        = string
