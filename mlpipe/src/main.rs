@@ -76,6 +76,7 @@ async fn dispatch(cli: Cli, telemetry: Telemetry) -> Result<ExitCode> {
         Command::Models { command } => cli::models::run(&ctx, command).await,
         Command::Runs { command } => cli::runs::run(&ctx, command).await,
         Command::Quarantine { command } => cli::quarantine::run(&ctx, command).await,
+        Command::Redrive(args) => cli::redrive::run(&ctx, args).await,
         Command::Status(args) => cli::status::run(&ctx, args).await,
         Command::Worker(args) => cli::worker::run(&ctx, args).await,
         Command::Pull(args) => cli::pull::run(&ctx, args).await,

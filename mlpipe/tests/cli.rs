@@ -193,3 +193,80 @@ fn user_mistakes_are_one_line_errors_not_panics() {
         );
     }
 }
+
+/// A stage that keeps failing leaves a dead-letter record; once the cause is fixed,
+/// `mlpipe redrive` re-delivers it to that stage, archives the record with the outcome, and
+/// a second redrive finds nothing left.
+#[test]
+fn a_dead_lettered_event_is_redriven_once_its_cause_is_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let edge = dir.path().join("edge");
+    // The edge target is broken for the champion: a file where its folder must go.
+    std::fs::create_dir_all(&edge).unwrap();
+    std::fs::write(edge.join("models"), "not a folder").unwrap();
+    let with_edge = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+            .args(args)
+            .arg("--store")
+            .arg(&store)
+            .env("MLPIPE_EDGE_OBJECTS", &edge)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .output()
+            .unwrap()
+    };
+    let out = with_edge(&["run", "--json"]);
+    assert!(!out.status.success(), "the publish stage cannot succeed");
+    let letters = |dir: &str| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(store.join(dir))
+            .map(|d| {
+                d.map(|e| e.unwrap().path())
+                    .filter(|p| p.is_file())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let dead = letters("dead-letters/publish");
+    assert_eq!(dead.len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&dead[0]).unwrap()).unwrap();
+    assert_eq!(record["trigger_key"], "models/fraud/aliases/champion.json");
+    assert!(record["attempts"].as_u64().unwrap() >= 2, "{record}");
+
+    // Fixed: the champion is published by the redrive, and the record archived.
+    std::fs::remove_file(edge.join("models")).unwrap();
+    let out = with_edge(&["redrive", "--stage", "publish", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let redriven = said["redriven"].as_array().unwrap();
+    assert_eq!(redriven.len(), 1, "{said}");
+    assert_eq!(redriven[0]["delivery"]["ok"], true, "{said}");
+    assert_eq!(
+        redriven[0]["delivery"]["result"]["publication"]["kind"],
+        "champion"
+    );
+    assert!(edge.join("models/fraud/aliases/champion.json").is_file());
+    assert!(letters("dead-letters/publish").is_empty());
+    let archived = letters("dead-letters/_redriven/publish");
+    assert_eq!(archived.len(), 1);
+    let archived: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&archived[0]).unwrap()).unwrap();
+    assert_eq!(archived["dead_letter"], record);
+    assert_eq!(archived["delivery"]["ok"], true);
+
+    let out = with_edge(&["redrive"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "no dead letters"
+    );
+    // An unknown stage is a clear error.
+    let out = with_edge(&["redrive", "--stage", "nope"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no stage 'nope'"));
+}

@@ -10,6 +10,7 @@ pub mod publish;
 pub mod pull;
 pub mod push;
 pub mod quarantine;
+pub mod redrive;
 pub mod routes;
 pub mod run;
 pub mod runs;
@@ -109,6 +110,8 @@ pub enum Command {
         #[command(subcommand)]
         command: runs::RunsCommand,
     },
+    /// Re-deliver dead-lettered events (`dead-letters/`) to the stage each failed in.
+    Redrive(redrive::RedriveArgs),
     /// Rejected rows and files.
     Quarantine {
         #[command(subcommand)]

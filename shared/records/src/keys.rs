@@ -407,6 +407,18 @@ pub fn dead_letter(stage: &str, id: &str) -> String {
     format!("{DEAD_LETTERS}{stage}/{id}.json")
 }
 
+/// Where redriven dead-letter records are archived, with the redelivery's outcome.
+pub const REDRIVEN: &str = "dead-letters/_redriven/";
+
+/// The archive key of dead-letter record `key` (`dead-letters/<stage>/<id>.json` ->
+/// `dead-letters/_redriven/<stage>/<id>.json`).
+pub fn redriven(key: &str) -> String {
+    format!(
+        "{REDRIVEN}{}",
+        key.strip_prefix(DEAD_LETTERS).unwrap_or(key)
+    )
+}
+
 /// An API key's record, by its public id.
 pub fn api_key(id: &str) -> String {
     format!("{API_KEYS}{id}.json")

@@ -247,6 +247,15 @@ impl Store {
         }
     }
 
+    /// Deletes an object; a missing one is no error (a repeated delete does nothing).
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        let path = parse_key(key)?;
+        match self.inner.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(map_err("delete", key, e)),
+        }
+    }
+
     /// Writes (or overwrites) an object atomically.
     pub async fn put(&self, key: &str, bytes: impl Into<Bytes>) -> Result<ObjectInfo> {
         let bytes = bytes.into();
