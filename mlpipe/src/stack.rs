@@ -125,16 +125,7 @@ impl LocalStack {
         loop {
             let next = self.pending.lock().ok().and_then(|mut q| q.pop_front());
             let Some(info) = next else { break };
-            let event = ObjectCreated {
-                bucket: self.bucket.clone(),
-                key: info.key.clone(),
-                size: info.size,
-                etag: info.etag.clone(),
-                version_id: info.version.clone(),
-                sequencer: None,
-                event_time: chrono::DateTime::from_timestamp_millis(info.last_modified_ms)
-                    .unwrap_or_default(),
-            };
+            let event = self.object_event(&info);
             // The same JSON S3 would deliver, through the same parser deployments use.
             let envelope = s3_notification(&event);
             for d in self.deliver(&envelope).await {
@@ -286,7 +277,12 @@ impl LocalStack {
         let Some(info) = self.store.head(trigger).await? else {
             return Ok(None);
         };
-        Ok(Some(Event::Object(ObjectCreated {
+        Ok(Some(Event::Object(self.object_event(&info))))
+    }
+
+    /// The object-created event S3 would raise for `info`.
+    fn object_event(&self, info: &ObjectInfo) -> ObjectCreated {
+        ObjectCreated {
             bucket: self.bucket.clone(),
             key: info.key.clone(),
             size: info.size,
@@ -295,7 +291,7 @@ impl LocalStack {
             sequencer: None,
             event_time: chrono::DateTime::from_timestamp_millis(info.last_modified_ms)
                 .unwrap_or_default(),
-        })))
+        }
     }
 
     /// Keeps a delivery that still failed after its retries (bookkeeping: a failure to write

@@ -1210,10 +1210,13 @@ pub async fn check_logs(api: &Api, logs_with: impl Fn(&str) -> Vec<(String, Stri
     );
 }
 
-/// The (path, text) of every file under `dir` whose text holds request id `id`.
+/// The (path, text) of every file under `dir` whose text holds request id `id`. A local
+/// store writes each object to a staging file (`<name>#<n>`) and renames it: those are
+/// skipped, or a half-written log would be read.
 pub fn logs_in(dir: &Path, id: &str) -> Vec<(String, String)> {
     files_under(dir)
         .into_iter()
+        .filter(|f| !f.to_string_lossy().contains('#'))
         .filter_map(|f| {
             Some((
                 f.to_string_lossy().into_owned(),

@@ -365,6 +365,37 @@ mod tests {
         assert_eq!(events[0].size, 5);
     }
 
+    /// Keys with `=`, spaces, `+`, `%` and non-ASCII characters: classic notifications
+    /// carry them form-encoded (AWS: "red flower.jpg" becomes "red+flower.jpg") and are
+    /// decoded; EventBridge carries them as they are (S3's EventBridge pages document no
+    /// encoding, and keys such as `test+b.png` arrive literally), so they are never decoded,
+    /// or `+` would become a space. The training job's `Ref::key` comes from the same
+    /// `detail.object.key` through the input transformer: the raw key it reads as is.
+    #[test]
+    fn keys_arrive_decoded_from_notifications_and_as_they_are_from_eventbridge() {
+        for key in [
+            "raw/transactions/day=2026-12-05/part 1+2.csv",
+            "raw/tx/%41 100% é.csv",
+            "raw/données/日本.csv",
+            "features/card/v=abc/_manifest.json",
+        ] {
+            let mut n = fixture("s3-put.json");
+            n["Records"][0]["s3"]["object"]["key"] = encode_s3_key(key).into();
+            assert_eq!(parse_envelope(&n).unwrap()[0].key, key, "notification");
+            let mut e = fixture("eventbridge-s3.json");
+            e["detail"]["object"]["key"] = key.into();
+            assert_eq!(parse_envelope(&e).unwrap()[0].key, key, "EventBridge");
+            // SQS around a notification: the same decoding.
+            let body = n.to_string();
+            let sqs = serde_json::json!({"Records": [{"messageId": "m", "receiptHandle": "r",
+                "body": body, "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-1:1:q",
+                "awsRegion": "eu-west-1"}]});
+            assert_eq!(parse_envelope(&sqs).unwrap()[0].key, key, "SQS");
+        }
+        assert_eq!(encode_s3_key("a b+c=d"), "a+b%2Bc%3Dd");
+    }
+
     #[test]
     fn deletes_and_test_events_are_skipped() {
         let mut v = fixture("s3-put.json");
