@@ -431,14 +431,8 @@ pub async fn publish_champion(
     if store.head(&record_key).await?.is_some() {
         return Ok(Outcome::AlreadyDone(record_key));
     }
-    let mut objects = copy_version(store, model, alias.version, edge).await?;
+    let objects = copy_version(store, model, alias.version, edge).await?;
     // The alias last: the edge follows it only once everything it names is there.
-    objects.push(PublishedObject {
-        key: alias_key.clone(),
-        sha256: sha256_hex(&alias_bytes),
-        bytes: alias_bytes.len() as u64,
-    });
-    edge.put_object(&alias_key, alias_bytes.to_vec()).await?;
     let publication = Publication {
         kind: "champion".into(),
         name: model.into(),
@@ -446,9 +440,37 @@ pub async fn publish_champion(
         objects,
         entries: 0,
         target: edge.describe(),
-        published_at_ms: storage::now_ms(),
+        published_at_ms: 0,
     };
-    record(store, &record_key, &publication).await?;
+    finish(
+        store,
+        edge,
+        &record_key,
+        publication,
+        &alias_key,
+        &alias_bytes,
+    )
+    .await
+}
+
+/// Puts the pointer that makes a publication visible (an alias, a policy) last, then
+/// records the publication with it.
+async fn finish(
+    store: &Store,
+    edge: &impl Edge,
+    record_key: &str,
+    mut publication: Publication,
+    key: &str,
+    bytes: &[u8],
+) -> Result<Outcome, PublishError> {
+    publication.objects.push(PublishedObject {
+        key: key.into(),
+        sha256: sha256_hex(bytes),
+        bytes: bytes.len() as u64,
+    });
+    edge.put_object(key, bytes.to_vec()).await?;
+    publication.published_at_ms = storage::now_ms();
+    record(store, record_key, &publication).await?;
     Ok(Outcome::Published(publication))
 }
 
@@ -528,12 +550,7 @@ pub async fn publish_traffic(
     {
         objects = copy_version(store, model, v, edge).await?;
     }
-    objects.push(PublishedObject {
-        key: key.clone(),
-        sha256: sha256_hex(&bytes),
-        bytes: bytes.len() as u64,
-    });
-    edge.put_object(&key, bytes.to_vec()).await?;
+    // The policy last: the edge routes to the challenger only once its files are there.
     let publication = Publication {
         kind: "traffic".into(),
         name: model.into(),
@@ -541,10 +558,9 @@ pub async fn publish_traffic(
         objects,
         entries: 0,
         target: edge.describe(),
-        published_at_ms: storage::now_ms(),
+        published_at_ms: 0,
     };
-    record(store, &record_key, &publication).await?;
-    Ok(Outcome::Published(publication))
+    finish(store, edge, &record_key, publication, &key, &bytes).await
 }
 
 /// The online records blob of a feature-view version.

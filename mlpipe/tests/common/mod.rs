@@ -172,22 +172,31 @@ impl Api {
     }
 }
 
-/// Runs `mlpipe keys ARGS --json --store STORE` and returns its JSON.
-pub fn keys_cli(store: &Path, args: &[&str]) -> Value {
+/// Runs `mlpipe ARGS --store STORE`, which must succeed, and returns what it printed.
+pub fn cli(store: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
-        .arg("keys")
         .args(args)
-        .args(["--json", "--store"])
+        .arg("--store")
         .arg(store)
         .current_dir(ROOT)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "mlpipe keys {args:?}: {}",
+        "mlpipe {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `mlpipe keys ARGS --json --store STORE` and returns its JSON.
+pub fn keys_cli(store: &Path, args: &[&str]) -> Value {
+    let args: Vec<&str> = ["keys"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .chain(["--json"])
+        .collect();
+    serde_json::from_str(&cli(store, &args)).unwrap()
 }
 
 /// The keys the access cases use, created in `store` with the CLI: one for every model,
@@ -768,20 +777,8 @@ pub async fn check_endpoint(api: &Api, store: &Path, native: &Api) {
 
 /// Runs `mlpipe models ARGS --store STORE`, returning what it printed.
 pub fn models_cli(store: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
-        .arg("models")
-        .args(args)
-        .arg("--store")
-        .arg(store)
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mlpipe models {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let args: Vec<&str> = ["models"].into_iter().chain(args.iter().copied()).collect();
+    cli(store, &args)
 }
 
 /// Registers a challenger beside the champion in `store` and points the `challenger` alias
