@@ -908,21 +908,72 @@ fn every_cloudflare_resource_and_argument_exists_in_the_checked_provider_release
         allow["tag"],
         problems.join("\n")
     );
-    // Every configuration pins the range the list was checked for.
+    // Every module admits the range the list was checked for, and every environment pins
+    // exactly the release it was recorded from (no lock file is committed: terraform/README.md).
     let constraint = allow["constraint"].as_str().unwrap();
+    let exact = allow["tag"].as_str().unwrap().trim_start_matches('v');
     let mut pinned = 0;
     for f in tf_files(&terraform_dir()) {
         let text = std::fs::read_to_string(&f).unwrap();
         if text.contains("cloudflare/cloudflare") {
+            let want = if is_environment(&f) {
+                exact
+            } else {
+                constraint
+            };
             assert!(
-                text.contains(&format!("version = \"{constraint}\"")),
-                "{} does not pin cloudflare to \"{constraint}\"",
+                text.contains(&format!("version = \"{want}\"")),
+                "{} does not pin cloudflare to \"{want}\"",
                 f.display()
             );
             pinned += 1;
         }
     }
-    assert!(pinned >= 4, "{pinned} files pin the provider");
+    assert!(pinned >= 3, "{pinned} files pin the provider");
+}
+
+fn is_environment(f: &Path) -> bool {
+    f.strip_prefix(terraform_dir().join("envs")).is_ok()
+}
+
+/// The aws provider: the modules admit both 5.100 (the release the apply test runs,
+/// tests/tests/terraform_apply.rs) and 6.x, and the environments pin one exact 6.x release.
+#[test]
+fn every_configuration_admits_the_tested_aws_provider_and_environments_pin_one() {
+    let mut modules = 0;
+    let mut environments = 0;
+    for f in tf_files(&terraform_dir()) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        if !text.contains("\"hashicorp/aws\"") {
+            continue;
+        }
+        let version = text
+            .split("\"hashicorp/aws\"")
+            .nth(1)
+            .and_then(|rest| rest.split("version = \"").nth(1))
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("{} names no aws version", f.display()));
+        if is_environment(&f) {
+            let parts: Vec<&str> = version.split('.').collect();
+            assert!(
+                parts.len() == 3
+                    && parts[0] == "6"
+                    && parts.iter().all(|p| p.parse::<u32>().is_ok()),
+                "{} pins aws to {version:?}, not one 6.x release",
+                f.display()
+            );
+            environments += 1;
+        } else {
+            assert_eq!(version, ">= 5.100.0, < 7.0.0", "{}", f.display());
+            modules += 1;
+        }
+    }
+    assert!(
+        modules >= 6 && environments == 2,
+        "{modules} modules, {environments} environments"
+    );
+    let test_root = std::fs::read_to_string(root().join("tests/terraform/moto/main.tf")).unwrap();
+    assert!(test_root.contains("version = \"5.100.0\""));
 }
 
 #[test]

@@ -46,11 +46,16 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    /// Whether an object with this key (of any size) may start the stage.
+    /// Whether an object with this key (of any size) may start the stage. As the deployed
+    /// EventBridge rule reads it: `prefix` alone, or the wildcard `<prefix>*<suffix>`, in
+    /// which prefix and suffix cannot overlap (`models/traffic.json` is not
+    /// `models/*/traffic.json`); `tests/tests/terraform_apply.rs` holds the two together.
     pub fn matches_key(&self, key: &str) -> bool {
         match self {
             Trigger::Object { prefix, suffix, .. } => {
-                key.starts_with(prefix.as_str()) && key.ends_with(suffix.as_str())
+                key.len() >= prefix.len() + suffix.len()
+                    && key.starts_with(prefix.as_str())
+                    && key.ends_with(suffix.as_str())
             }
             Trigger::Schedule { .. } => false,
         }
@@ -223,6 +228,9 @@ mod tests {
             routes_for("requests/retrain/r1.json")[0].stage,
             Stage::Train
         );
+        // Prefix and suffix do not overlap, as in EventBridge's `models/*/traffic.json`.
+        assert!(routes_for("models/traffic.json").is_empty());
+        assert!(routes_for("features/_manifest.json").is_empty());
     }
 
     fn object_event(key: &str, size: u64) -> Event {

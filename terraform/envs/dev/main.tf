@@ -12,6 +12,27 @@ provider "aws" {
 # Reads the API token from CLOUDFLARE_API_TOKEN.
 provider "cloudflare" {}
 
+# The edge: the Worker with its R2 buckets, KV namespace and the stages' API tokens.
+module "edge" {
+  source = "../../modules/edge"
+
+  account_id            = var.cloudflare_account_id
+  name_prefix           = var.name_prefix
+  script_name           = var.worker_script_name
+  worker_main_module    = "${var.package_dir}/worker/index.js"
+  worker_wasm_module    = "${var.package_dir}/worker/index_bg.wasm"
+  models                = var.worker_models
+  log_sample            = var.worker_log_sample
+  r2_location           = var.r2_location
+  workers_dev_subdomain = var.workers_dev_subdomain
+  workers_dev           = var.workers_dev
+  custom_domain         = var.custom_domain
+  zone_id               = var.zone_id
+  otlp_endpoint         = var.worker_otlp_endpoint
+  otlp_headers          = var.worker_otlp_headers
+}
+
+# The AWS side, which reaches the edge through the edge module's outputs.
 module "pipeline" {
   source = "../../modules/pipeline"
 
@@ -37,17 +58,13 @@ module "pipeline" {
   train_image_tag          = var.train_image_tag
   mlflow_tracking_uri      = var.mlflow_tracking_uri
 
-  cloudflare_account_id = var.cloudflare_account_id
-  workers_dev_subdomain = var.workers_dev_subdomain
-  workers_dev           = var.workers_dev
-  custom_domain         = var.custom_domain
-  zone_id               = var.zone_id
-  worker_otlp_endpoint  = var.worker_otlp_endpoint
-  worker_otlp_headers   = var.worker_otlp_headers
-  worker_script_name    = var.worker_script_name
-  worker_models         = var.worker_models
-  worker_log_sample     = var.worker_log_sample
-  r2_location           = var.r2_location
+  edge = {
+    models_store_url = module.edge.models_store_url
+    logs_store_url   = module.edge.logs_store_url
+    kv_account_id    = var.cloudflare_account_id
+    kv_namespace_id  = module.edge.kv_namespace_id
+    kv_api_token     = module.edge.kv_api_token
+  }
 
   drift_metric_namespace = var.drift_metric_namespace
   drift_alarm_models     = var.drift_alarm_models

@@ -5,7 +5,7 @@ output "bucket_name" {
 
 output "inference_endpoint_url" {
   description = "The live edge inference endpoint: custom_domain when set, else workers.dev (when workers_dev is on and workers_dev_subdomain is set), else null."
-  value       = module.pipeline.inference_endpoint_url
+  value       = module.edge.endpoint_url
 }
 
 output "function_names" {
@@ -28,6 +28,11 @@ output "online_table_name" {
   value       = module.pipeline.online_table_name
 }
 
+output "dead_letter_queue_urls" {
+  description = "Dead-letter queue URL of each stage (docs/deploy.md, \"Dead letters\")."
+  value       = module.pipeline.dead_letter_queue_urls
+}
+
 output "alarm_topic_arn" {
   description = "SNS topic every alarm notifies."
   value       = module.pipeline.alarm_topic_arn
@@ -35,15 +40,15 @@ output "alarm_topic_arn" {
 
 output "r2_models_bucket" {
   description = "R2 bucket the publish stage copies champion models to."
-  value       = module.pipeline.r2_models_bucket
+  value       = module.edge.models_bucket_name
 }
 
 output "r2_logs_bucket" {
   description = "R2 bucket of the Worker's prediction logs."
-  value       = module.pipeline.r2_logs_bucket
+  value       = module.edge.logs_bucket_name
 }
 
 output "kv_namespace_id" {
   description = "KV namespace of online features at the edge."
-  value       = module.pipeline.kv_namespace_id
+  value       = module.edge.kv_namespace_id
 }

@@ -167,9 +167,9 @@ variable "batch_max_vcpus" {
 }
 
 variable "train_image_tag" {
-  description = "Tag of the training image in the ECR repository (tags are immutable)."
+  description = "Tag of the training image in the ECR repository (tags are immutable). Set it only after pushing that tag: the plan reads it from the repository. Null (the first apply): no job definition yet, and training events wait in the train dead-letter queue."
   type        = string
-  default     = "v1"
+  default     = null
 }
 
 variable "mlflow_tracking_uri" {

@@ -2,15 +2,18 @@ terraform {
   required_version = ">= 1.6"
 
   required_providers {
+    # Exact versions: no lock file is committed (the providers' published checksums could
+    # not be fetched where this was written), so pins are what make every `init` resolve
+    # the same providers. Step 1 of the guide records their hashes for your platforms with
+    # `terraform providers lock` (terraform/README.md, "Lock the providers").
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 6.0"
+      version = "6.38.0"
     }
     cloudflare = {
       source = "cloudflare/cloudflare"
-      # Checked against v5.22.0 (terraform/providers/cloudflare-v5.22.0.json); the floor is
-      # the first release with worker versions, their ratelimit binding and JSON token scopes.
-      version = ">= 5.17.0, < 6.0.0"
+      # The release the allow-list was recorded from (terraform/providers/cloudflare-v5.22.0.json).
+      version = "5.22.0"
     }
   }
 

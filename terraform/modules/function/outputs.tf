@@ -8,6 +8,11 @@ output "function_arn" {
   value       = aws_lambda_function.this.arn
 }
 
+output "dlq_url" {
+  description = "URL of the dead-letter queue."
+  value       = aws_sqs_queue.dlq.url
+}
+
 output "dlq_arn" {
   description = "ARN of the dead-letter queue (failed async invocations and undeliverable events)."
   value       = aws_sqs_queue.dlq.arn

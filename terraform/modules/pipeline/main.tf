@@ -1,5 +1,8 @@
-# One environment of the pipeline: storage, the online store, alarms, the edge, the
+# The AWS side of one environment of the pipeline: storage, the online store, alarms, the
 # definitions a fresh bucket starts with, and (in stages.tf) one module per routing-table row.
+# The edge (modules/edge, Cloudflare) is composed beside it by the environment and reached
+# through var.edge, so this module needs the aws provider only (and is applied against a
+# local emulator by tests/tests/terraform_apply.rs).
 
 data "aws_region" "current" {}
 
@@ -19,21 +22,21 @@ locals {
   )
 
   features_env = merge(local.function_env, {
-    MLPIPE_ONLINE_STORE = "dynamodb://${module.online.table_name}?region=${data.aws_region.current.region}"
+    MLPIPE_ONLINE_STORE = "dynamodb://${module.online.table_name}?region=${data.aws_region.current.id}"
   })
 
   # The replication path to the edge: model bundles to R2 over its S3 API, feature records
   # to KV over Cloudflare's HTTP API.
   publish_env = merge(local.function_env, {
-    MLPIPE_EDGE_R2           = module.edge.models_store_url
-    MLPIPE_EDGE_KV_ACCOUNT   = var.cloudflare_account_id
-    MLPIPE_EDGE_KV_NAMESPACE = module.edge.kv_namespace_id
-    CLOUDFLARE_API_TOKEN     = module.edge.kv_api_token
+    MLPIPE_EDGE_R2           = var.edge.models_store_url
+    MLPIPE_EDGE_KV_ACCOUNT   = var.edge.kv_account_id
+    MLPIPE_EDGE_KV_NAMESPACE = var.edge.kv_namespace_id
+    CLOUDFLARE_API_TOKEN     = var.edge.kv_api_token
   })
 
   # The drift stage reads the Worker's prediction logs from its R2 bucket.
   drift_env = merge(local.function_env, {
-    MLPIPE_LOGS_STORE = module.edge.logs_store_url
+    MLPIPE_LOGS_STORE = var.edge.logs_store_url
   })
 
   train_env = merge(
@@ -85,28 +88,6 @@ module "monitoring" {
   tags                   = var.tags
 }
 
-module "edge" {
-  source = "../edge"
-
-  account_id            = var.cloudflare_account_id
-  name_prefix           = var.name_prefix
-  script_name           = var.worker_script_name
-  worker_main_module    = local.worker_main
-  worker_wasm_module    = local.worker_wasm
-  models                = var.worker_models
-  alias_refresh_seconds = var.worker_alias_refresh_seconds
-  log_sample            = var.worker_log_sample
-  max_body_bytes        = var.worker_max_body_bytes
-  max_batch             = var.worker_max_batch
-  r2_location           = var.r2_location
-  workers_dev_subdomain = var.workers_dev_subdomain
-  workers_dev           = var.workers_dev
-  custom_domain         = var.custom_domain
-  zone_id               = var.zone_id
-  otlp_endpoint         = var.worker_otlp_endpoint
-  otlp_headers          = var.worker_otlp_headers
-}
-
 # The feature stage's online store: conditional puts and reads of single items, and the
 # DescribeTable the binary makes at start (shared/online: ensure_table).
 data "aws_iam_policy_document" "online" {
@@ -140,16 +121,29 @@ resource "aws_s3_object" "definitions" {
 
 # --- network of the training instances ----------------------------------------------------
 
-data "aws_vpc" "default" {
-  count   = length(var.batch_subnet_ids) == 0 ? 1 : 0
-  default = true
+# Without batch_subnet_ids the instances start in the default VPC's default subnets; a
+# region without a default VPC (deleted, or an organisation that never creates one) fails
+# the plan here with what to set, rather than at the first job.
+data "aws_vpcs" "default" {
+  count = var.training_batch && length(var.batch_subnet_ids) == 0 ? 1 : 0
+  filter {
+    name   = "is-default"
+    values = ["true"]
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.ids) == 1
+      error_message = "This region has no default VPC: set batch_subnet_ids to subnets with a route to S3, ECR and CloudWatch (a public subnet, or NAT or VPC endpoints)."
+    }
+  }
 }
 
 data "aws_subnets" "default" {
-  count = length(var.batch_subnet_ids) == 0 ? 1 : 0
+  count = var.training_batch && length(var.batch_subnet_ids) == 0 ? 1 : 0
   filter {
     name   = "vpc-id"
-    values = [data.aws_vpc.default[0].id]
+    values = data.aws_vpcs.default[0].ids
   }
   filter {
     name   = "default-for-az"
@@ -158,17 +152,17 @@ data "aws_subnets" "default" {
 }
 
 data "aws_subnet" "given" {
-  count = length(var.batch_subnet_ids) > 0 && length(var.batch_security_group_ids) == 0 ? 1 : 0
+  count = var.training_batch && length(var.batch_subnet_ids) > 0 && length(var.batch_security_group_ids) == 0 ? 1 : 0
   id    = var.batch_subnet_ids[0]
 }
 
 locals {
-  batch_subnet_ids = length(var.batch_subnet_ids) > 0 ? var.batch_subnet_ids : data.aws_subnets.default[0].ids
-  batch_vpc_id     = length(var.batch_subnet_ids) > 0 ? one(data.aws_subnet.given[*].vpc_id) : data.aws_vpc.default[0].id
+  batch_subnet_ids = length(var.batch_subnet_ids) > 0 ? var.batch_subnet_ids : flatten(data.aws_subnets.default[*].ids)
+  batch_vpc_id     = length(var.batch_subnet_ids) > 0 ? one(data.aws_subnet.given[*].vpc_id) : one(flatten(data.aws_vpcs.default[*].ids))
 }
 
 resource "aws_security_group" "batch" {
-  count       = length(var.batch_security_group_ids) == 0 ? 1 : 0
+  count       = var.training_batch && length(var.batch_security_group_ids) == 0 ? 1 : 0
   name        = "${var.name_prefix}-train"
   description = "mlpipe training instances: outbound HTTPS only (S3, ECR, CloudWatch, Batch)"
   vpc_id      = local.batch_vpc_id

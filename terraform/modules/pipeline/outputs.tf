@@ -28,6 +28,17 @@ output "function_names" {
   }
 }
 
+output "dead_letter_queue_urls" {
+  description = "Dead-letter queue URL of each stage (what `aws sqs receive-message` takes)."
+  value = {
+    ingest   = module.ingest.dlq_url
+    features = module.features.dlq_url
+    train    = module.train.dlq_url
+    publish  = module.publish.dlq_url
+    drift    = module.drift.dlq_url
+  }
+}
+
 output "dead_letter_queues" {
   description = "Dead-letter queue ARN of each stage."
   value = {
@@ -45,41 +56,16 @@ output "ecr_repository_url" {
 }
 
 output "job_queue_name" {
-  description = "Batch job queue of the training jobs."
+  description = "Batch job queue of the training jobs (null with training_batch off)."
   value       = module.train.job_queue_name
 }
 
 output "job_definition_arn" {
-  description = "Batch job definition of the training job."
+  description = "Batch job definition of the training job (null until train_image_tag is set)."
   value       = module.train.job_definition_arn
 }
 
 output "alarm_topic_arn" {
   description = "SNS topic every alarm notifies."
   value       = module.monitoring.topic_arn
-}
-
-output "inference_endpoint_url" {
-  description = "The live edge inference endpoint: custom_domain when set, else workers.dev (when workers_dev is on and workers_dev_subdomain is set), else null."
-  value       = module.edge.endpoint_url
-}
-
-output "worker_script_name" {
-  description = "Name of the Worker script."
-  value       = module.edge.script_name
-}
-
-output "r2_models_bucket" {
-  description = "R2 bucket the publish stage copies champion models to."
-  value       = module.edge.models_bucket_name
-}
-
-output "r2_logs_bucket" {
-  description = "R2 bucket the Worker writes sampled prediction logs to."
-  value       = module.edge.logs_bucket_name
-}
-
-output "kv_namespace_id" {
-  description = "KV namespace of online features at the edge."
-  value       = module.edge.kv_namespace_id
 }

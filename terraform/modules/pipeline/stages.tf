@@ -69,6 +69,8 @@ module "train" {
   compute_type       = var.batch_compute_type
   max_vcpus          = var.batch_max_vcpus
   image_tag          = var.train_image_tag
+  batch              = var.training_batch
+  check_gpu_quota    = var.check_gpu_quota
   environment        = local.train_env
   force_delete       = var.force_destroy
   tags               = var.tags

@@ -162,9 +162,21 @@ variable "batch_max_vcpus" {
 }
 
 variable "train_image_tag" {
-  description = "Tag of the training image in the ECR repository that jobs run."
+  description = "Tag of the training image in the ECR repository that jobs run; push it first (the plan reads it from the repository). Null: no job definition yet, and training events wait in the train dead-letter queue."
   type        = string
-  default     = "v1"
+  default     = null
+}
+
+variable "training_batch" {
+  description = "Create the Batch compute environment, queue, job definition and the network they need. Off only against emulators without Batch (the apply test): training events are then parked in the dead-letter queue."
+  type        = bool
+  default     = true
+}
+
+variable "check_gpu_quota" {
+  description = "Check at plan time that the EC2 quota of G and VT instance vCPUs fits one training job (needs servicequotas:GetServiceQuota)."
+  type        = bool
+  default     = true
 }
 
 variable "mlflow_tracking_uri" {
@@ -175,88 +187,16 @@ variable "mlflow_tracking_uri" {
 
 # --- edge -------------------------------------------------------------------------------
 
-variable "cloudflare_account_id" {
-  description = "Cloudflare account ID of the Worker, R2 buckets and KV namespace."
-  type        = string
-}
-
-variable "workers_dev_subdomain" {
-  description = "The Cloudflare account's workers.dev subdomain, to report the endpoint URL. Null: the URL output is null."
-  type        = string
-  default     = null
-}
-
-variable "workers_dev" {
-  description = "Serve the Worker on workers.dev (needs the account's workers.dev subdomain). Off where custom_domain serves it."
-  type        = bool
-  default     = true
-}
-
-variable "custom_domain" {
-  description = "Hostname the Worker serves as a custom domain, in the zone zone_id. Null: none."
-  type        = string
-  default     = null
-}
-
-variable "zone_id" {
-  description = "ID of the Cloudflare zone of custom_domain."
-  type        = string
-  default     = null
-}
-
-variable "worker_otlp_endpoint" {
-  description = "OTLP/HTTP receiver the Worker posts its request metrics to (OTEL_EXPORTER_OTLP_ENDPOINT). Empty: none."
-  type        = string
-  default     = ""
-}
-
-variable "worker_otlp_headers" {
-  description = "Headers with the OTLP receiver's credentials (OTEL_EXPORTER_OTLP_HEADERS, k=v,k2=v2), bound to the Worker as a secret."
-  type        = string
-  default     = ""
-  sensitive   = true
-}
-
-variable "worker_script_name" {
-  description = "Name of the Worker script."
-  type        = string
-  default     = "mlpipe-edge"
-}
-
-variable "worker_models" {
-  description = "The Worker's MODELS: models served, comma-separated."
-  type        = string
-  default     = "fraud"
-}
-
-variable "worker_alias_refresh_seconds" {
-  description = "The Worker's ALIAS_REFRESH_SECONDS."
-  type        = number
-  default     = 10
-}
-
-variable "worker_log_sample" {
-  description = "The Worker's LOG_SAMPLE: share (0..1) of predictions logged for the drift stage."
-  type        = number
-  default     = 1
-}
-
-variable "worker_max_body_bytes" {
-  description = "The Worker's MAX_BODY_BYTES."
-  type        = number
-  default     = 4194304
-}
-
-variable "worker_max_batch" {
-  description = "The Worker's MAX_BATCH."
-  type        = number
-  default     = 1024
-}
-
-variable "r2_location" {
-  description = "R2 location hint of the edge buckets (e.g. \"weur\"). Null: Cloudflare chooses."
-  type        = string
-  default     = null
+variable "edge" {
+  description = "How the publish and drift stages reach the edge (outputs of modules/edge): the R2 store URLs with their key pairs, the KV account, namespace and write token."
+  type = object({
+    models_store_url = string
+    logs_store_url   = string
+    kv_account_id    = string
+    kv_namespace_id  = string
+    kv_api_token     = string
+  })
+  sensitive = true
 }
 
 # --- monitoring -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ data "aws_partition" "current" {}
 
 locals {
   account_id  = data.aws_caller_identity.current.account_id
-  region      = data.aws_region.current.region
+  region      = data.aws_region.current.id
   partition   = data.aws_partition.current.partition
   bucket_name = coalesce(var.bucket_name, "${var.name_prefix}-${local.account_id}")
   log_bucket  = "${local.bucket_name}-access-logs"
@@ -217,8 +217,10 @@ data "aws_iam_policy_document" "bucket" {
     effect    = "Deny"
     actions   = ["s3:*"]
     resources = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
+    # {"AWS": "*"} is AWS's documented equivalent of "*" (every principal); the map form
+    # is also what moto's bucket-logging check can read.
     principals {
-      type        = "*"
+      type        = "AWS"
       identifiers = ["*"]
     }
     condition {
@@ -309,7 +311,7 @@ data "aws_iam_policy_document" "logs" {
   statement {
     sid       = "S3ServerAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3/*"]
+    resources = ["${aws_s3_bucket.logs.arn}/s3/${local.bucket_name}/*"]
     principals {
       type        = "Service"
       identifiers = ["logging.s3.amazonaws.com"]
@@ -331,8 +333,10 @@ data "aws_iam_policy_document" "logs" {
     effect    = "Deny"
     actions   = ["s3:*"]
     resources = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
+    # {"AWS": "*"} is AWS's documented equivalent of "*" (every principal); the map form
+    # is also what moto's bucket-logging check can read.
     principals {
-      type        = "*"
+      type        = "AWS"
       identifiers = ["*"]
     }
     condition {

@@ -1,5 +1,8 @@
 # Triggers: each object trigger submits one job whose parameters carry the event's key (the
-# job definition's command reads it as Ref::key; the bucket is the rule's own).
+# job definition's command reads it as Ref::key; the bucket is the rule's own). Before the
+# image is pushed and its tag set (or with Batch off) the same rules park their events in
+# the dead-letter queue instead, where they wait, alarmed, to be re-delivered
+# (docs/deploy.md, "Dead letters").
 
 resource "aws_sqs_queue" "dlq" {
   name                              = "${local.name}-dlq"
@@ -33,13 +36,13 @@ resource "aws_cloudwatch_event_rule" "object" {
 }
 
 resource "aws_cloudwatch_event_target" "object" {
-  for_each = local.object_triggers
+  for_each = local.submit ? local.object_triggers : {}
   rule     = aws_cloudwatch_event_rule.object[each.key].name
-  arn      = aws_batch_job_queue.this.arn
-  role_arn = aws_iam_role.events.arn
+  arn      = aws_batch_job_queue.this[0].arn
+  role_arn = aws_iam_role.events[0].arn
 
   batch_target {
-    job_definition = aws_batch_job_definition.this.arn
+    job_definition = aws_batch_job_definition.this[0].arn
     job_name       = "${local.name}-job"
   }
 
@@ -60,8 +63,13 @@ resource "aws_cloudwatch_event_target" "object" {
   }
 }
 
+resource "aws_cloudwatch_event_target" "parked" {
+  for_each = local.submit ? {} : local.object_triggers
+  rule     = aws_cloudwatch_event_rule.object[each.key].name
+  arn      = aws_sqs_queue.dlq.arn
+}
+
 data "aws_iam_policy_document" "dlq" {
-  count = length(var.object_triggers) > 0 ? 1 : 0
 
   statement {
     sid       = "EventBridgeDeadLetters"
@@ -74,39 +82,48 @@ data "aws_iam_policy_document" "dlq" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [for r in aws_cloudwatch_event_rule.object : r.arn]
+      values   = concat([for r in aws_cloudwatch_event_rule.object : r.arn], aws_cloudwatch_event_rule.failed[*].arn)
     }
   }
 }
 
 resource "aws_sqs_queue_policy" "dlq" {
-  count     = length(var.object_triggers) > 0 ? 1 : 0
   queue_url = aws_sqs_queue.dlq.id
-  policy    = data.aws_iam_policy_document.dlq[0].json
+  policy    = data.aws_iam_policy_document.dlq.json
 }
 
 # --- alarms -----------------------------------------------------------------------------
 
-# Batch emits a state-change event per job; a FAILED one (after its retries) notifies.
+# Batch emits a state-change event per job; a FAILED one (after its retries) notifies, and
+# its event (with the job's parameters, i.e. the triggering key) is kept in the dead-letter
+# queue like a submission that could not be made.
 resource "aws_cloudwatch_event_rule" "failed" {
+  count       = var.batch ? 1 : 0
   name        = "${local.name}-job-failed"
-  description = "${var.stage}: a job on ${aws_batch_job_queue.this.name} failed after its retries"
+  description = "${var.stage}: a job on ${local.name} failed after its retries"
 
   event_pattern = jsonencode({
     source        = ["aws.batch"]
     "detail-type" = ["Batch Job State Change"]
     detail = {
       status   = ["FAILED"]
-      jobQueue = [aws_batch_job_queue.this.arn]
+      jobQueue = [aws_batch_job_queue.this[0].arn]
     }
   })
 
   tags = var.tags
 }
 
+resource "aws_cloudwatch_event_target" "failed_dead_letter" {
+  count = var.batch ? 1 : 0
+  rule  = aws_cloudwatch_event_rule.failed[0].name
+  arn   = aws_sqs_queue.dlq.arn
+}
+
 resource "aws_cloudwatch_event_target" "failed" {
-  rule = aws_cloudwatch_event_rule.failed.name
-  arn  = var.alarm_topic_arn
+  count = var.batch ? 1 : 0
+  rule  = aws_cloudwatch_event_rule.failed[0].name
+  arn   = var.alarm_topic_arn
 
   input_transformer {
     input_paths = {
@@ -120,7 +137,7 @@ resource "aws_cloudwatch_event_target" "failed" {
 
 resource "aws_cloudwatch_metric_alarm" "dead_letters" {
   alarm_name          = "${local.name}-dead-letters"
-  alarm_description   = "Training submissions EventBridge could not make wait in ${aws_sqs_queue.dlq.name}."
+  alarm_description   = "Training events wait in ${aws_sqs_queue.dlq.name}: parked before the image was set, submissions EventBridge could not make, or jobs that failed."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = aws_sqs_queue.dlq.name }

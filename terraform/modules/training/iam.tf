@@ -14,13 +14,15 @@ data "aws_iam_policy_document" "instance_assume" {
 }
 
 resource "aws_iam_role" "instance" {
+  count              = var.batch ? 1 : 0
   name               = "${local.name}-instance"
   assume_role_policy = data.aws_iam_policy_document.instance_assume.json
   tags               = var.tags
 }
 
 resource "aws_iam_role_policy_attachment" "instance" {
-  role       = aws_iam_role.instance.name
+  count      = var.batch ? 1 : 0
+  role       = aws_iam_role.instance[0].name
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
 }
 
@@ -33,15 +35,17 @@ data "aws_iam_policy_document" "instance" {
 }
 
 resource "aws_iam_role_policy" "instance" {
+  count  = var.batch ? 1 : 0
   name   = "${local.name}-instance"
-  role   = aws_iam_role.instance.id
+  role   = aws_iam_role.instance[0].id
   policy = data.aws_iam_policy_document.instance.json
 }
 
 resource "aws_iam_instance_profile" "instance" {
-  name = "${local.name}-instance"
-  role = aws_iam_role.instance.name
-  tags = var.tags
+  count = var.batch ? 1 : 0
+  name  = "${local.name}-instance"
+  role  = aws_iam_role.instance[0].name
+  tags  = var.tags
 }
 
 # --- the job ----------------------------------------------------------------------------
@@ -121,24 +125,27 @@ data "aws_iam_policy_document" "events_assume" {
 }
 
 resource "aws_iam_role" "events" {
+  count              = local.submit ? 1 : 0
   name               = "${local.name}-events"
   assume_role_policy = data.aws_iam_policy_document.events_assume.json
   tags               = var.tags
 }
 
 data "aws_iam_policy_document" "events" {
+  count = local.submit ? 1 : 0
   statement {
     sid     = "SubmitTrainingJobs"
     actions = ["batch:SubmitJob"]
     resources = [
-      aws_batch_job_queue.this.arn,
-      "arn:${local.partition}:batch:${local.region}:${local.account_id}:job-definition/${aws_batch_job_definition.this.name}:*",
+      aws_batch_job_queue.this[0].arn,
+      "arn:${local.partition}:batch:${local.region}:${local.account_id}:job-definition/${aws_batch_job_definition.this[0].name}:*",
     ]
   }
 }
 
 resource "aws_iam_role_policy" "events" {
+  count  = local.submit ? 1 : 0
   name   = "${local.name}-events"
-  role   = aws_iam_role.events.id
-  policy = data.aws_iam_policy_document.events.json
+  role   = aws_iam_role.events[0].id
+  policy = data.aws_iam_policy_document.events[0].json
 }

@@ -4,18 +4,23 @@ output "ecr_repository_url" {
 }
 
 output "job_queue_name" {
-  description = "Name of the Batch job queue."
-  value       = aws_batch_job_queue.this.name
+  description = "Name of the Batch job queue (null with batch off)."
+  value       = one(aws_batch_job_queue.this[*].name)
 }
 
 output "job_queue_arn" {
-  description = "ARN of the Batch job queue."
-  value       = aws_batch_job_queue.this.arn
+  description = "ARN of the Batch job queue (null with batch off)."
+  value       = one(aws_batch_job_queue.this[*].arn)
 }
 
 output "job_definition_arn" {
-  description = "ARN (with revision) of the training job definition."
-  value       = aws_batch_job_definition.this.arn
+  description = "ARN (with revision) of the training job definition (null until image_tag is set)."
+  value       = one(aws_batch_job_definition.this[*].arn)
+}
+
+output "dlq_url" {
+  description = "URL of the dead-letter queue: parked, undeliverable and failed training submissions."
+  value       = aws_sqs_queue.dlq.url
 }
 
 output "dlq_arn" {

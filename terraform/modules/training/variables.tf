@@ -94,9 +94,21 @@ variable "max_vcpus" {
 }
 
 variable "image_tag" {
-  description = "Tag of the training image in the ECR repository that the job definition runs (tags are immutable: push a new tag per build)."
+  description = "Tag of the training image in the ECR repository that the job definition runs (tags are immutable: push a new tag per build). It must be pushed before it is set: the plan reads it from the repository. Null (the first apply, which creates the repository): no job definition, and triggering events wait in the dead-letter queue."
   type        = string
-  default     = "v1"
+  default     = null
+}
+
+variable "batch" {
+  description = "Create the Batch compute environment, job queue and job definition. Off: the image repository, roles, rules and dead-letter queue only, and every triggering event is parked in the dead-letter queue (for emulators without Batch, e.g. the apply test against moto)."
+  type        = bool
+  default     = true
+}
+
+variable "check_gpu_quota" {
+  description = "Check at plan time that the account's EC2 quota of G and VT instance vCPUs fits one job (needs servicequotas:GetServiceQuota)."
+  type        = bool
+  default     = true
 }
 
 variable "job_vcpus" {
