@@ -23,6 +23,11 @@ output "job_queue_name" {
   value       = module.pipeline.job_queue_name
 }
 
+output "job_definition_arn" {
+  description = "Batch job definition of the training job (null until train_image_tag is set)."
+  value       = module.pipeline.job_definition_arn
+}
+
 output "online_table_name" {
   description = "DynamoDB table of online features."
   value       = module.pipeline.online_table_name

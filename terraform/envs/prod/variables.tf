@@ -172,6 +172,12 @@ variable "train_image_tag" {
   default     = null
 }
 
+variable "check_gpu_quota" {
+  description = "Check at plan time that the EC2 quota of G and VT instance vCPUs in the region fits one training job (needs servicequotas:GetServiceQuota)."
+  type        = bool
+  default     = true
+}
+
 variable "mlflow_tracking_uri" {
   description = "MLflow tracking server the training job also records to; null: none."
   type        = string

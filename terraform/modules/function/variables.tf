@@ -47,7 +47,7 @@ variable "timeout" {
 }
 
 variable "bucket_name" {
-  description = "Name of the pipeline bucket (the one the event rules match on)."
+  description = "Name of the pipeline bucket (the one the event rules match on). The function reads the store from MLPIPE_STORE in its environment, not from this."
   type        = string
 }
 
@@ -62,7 +62,7 @@ variable "kms_key_arn" {
 }
 
 variable "read_prefixes" {
-  description = "Key prefixes the stage reads (s3:GetObject, and s3:ListBucket limited to them). From the routing table."
+  description = "Key prefixes the stage reads (s3:GetObject). From the routing table. s3:ListBucket is granted bucket-wide by design: S3 answers a read of a missing key with 404 only to a caller that may list the bucket (iam.tf)."
   type        = list(string)
 }
 

@@ -1,5 +1,6 @@
-# Triggers: each object trigger submits one job whose parameters carry the event's key (the
-# job definition's command reads it as Ref::key; the bucket is the rule's own). Before the
+# Triggers: each object trigger submits one job whose only parameter is the event's key (the
+# job definition's command reads it as Ref::key); the bucket is not a parameter: the rules
+# match only the pipeline bucket, which the job reads from MLPIPE_STORE. Before the
 # image is pushed and its tag set (or with Batch off) the same rules park their events in
 # the dead-letter queue instead, where they wait, alarmed, to be re-delivered
 # (docs/deploy.md, "Dead letters").

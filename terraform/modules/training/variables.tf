@@ -10,7 +10,7 @@ variable "stage" {
 }
 
 variable "bucket_name" {
-  description = "Name of the pipeline bucket (the one the event rules match on and the job's --store names)."
+  description = "Name of the pipeline bucket: the event rules match on it, and the job reads it as MLPIPE_STORE=s3://<bucket_name> from its environment (the job's only argument is --key)."
   type        = string
 }
 
@@ -25,7 +25,7 @@ variable "kms_key_arn" {
 }
 
 variable "read_prefixes" {
-  description = "Key prefixes the job reads (s3:GetObject, and s3:ListBucket limited to them). From the routing table."
+  description = "Key prefixes the job reads (s3:GetObject). From the routing table. s3:ListBucket is granted bucket-wide by design: S3 answers a read of a missing key with 404 only to a caller that may list the bucket (iam.tf)."
   type        = list(string)
 }
 
