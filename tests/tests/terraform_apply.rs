@@ -250,6 +250,33 @@ fn changed_attributes(plan: &Value) -> BTreeSet<(String, String)> {
     out
 }
 
+/// Address -> action ("create", "delete", "update", "replace", "no-op", "read") of every
+/// resource in a saved plan (`terraform show -json`).
+fn planned_actions(plan: &Value) -> BTreeMap<String, String> {
+    plan["resource_changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let actions: Vec<&str> = c["change"]["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|a| a.as_str())
+                .collect();
+            let action = if actions.len() == 2 {
+                "replace"
+            } else {
+                actions[0]
+            };
+            (
+                c["address"].as_str().unwrap().to_string(),
+                action.to_string(),
+            )
+        })
+        .collect()
+}
+
 /// Keys a bucket of the pipeline sees, with the characters AWS leaves as they are in
 /// EventBridge events (space, `=`, `+`, non-ASCII), and near misses of every trigger.
 const KEYS: &[&str] = &[
@@ -412,6 +439,70 @@ fn the_aws_side_applies_to_moto_routes_real_keys_and_destroys_to_nothing() {
         "a plan right after apply wants to change {unexpected:?}"
     );
 
+    // The job definition waits for an image that exists (guide step 4). With Batch on, a
+    // tag that is not in the repository fails the plan; once pushed, the plan creates the
+    // definition with it, moves the training rules from the dead-letter queue to Batch and
+    // adds the queue's watcher and its alarm. (Planned only: moto has no Batch.)
+    let train = routing_table()
+        .into_iter()
+        .find(|r| r.target == Target::BatchJob)
+        .unwrap();
+    let batch_on = "-var=training_batch=true";
+    let (_, refused) = tf.run_status(
+        &["plan", batch_on, "-var=train_image_tag=v-not-pushed"],
+        &[1],
+    );
+    assert!(
+        refused.contains("data \"aws_ecr_image\" \"train\"")
+            && refused.contains("reading ECR Images: couldn't find"),
+        "the plan should fail on the missing image:\n{refused}"
+    );
+    let repository = format!("{NAME_PREFIX}-{}", train.stage.name());
+    account(&python, endpoint, &["put-image", &repository, "v1"]);
+    tf.run(&[
+        "plan",
+        batch_on,
+        "-var=train_image_tag=v1",
+        "-out=batchplan",
+    ]);
+    let batch: Value = serde_json::from_str(&tf.run(&["show", "-json", "batchplan"])).unwrap();
+    let actions = planned_actions(&batch);
+    let train_module = format!("module.pipeline.module.{}", train.stage.name());
+    for (address, action) in [
+        ("aws_batch_compute_environment.this[0]", "create"),
+        ("aws_batch_job_queue.this[0]", "create"),
+        ("aws_batch_job_definition.this[0]", "create"),
+        ("aws_cloudwatch_event_target.object[\"0\"]", "create"),
+        ("aws_cloudwatch_event_target.parked[\"0\"]", "delete"),
+        ("aws_cloudwatch_event_rule.failed[0]", "create"),
+        ("module.watch[0].aws_lambda_function.this", "create"),
+        (
+            "module.watch[0].aws_cloudwatch_event_rule.pattern[\"state\"]",
+            "create",
+        ),
+        ("aws_cloudwatch_metric_alarm.runnable[0]", "create"),
+    ] {
+        let address = format!("{train_module}.{address}");
+        assert_eq!(
+            actions.get(&address).map(String::as_str),
+            Some(action),
+            "{address} in the Batch plan: {actions:#?}"
+        );
+    }
+    let definition = batch["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == format!("{train_module}.aws_batch_job_definition.this[0]"))
+        .unwrap();
+    let container = definition["change"]["after"]["container_properties"]
+        .as_str()
+        .unwrap();
+    assert!(
+        container.contains(&format!("{repository}:v1")),
+        "{container}"
+    );
+
     let outputs: Value = serde_json::from_str(&tf.run(&["output", "-json"])).unwrap();
     let bucket = outputs["bucket_name"]["value"]
         .as_str()
@@ -480,10 +571,6 @@ fn the_aws_side_applies_to_moto_routes_real_keys_and_destroys_to_nothing() {
         want.sort();
         assert_eq!(seen, want, "rule {rule}");
     }
-    let train = routing_table()
-        .into_iter()
-        .find(|r| r.target == Target::BatchJob)
-        .unwrap();
     let mut parked: Vec<String> = KEYS
         .iter()
         .filter(|k| object_triggers(&train).iter().any(|t| t.matches_key(k)))

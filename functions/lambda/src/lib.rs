@@ -50,6 +50,33 @@ pub fn function_stage(value: Option<&str>) -> Result<Stage, String> {
     ))
 }
 
+/// The watcher's settings from its environment's values (unset: the defaults).
+pub fn watch_settings(
+    queues: Option<&str>,
+    threshold_seconds: Option<&str>,
+    namespace: Option<&str>,
+) -> Result<batch_watch::Settings, String> {
+    let mut settings = batch_watch::Settings::default();
+    if let Some(queues) = queues {
+        settings.queues = queues
+            .split(',')
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_string)
+            .collect();
+    }
+    if let Some(value) = threshold_seconds.map(str::trim).filter(|v| !v.is_empty()) {
+        let seconds: u32 = value.parse().map_err(|_| {
+            format!("MLPIPE_RUNNABLE_THRESHOLD_SECONDS={value} is not a whole number of seconds")
+        })?;
+        settings.threshold = chrono::Duration::seconds(seconds.into());
+    }
+    if let Some(namespace) = namespace.map(str::trim).filter(|v| !v.is_empty()) {
+        settings.namespace = namespace.to_string();
+    }
+    Ok(settings)
+}
+
 /// Handles one invocation of `stage`'s function.
 pub async fn handle(
     table: &Table,
@@ -128,6 +155,20 @@ mod tests {
     async fn invoke(store: &Store, stage: Stage, payload: Value) -> Result<Value, Error> {
         let table = Table::new(&Settings::default());
         handle(&table, stage, store, &payload).await
+    }
+
+    #[test]
+    fn the_watcher_reads_its_settings_and_refuses_a_bad_threshold() {
+        let s = watch_settings(Some("mlpipe-dev-train, other,"), Some("900"), None).unwrap();
+        assert_eq!(s.queues, vec!["mlpipe-dev-train", "other"]);
+        assert_eq!(s.threshold, chrono::Duration::minutes(15));
+        assert_eq!(s.namespace, "mlpipe");
+        let d = watch_settings(None, None, Some("team")).unwrap();
+        assert!(d.queues.is_empty());
+        assert_eq!(d.threshold, chrono::Duration::minutes(30));
+        assert_eq!(d.namespace, "team");
+        let err = watch_settings(None, Some("half an hour"), None).unwrap_err();
+        assert!(err.contains("MLPIPE_RUNNABLE_THRESHOLD_SECONDS"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //!   acknowledged as skipped), `MLPIPE_LOGS_STORE` (drift);
 //! - `OTEL_EXPORTER_OTLP_ENDPOINT`: traces and metrics over OTLP (e.g. the ADOT collector
 //!   layer), exported before each invocation returns.
+//!
+//! `MLPIPE_STAGE=batch-watch` runs the training queue's watcher instead (`batch_watch`), with
+//! `MLPIPE_BATCH_QUEUES`, `MLPIPE_RUNNABLE_THRESHOLD_SECONDS` and `MLPIPE_METRIC_NAMESPACE`.
 
 use handlers::{Settings, Table};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
@@ -21,6 +24,9 @@ use telemetry::sdk::{Logs, Options};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    if env::var("MLPIPE_STAGE").as_deref() == Some(batch_watch::FUNCTION) {
+        return watch().await;
+    }
     let stage = lambda::function_stage(env::var("MLPIPE_STAGE").as_deref())?;
     // `service.name`, made once for the life of the sandbox.
     let service: &'static str = Box::leak(format!("mlpipe-{}", stage.name()).into_boxed_str());
@@ -36,6 +42,26 @@ async fn main() -> Result<(), Error> {
         let (table, store) = (&table, &store);
         telemetry.invocation(stage.name(), async move {
             lambda::handle(table, stage, store, &event.payload).await
+        })
+    }))
+    .await
+}
+
+/// The training queue's watcher: Batch state changes and its schedule.
+async fn watch() -> Result<(), Error> {
+    let telemetry = telemetry::sdk::init(Options::new("mlpipe-batch-watch", Logs::LambdaJson));
+    let store = Store::open(&env::required("MLPIPE_STORE", "s3://my-bucket")?)?;
+    let settings = lambda::watch_settings(
+        env::var("MLPIPE_BATCH_QUEUES").as_deref(),
+        env::var("MLPIPE_RUNNABLE_THRESHOLD_SECONDS").as_deref(),
+        env::var("MLPIPE_METRIC_NAMESPACE").as_deref(),
+    )?;
+    run(service_fn(|event: LambdaEvent<Value>| {
+        let (store, settings) = (&store, &settings);
+        telemetry.invocation(batch_watch::FUNCTION, async move {
+            batch_watch::handle(store, settings, &event.payload)
+                .await
+                .map_err(|e| Box::new(e) as lambda::Error)
         })
     }))
     .await

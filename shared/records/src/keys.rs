@@ -217,6 +217,14 @@ pub fn pipeline_runs_prefix(stage: &str, dataset: &str) -> String {
     format!("{PIPELINE_RUNS}{stage}/{dataset}/")
 }
 
+/// The training queue's watcher (functions/batch-watch): each Batch job's latest state.
+pub const BATCH_WATCH: &str = "pipeline-runs/batch-watch/";
+
+/// The watcher's record of one Batch job (job ids are UUIDs: safe as one key segment).
+pub fn batch_watch(job_id: &str) -> String {
+    format!("{BATCH_WATCH}{job_id}.json")
+}
+
 pub fn model_prefix(model: &str) -> String {
     format!("{MODELS}{model}/")
 }

@@ -49,6 +49,38 @@ resource "aws_lambda_permission" "object" {
   source_arn    = aws_cloudwatch_event_rule.object[each.key].arn
 }
 
+resource "aws_cloudwatch_event_rule" "pattern" {
+  for_each      = var.event_patterns
+  name          = "${local.name}-events-${each.key}"
+  description   = "${var.stage}: ${each.key} events"
+  event_pattern = each.value
+  tags          = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "pattern" {
+  for_each = var.event_patterns
+  rule     = aws_cloudwatch_event_rule.pattern[each.key].name
+  arn      = aws_lambda_function.this.arn
+
+  dead_letter_config {
+    arn = aws_sqs_queue.dlq.arn
+  }
+
+  retry_policy {
+    maximum_event_age_in_seconds = var.event_max_age_seconds
+    maximum_retry_attempts       = var.event_max_retries
+  }
+}
+
+resource "aws_lambda_permission" "pattern" {
+  for_each      = var.event_patterns
+  statement_id  = "events-pattern-${each.key}"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this.function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.pattern[each.key].arn
+}
+
 resource "aws_cloudwatch_event_rule" "schedule" {
   for_each            = local.schedules
   name                = "${local.name}-schedule-${each.key}"

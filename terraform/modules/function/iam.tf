@@ -76,7 +76,7 @@ resource "aws_iam_role_policy" "this" {
 
 # EventBridge hands events that it could not deliver to the same dead-letter queue.
 data "aws_iam_policy_document" "dlq" {
-  count = length(var.object_triggers) + length(var.schedules) > 0 ? 1 : 0
+  count = length(var.object_triggers) + length(var.schedules) + length(var.event_patterns) > 0 ? 1 : 0
 
   statement {
     sid       = "EventBridgeDeadLetters"
@@ -92,13 +92,14 @@ data "aws_iam_policy_document" "dlq" {
       values = concat(
         [for r in aws_cloudwatch_event_rule.object : r.arn],
         [for r in aws_cloudwatch_event_rule.schedule : r.arn],
+        [for r in aws_cloudwatch_event_rule.pattern : r.arn],
       )
     }
   }
 }
 
 resource "aws_sqs_queue_policy" "dlq" {
-  count     = length(var.object_triggers) + length(var.schedules) > 0 ? 1 : 0
+  count     = length(var.object_triggers) + length(var.schedules) + length(var.event_patterns) > 0 ? 1 : 0
   queue_url = aws_sqs_queue.dlq.id
   policy    = data.aws_iam_policy_document.dlq[0].json
 }

@@ -4,12 +4,12 @@ variable "name_prefix" {
 }
 
 variable "stage" {
-  description = "The pipeline stage this function runs (MLPIPE_STAGE): ingest, features, publish or drift."
+  description = "What this function runs (MLPIPE_STAGE): a function stage (ingest, features, publish or drift), or batch-watch, the training queue's watcher (modules/training)."
   type        = string
 
   validation {
-    condition     = contains(["ingest", "features", "publish", "drift"], var.stage)
-    error_message = "stage must be a function stage: ingest, features, publish or drift (train is a Batch job, see modules/training)."
+    condition     = contains(["ingest", "features", "publish", "drift", "batch-watch"], var.stage)
+    error_message = "stage must be a function stage: ingest, features, publish or drift (train is a Batch job, see modules/training), or batch-watch."
   }
 }
 
@@ -84,6 +84,12 @@ variable "schedules" {
   description = "EventBridge schedule expressions that invoke the function, e.g. \"rate(1 hour)\". One rule each."
   type        = list(string)
   default     = []
+}
+
+variable "event_patterns" {
+  description = "Other EventBridge event patterns (JSON) that invoke the function, by a short name, e.g. the training queue's Batch state changes for batch-watch. One rule each."
+  type        = map(string)
+  default     = {}
 }
 
 variable "environment" {

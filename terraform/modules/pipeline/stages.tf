@@ -70,6 +70,8 @@ module "train" {
   max_vcpus          = var.batch_max_vcpus
   image_tag          = var.train_image_tag
   batch              = var.training_batch
+  watch_package_zip  = local.lambda_zip
+  watch_architecture = var.architecture
   check_gpu_quota    = var.check_gpu_quota
   environment        = local.train_env
   force_delete       = var.force_destroy

@@ -152,3 +152,78 @@ resource "aws_cloudwatch_metric_alarm" "dead_letters" {
   ok_actions          = [var.alarm_topic_arn]
   tags                = var.tags
 }
+
+# --- jobs waiting for capacity ----------------------------------------------------------
+
+# A job no instance can run (no GPU quota or capacity, a subnet without a route) waits in
+# RUNNABLE without an error, and Batch publishes no queue metric. The watcher (the Lambda
+# binary with MLPIPE_STAGE=batch-watch, functions/batch-watch) keeps each job's latest state
+# from the queue's state-change events and every 5 minutes writes, per queue, the number of
+# jobs waiting longer than runnable_alarm_minutes as an embedded-metric-format log line,
+# which this alarm reads.
+module "watch" {
+  count  = var.batch ? 1 : 0
+  source = "../function"
+
+  name_prefix     = var.name_prefix
+  stage           = "batch-watch"
+  object_triggers = []
+  schedules       = ["rate(5 minutes)"]
+  event_patterns = {
+    state = jsonencode({
+      source        = ["aws.batch"]
+      "detail-type" = ["Batch Job State Change"]
+      detail        = { jobQueue = [aws_batch_job_queue.this[0].arn] }
+    })
+  }
+  read_prefixes     = ["pipeline-runs/batch-watch/"]
+  write_prefixes    = ["pipeline-runs/batch-watch/"]
+  extra_policy_json = data.aws_iam_policy_document.watch.json
+
+  package_zip        = var.watch_package_zip
+  architecture       = var.watch_architecture
+  memory_size        = 256
+  timeout            = 60
+  bucket_name        = var.bucket_name
+  bucket_arn         = var.bucket_arn
+  kms_key_arn        = var.kms_key_arn
+  alarm_topic_arn    = var.alarm_topic_arn
+  log_retention_days = var.log_retention_days
+  tags               = var.tags
+  environment = merge(
+    { for k, v in var.environment : k => v if k == "RUST_LOG" || k == "OTEL_EXPORTER_OTLP_ENDPOINT" },
+    {
+      MLPIPE_STORE                      = "s3://${var.bucket_name}"
+      MLPIPE_BATCH_QUEUES               = local.name
+      MLPIPE_RUNNABLE_THRESHOLD_SECONDS = tostring(var.runnable_alarm_minutes * 60)
+      MLPIPE_METRIC_NAMESPACE           = var.metric_namespace
+    },
+  )
+}
+
+# The watcher forgets a job a day after it ended.
+data "aws_iam_policy_document" "watch" {
+  statement {
+    sid       = "ForgetEndedJobs"
+    actions   = ["s3:DeleteObject"]
+    resources = ["${var.bucket_arn}/pipeline-runs/batch-watch/*"]
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "runnable" {
+  count               = var.batch ? 1 : 0
+  alarm_name          = "${local.name}-runnable-too-long"
+  alarm_description   = "Training jobs on ${local.name} have waited in RUNNABLE over ${var.runnable_alarm_minutes} minutes: no instance can start (the GPU quota, the instance types' capacity, the subnets). docs/monitoring.md"
+  namespace           = var.metric_namespace
+  metric_name         = "TrainingJobsRunnableTooLong"
+  dimensions          = { JobQueue = local.name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [var.alarm_topic_arn]
+  ok_actions          = [var.alarm_topic_arn]
+  tags                = var.tags
+}

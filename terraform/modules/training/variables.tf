@@ -105,6 +105,29 @@ variable "batch" {
   default     = true
 }
 
+variable "watch_package_zip" {
+  description = "The multi-call Lambda zip, which also runs the queue's watcher (MLPIPE_STAGE=batch-watch)."
+  type        = string
+}
+
+variable "watch_architecture" {
+  description = "Lambda architecture of watch_package_zip: \"arm64\" or \"x86_64\"."
+  type        = string
+  default     = "arm64"
+}
+
+variable "runnable_alarm_minutes" {
+  description = "Minutes a training job may wait in RUNNABLE (for an instance) before the runnable-too-long alarm counts it. Starting a GPU instance takes a few minutes."
+  type        = number
+  default     = 30
+}
+
+variable "metric_namespace" {
+  description = "CloudWatch namespace of the watcher's metrics (TrainingJobsRunnableTooLong, OldestRunnableSeconds)."
+  type        = string
+  default     = "mlpipe"
+}
+
 variable "check_gpu_quota" {
   description = "Check at plan time that the account's EC2 quota of G and VT instance vCPUs fits one job (needs servicequotas:GetServiceQuota)."
   type        = bool

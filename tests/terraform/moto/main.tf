@@ -1,9 +1,11 @@
 # The AWS side of mlpipe (terraform/modules/pipeline) as a root for a local moto server:
 # `tests/tests/terraform_apply.rs` runs init, validate, plan, apply and destroy with it,
 # using the aws provider from the machine's filesystem mirror (no registry). Batch is off
-# (moto cannot run compute environments), so the training rules park their events in the
-# train dead-letter queue, where the test observes which keys they match. Not for a real
-# account: the credentials below are moto's and every endpoint is the emulator.
+# when it applies (moto cannot create compute environments), so the training rules park
+# their events in the train dead-letter queue, where the test observes which keys they
+# match; with Batch on it only plans (the job definition waits for an image tag that
+# exists). Not for a real account: the credentials below are moto's and every endpoint is
+# the emulator.
 
 terraform {
   required_version = ">= 1.6"
@@ -25,6 +27,18 @@ variable "endpoint" {
 variable "package_dir" {
   description = "Output folder of `cargo xtask package` (its x86_64 Lambda zip and definitions)."
   type        = string
+}
+
+variable "training_batch" {
+  description = "Batch on: moto cannot create compute environments, so the test only plans with it."
+  type        = bool
+  default     = false
+}
+
+variable "train_image_tag" {
+  description = "The training image's tag (null: none yet; the training rules park their events)."
+  type        = string
+  default     = null
 }
 
 variable "name_prefix" {
@@ -69,12 +83,16 @@ provider "aws" {
 module "pipeline" {
   source = "../../../terraform/modules/pipeline"
 
-  name_prefix    = var.name_prefix
-  package_dir    = var.package_dir
-  architecture   = "x86_64"
-  force_destroy  = true
-  training_batch = false
-  alarm_email    = "oncall@example.com"
+  name_prefix     = var.name_prefix
+  package_dir     = var.package_dir
+  architecture    = "x86_64"
+  force_destroy   = true
+  training_batch  = var.training_batch
+  train_image_tag = var.train_image_tag
+  alarm_email     = "oncall@example.com"
+
+  # moto has no Service Quotas defaults to read.
+  check_gpu_quota = false
 
   # Placeholders where the edge module's outputs go: the apply test checks the AWS side.
   edge = {
