@@ -392,6 +392,15 @@ fn assert_s3_access_from_prefixes(dir: &str) {
                         );
                         reads += 1;
                     }
+                    // Only the training queue's watcher deletes, its own records.
+                    "s3:DeleteObject" => {
+                        assert!(
+                            resources.contains("var.delete_prefixes")
+                                && !resources.contains("var.read_prefixes")
+                                && !resources.contains("var.write_prefixes"),
+                            "{dir}: {action} must be on the delete prefixes only: {resources}"
+                        );
+                    }
                     "s3:PutObject" | "s3:AbortMultipartUpload" => {
                         assert!(
                             resources.contains("var.write_prefixes")
@@ -415,7 +424,7 @@ fn assert_s3_access_from_prefixes(dir: &str) {
                         );
                     }
                     other => panic!(
-                        "{dir}: S3 action {other} is outside what the stages need (get, put, list)"
+                        "{dir}: S3 action {other} is outside what the stages need (get, put, list, and the watcher's delete)"
                     ),
                 }
             }

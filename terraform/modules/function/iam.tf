@@ -1,6 +1,7 @@
 # The stage's role. Its S3 object statements come ONLY from var.read_prefixes and
 # var.write_prefixes, i.e. from the routing table: a stage can read and write exactly the
-# zones the table gives it.
+# zones the table gives it (and delete under var.delete_prefixes, which only the training
+# queue's watcher has).
 
 data "aws_iam_policy_document" "assume" {
   statement {
@@ -18,8 +19,21 @@ resource "aws_iam_role" "this" {
   tags               = var.tags
 }
 
+data "aws_iam_policy_document" "delete" {
+  count = length(var.delete_prefixes) > 0 ? 1 : 0
+
+  statement {
+    sid       = "DeletePrefixes"
+    actions   = ["s3:DeleteObject"]
+    resources = [for p in var.delete_prefixes : "${var.bucket_arn}/${p}*"]
+  }
+}
+
 data "aws_iam_policy_document" "this" {
-  source_policy_documents = var.extra_policy_json == null ? [] : [var.extra_policy_json]
+  source_policy_documents = concat(
+    var.extra_policy_json == null ? [] : [var.extra_policy_json],
+    data.aws_iam_policy_document.delete[*].json,
+  )
 
   statement {
     sid       = "ReadPrefixes"

@@ -71,6 +71,12 @@ variable "write_prefixes" {
   type        = list(string)
 }
 
+variable "delete_prefixes" {
+  description = "Key prefixes the function may delete under (s3:DeleteObject). The pipeline stages delete nothing; the training queue's watcher forgets ended jobs."
+  type        = list(string)
+  default     = []
+}
+
 variable "object_triggers" {
   description = "Object-created triggers: each a key prefix and suffix (\"\" = any key under the prefix). One EventBridge rule each."
   type = list(object({

@@ -176,9 +176,9 @@ module "watch" {
       detail        = { jobQueue = [aws_batch_job_queue.this[0].arn] }
     })
   }
-  read_prefixes     = ["pipeline-runs/batch-watch/"]
-  write_prefixes    = ["pipeline-runs/batch-watch/"]
-  extra_policy_json = data.aws_iam_policy_document.watch.json
+  read_prefixes   = ["pipeline-runs/batch-watch/"]
+  write_prefixes  = ["pipeline-runs/batch-watch/"]
+  delete_prefixes = ["pipeline-runs/batch-watch/"] # a job's record, a day after it ended
 
   package_zip        = var.watch_package_zip
   architecture       = var.watch_architecture
@@ -199,15 +199,6 @@ module "watch" {
       MLPIPE_METRIC_NAMESPACE           = var.metric_namespace
     },
   )
-}
-
-# The watcher forgets a job a day after it ended.
-data "aws_iam_policy_document" "watch" {
-  statement {
-    sid       = "ForgetEndedJobs"
-    actions   = ["s3:DeleteObject"]
-    resources = ["${var.bucket_arn}/pipeline-runs/batch-watch/*"]
-  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "runnable" {
