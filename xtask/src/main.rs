@@ -69,8 +69,14 @@ fn main() -> Result<()> {
     }
 }
 
+/// The repository: the parent of xtask's manifest folder, which `cargo xtask` (cargo run)
+/// passes at run time; the folder it was compiled in is only the fallback, since a build
+/// cache shared between checkouts can hold a binary compiled in another one.
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))

@@ -11,8 +11,8 @@
 //! newer (event time, then the order of Batch's states); a job that ends is deleted a day
 //! later, so that a late `RUNNABLE` event cannot bring it back meanwhile.
 //!
-//! The logic is plain functions over the events AWS sends (`tests/fixtures`, in the shape
-//! of AWS's published sample); `handle` is the invocation the Lambda binary makes when
+//! The logic is plain functions over the events AWS sends
+//! (`functions/batch-watch/tests/fixtures`, in the shape of AWS's published sample); `handle` is the invocation the Lambda binary makes when
 //! `MLPIPE_STAGE=batch-watch`.
 
 use std::collections::BTreeMap;

@@ -188,7 +188,7 @@ variable "mlflow_tracking_uri" {
 # --- edge -------------------------------------------------------------------------------
 
 variable "edge" {
-  description = "How the publish and drift stages reach the edge (outputs of modules/edge): the R2 store URLs with their key pairs, the KV account, namespace and write token."
+  description = "How the publish and drift stages reach the edge (outputs of modules/edge): the R2 store URLs with their key pairs (object write on the models bucket, object read on the logs bucket), the KV account, namespace and write token. The KV token is account-wide, the narrowest Cloudflare allows: its \"Workers KV Storage Write\" permission has no per-namespace scope."
   type = object({
     models_store_url = string
     logs_store_url   = string
