@@ -82,6 +82,16 @@ pub fn read_parquet(bytes: &[u8]) -> ingest::polars::prelude::DataFrame {
         .expect("valid Parquet")
 }
 
+/// For a test whose part is a tool or artifact that `cargo xtask test` provides (terraform,
+/// checkov, the package): under CI its absence fails the test; elsewhere the test is
+/// skipped, loudly. Servers the tests start themselves (moto, MLflow) never skip.
+pub fn missing(what: &str) {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") {
+        panic!("{what} is missing, and CI is set: `cargo xtask test` provides it");
+    }
+    eprintln!("SKIPPED: {what} is missing (run `cargo xtask test`, which provides it)");
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -21,6 +21,7 @@ use std::process::Command;
 
 use events::{Route, Target, Trigger, routing_table};
 use hcl::{Block, Body, Expression};
+use tests::missing;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -31,14 +32,6 @@ fn root() -> PathBuf {
 
 fn terraform_dir() -> PathBuf {
     root().join("terraform")
-}
-
-/// Under CI a missing tool or artifact fails the test; elsewhere it is skipped, loudly.
-fn missing(what: &str) {
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") {
-        panic!("{what} is missing, and CI is set: `cargo xtask test` provides it");
-    }
-    eprintln!("SKIPPED: {what} is missing (run `cargo xtask test`, which provides it)");
 }
 
 /// Every `.tf` file under `dir`, recursively, sorted.

@@ -21,17 +21,9 @@ use std::time::{Duration, Instant};
 
 use events::{Route, Target, Trigger, routing_table};
 use serde_json::Value;
-use tests::{Group, repo_root};
+use tests::{Group, missing, repo_root};
 
 const NAME_PREFIX: &str = "mlpipe-apply";
-
-/// Under CI a missing part fails the test; elsewhere it is skipped, loudly.
-fn missing(what: &str) {
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") {
-        panic!("{what} is missing, and CI is set: `cargo xtask test` provides it");
-    }
-    eprintln!("SKIPPED: {what} is missing (run `cargo xtask test`, which provides it)");
-}
 
 fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name)
@@ -223,13 +215,7 @@ fn changed_attributes(plan: &Value) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for change in plan["resource_changes"].as_array().into_iter().flatten() {
         let kind = change["type"].as_str().unwrap_or("?").to_string();
-        let actions: Vec<&str> = change["change"]["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|a| a.as_str())
-            .collect();
-        match actions.as_slice() {
+        match actions(change).as_slice() {
             ["no-op"] | ["read"] => {}
             ["update"] => {
                 let before = change["change"]["before"].as_object().unwrap();
@@ -258,12 +244,7 @@ fn planned_actions(plan: &Value) -> BTreeMap<String, String> {
         .into_iter()
         .flatten()
         .map(|c| {
-            let actions: Vec<&str> = c["change"]["actions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|a| a.as_str())
-                .collect();
+            let actions = actions(c);
             let action = if actions.len() == 2 {
                 "replace"
             } else {
@@ -274,6 +255,16 @@ fn planned_actions(plan: &Value) -> BTreeMap<String, String> {
                 action.to_string(),
             )
         })
+        .collect()
+}
+
+/// The actions of one resource change of a saved plan.
+fn actions(change: &Value) -> Vec<&str> {
+    change["change"]["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
         .collect()
 }
 

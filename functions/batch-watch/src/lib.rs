@@ -147,26 +147,18 @@ pub fn overdue(
     now: DateTime<Utc>,
     threshold: Duration,
 ) -> Vec<Waiting> {
-    let mut out: BTreeMap<String, Waiting> = queues
-        .iter()
-        .map(|q| {
-            let w = Waiting {
-                queue: q.clone(),
-                jobs: 0,
-                oldest_seconds: 0,
-                job_ids: Vec::new(),
-            };
-            (q.clone(), w)
-        })
-        .collect();
+    let none = |queue: &str| Waiting {
+        queue: queue.to_string(),
+        jobs: 0,
+        oldest_seconds: 0,
+        job_ids: Vec::new(),
+    };
+    let mut out: BTreeMap<String, Waiting> = queues.iter().map(|q| (q.clone(), none(q))).collect();
     for state in states.iter().filter(|s| s.status == "RUNNABLE") {
         let waited = now - state.since;
-        let entry = out.entry(state.queue.clone()).or_insert_with(|| Waiting {
-            queue: state.queue.clone(),
-            jobs: 0,
-            oldest_seconds: 0,
-            job_ids: Vec::new(),
-        });
+        let entry = out
+            .entry(state.queue.clone())
+            .or_insert_with(|| none(&state.queue));
         entry.oldest_seconds = entry.oldest_seconds.max(waited.num_seconds().max(0));
         if waited > threshold {
             entry.jobs += 1;
