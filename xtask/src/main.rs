@@ -150,13 +150,14 @@ fn python(root: &Path) -> PathBuf {
     venv(root).join("bin").join("python")
 }
 
-/// True when the venv's Python imports Triton's HTTP client.
+/// True when the venv's Python imports Triton's HTTP client and every other module the
+/// tests use (onnxruntime and ONNX's reference evaluator among them).
 fn has_tritonclient(root: &Path) -> bool {
     python(root).is_file()
         && Command::new(python(root))
             .args([
                 "-c",
-                "import tritonclient.http, numpy, scipy, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
+                "import tritonclient.http, numpy, scipy, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2, onnxruntime, onnx.reference",
             ])
             .stderr(std::process::Stdio::null())
             .status()
@@ -185,9 +186,12 @@ fn install_python_tools(root: &Path) -> Result<()> {
         "scipy>=1.13,<2",
         // The edge's OTLP exports are decoded with the reference message definitions.
         "opentelemetry-proto>=1.20,<2",
+        // Exported models are held to onnxruntime and ONNX's reference evaluator.
+        "onnxruntime>=1.17,<2",
+        "onnx>=1.16,<2",
     ]))?;
     if !has_tritonclient(root) {
-        bail!("tritonclient, numpy and scipy installed but they do not import");
+        bail!("tritonclient, numpy, scipy, onnxruntime and onnx installed but they do not import");
     }
     for bin in [moto_server(root), mlflow(root)] {
         if !bin.is_file() {
@@ -352,7 +356,7 @@ fn test(root: &Path) -> Result<()> {
         root,
         vec![
             (
-                "install Python tools (moto, MLflow, tritonclient, scipy)",
+                "install Python tools (moto, MLflow, tritonclient, scipy, onnxruntime)",
                 install_python_tools,
             ),
             (

@@ -1,12 +1,18 @@
 //! ONNX export, built with `tract_onnx::pb`'s prost types (no hand-encoded bytes), for the
 //! models the edge runs with tract.
 //!
-//! Trees become one ONNX-ML `TreeEnsembleClassifier` node, written the way tract 0.23
-//! evaluates correctly (see docs/research/tract-onnx.md): only `BRANCH_LT` splits; binary
-//! models as two classes whose leaves carry `[0, w]` under `SOFTMAX`, so the scores are
-//! `[1 - sigmoid(raw), sigmoid(raw)]`; regression as the class-0 score under `NONE` (tract
-//! has no `TreeEnsembleRegressor`). Linear models are standard operators with the input
-//! imputation and scaling inside the graph, so the edge feeds the raw feature vector.
+//! Trees become one ONNX-ML `TreeEnsembleClassifier` node, written the way tract 0.23,
+//! onnxruntime and ONNX's reference evaluator all evaluate identically (see
+//! docs/research/tract-onnx.md): only `BRANCH_LT` splits; binary models as two classes whose
+//! leaves carry `[0, w]` under `SOFTMAX`, so the scores are `[1 - sigmoid(raw),
+//! sigmoid(raw)]`; regression as the class-0 score under `NONE` (tract has no
+//! `TreeEnsembleRegressor`). No `base_values`: each output's base score is folded into the
+//! leaves of one tree of that output (every row reaches exactly one leaf of it), because
+//! onnxruntime (1.32) drops the class-1 leaf weights of a two-class ensemble that has
+//! `base_values` and returns the base score alone for every row.
+//!
+//! Linear models and networks are standard operators with the input imputation and scaling
+//! inside the graph, so the edge feeds the raw feature vector.
 //!
 //! The model boundary is f32. A tree trained on f32-rounded inputs with an f64 threshold `t`
 //! is exported with the smallest f32 `t' >= t`: for every f32 input `x`, `x < t` exactly when
@@ -251,7 +257,48 @@ pub fn trees_to_onnx(ensemble: &TreeEnsemble) -> Result<Vec<u8>, ExportError> {
             "a multi-class ensemble needs at least 3 classes and trees within them (k = {k})"
         )));
     }
-    for (t, tree) in ensemble.trees.iter().enumerate() {
+    if ensemble.base_score.len() != ensemble.output.width() {
+        return Err(ExportError::Shape(format!(
+            "{} base scores for {} outputs",
+            ensemble.base_score.len(),
+            ensemble.output.width()
+        )));
+    }
+    // The output (class id) each base score goes to, and the tree whose leaves carry it:
+    // the first tree of that output, or a one-leaf tree added for an output without one.
+    let outputs: Vec<usize> = match ensemble.output {
+        TreeOutput::Binary => vec![1],
+        TreeOutput::Multiclass(k) => (0..k).collect(),
+        TreeOutput::Regression => vec![0],
+    };
+    let mut trees = ensemble.trees.clone();
+    let mut carrier = Vec::new();
+    for (i, &class) in outputs.iter().enumerate() {
+        let tree_class = if ensemble.output == TreeOutput::Binary {
+            0
+        } else {
+            class
+        };
+        let t = match trees.iter().position(|t| t.class == tree_class) {
+            Some(t) => t,
+            None => {
+                trees.push(Tree {
+                    nodes: vec![Node::Leaf { value: 0.0 }],
+                    class: tree_class,
+                });
+                trees.len() - 1
+            }
+        };
+        carrier.push((t, class, ensemble.base_score[i]));
+    }
+    let base_of = |t: usize, class: usize| -> f64 {
+        carrier
+            .iter()
+            .filter(|(ct, cc, _)| *ct == t && *cc == class)
+            .map(|(_, _, b)| *b)
+            .sum()
+    };
+    for (t, tree) in trees.iter().enumerate() {
         if tree.nodes.is_empty() {
             return Err(ExportError::Tree {
                 tree: t,
@@ -294,7 +341,8 @@ pub fn trees_to_onnx(ensemble: &TreeEnsemble) -> Result<Vec<u8>, ExportError> {
                     missing_true.push(0);
                     match ensemble.output {
                         TreeOutput::Binary => {
-                            for (class, w) in [(0, 0.0), (1, *value as f32)] {
+                            let w = (*value + base_of(t, 1)) as f32;
+                            for (class, w) in [(0, 0.0), (1, w)] {
                                 leaf_tree.push(t as i64);
                                 leaf_node.push(n as i64);
                                 leaf_class.push(class);
@@ -305,27 +353,32 @@ pub fn trees_to_onnx(ensemble: &TreeEnsemble) -> Result<Vec<u8>, ExportError> {
                             leaf_tree.push(t as i64);
                             leaf_node.push(n as i64);
                             leaf_class.push(tree.class as i64);
-                            leaf_weight.push(*value as f32);
+                            leaf_weight.push((*value + base_of(t, tree.class)) as f32);
                         }
                     }
                 }
             }
         }
     }
-    if ensemble.base_score.len() != ensemble.output.width() {
-        return Err(ExportError::Shape(format!(
-            "{} base scores for {} outputs",
-            ensemble.base_score.len(),
-            ensemble.output.width()
-        )));
-    }
-    let base: Vec<f32> = ensemble.base_score.iter().map(|&b| b as f32).collect();
-    let (labels, base, post, width) = match ensemble.output {
-        TreeOutput::Binary => (vec![0, 1], vec![0.0, base[0]], "SOFTMAX", 2),
-        TreeOutput::Multiclass(k) => ((0..k as i64).collect(), base, "SOFTMAX", k),
+    let (labels, post, width) = match ensemble.output {
+        TreeOutput::Binary => (vec![0, 1], "SOFTMAX", 2),
+        TreeOutput::Multiclass(k) => ((0..k as i64).collect(), "SOFTMAX", k),
         // Three labels keep tract away from its binary special case; only class 0 is used.
-        TreeOutput::Regression => (vec![0, 1, 2], vec![base[0], 0.0, 0.0], "NONE", 1),
+        TreeOutput::Regression => (vec![0, 1, 2], "NONE", 1),
     };
+    if ensemble.output == TreeOutput::Regression {
+        // ONNX's reference evaluator reads a classifier whose leaves name one class id as
+        // binary and returns `1 - score` in column 0; zero weights for classes 1 and 2 on
+        // the first leaf keep it (and every runtime) on the plain per-class sums. They sit
+        // beside that leaf's entry: tract wants a leaf's entries together.
+        let (t, n) = (leaf_tree[0], leaf_node[0]);
+        for class in [2, 1] {
+            leaf_tree.insert(1, t);
+            leaf_node.insert(1, n);
+            leaf_class.insert(1, class);
+            leaf_weight.insert(1, 0.0);
+        }
+    }
     let mut tree = node(
         "TreeEnsembleClassifier",
         "ai.onnx.ml",
@@ -346,7 +399,6 @@ pub fn trees_to_onnx(ensemble: &TreeEnsemble) -> Result<Vec<u8>, ExportError> {
         attr_ints("class_ids", leaf_class),
         attr_floats("class_weights", leaf_weight),
         attr_ints("classlabels_int64s", labels),
-        attr_floats("base_values", base),
         attr_string("post_transform", post),
     ];
     let mut nodes = vec![tree];
@@ -682,6 +734,40 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// onnxruntime ignores a two-class ensemble's leaves when `base_values` is present, so
+    /// the base scores live in the leaves (families.rs checks onnxruntime itself).
+    #[test]
+    fn tree_exports_fold_the_base_scores_into_the_leaves() {
+        for output in [
+            TreeOutput::Binary,
+            TreeOutput::Multiclass(3),
+            TreeOutput::Regression,
+        ] {
+            let bytes = trees_to_onnx(&random_ensemble(2, 4, output)).unwrap();
+            let model = pb::ModelProto::decode(&bytes[..]).unwrap();
+            let node = &model.graph.unwrap().node[0];
+            assert_eq!(node.op_type, "TreeEnsembleClassifier");
+            assert!(
+                node.attribute.iter().all(|a| a.name != "base_values"),
+                "{output:?}"
+            );
+        }
+        // An output without trees still gets its base score, from a one-leaf tree.
+        let mut only_class_0 = random_ensemble(4, 3, TreeOutput::Multiclass(3));
+        only_class_0.trees.retain(|t| t.class == 0);
+        let x = random_rows(9, 20, 3);
+        let got = run_tract(&trees_to_onnx(&only_class_0).unwrap(), &x, 20, 3);
+        for (i, row) in got.iter().enumerate() {
+            let raw = only_class_0.raw_scores(&x[i * 3..(i + 1) * 3]);
+            let max = raw.iter().copied().fold(f64::MIN, f64::max);
+            let sum: f64 = raw.iter().map(|r| (r - max).exp()).sum();
+            for c in 0..3 {
+                let want = (raw[c] - max).exp() / sum;
+                assert!((f64::from(row[c]) - want).abs() < 1e-5, "row {i}: {row:?}");
+            }
+        }
     }
 
     #[test]

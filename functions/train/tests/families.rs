@@ -1,5 +1,6 @@
-//! Every model family on every task: it learns a planted signal, and tract running the
-//! exported ONNX reproduces the training library's own test-set predictions within 1e-5.
+//! Every model family on every task: it learns a planted signal, tract running the
+//! exported ONNX reproduces the training library's own test-set predictions within 1e-5,
+//! and onnxruntime and ONNX's reference evaluator give what tract gives.
 
 #![allow(clippy::unwrap_used)]
 
@@ -78,11 +79,10 @@ fn dataset(n: usize, task: Task) -> Dataset {
     .unwrap()
 }
 
-fn check_family(ds: &Dataset, params: &Params) -> (f64, f64) {
+fn fit(ds: &Dataset, params: &Params) -> model::Fitted {
     let train = ds.rows(Split::Train);
-    let test = ds.rows(Split::Test);
     let w = class_weights(&ds.targets(&train), ds.task, true);
-    let fitted = model::fit(
+    model::fit(
         ds,
         &train,
         &w,
@@ -93,7 +93,12 @@ fn check_family(ds: &Dataset, params: &Params) -> (f64, f64) {
             seed: 3,
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn check_family(ds: &Dataset, params: &Params) -> (f64, f64) {
+    let test = ds.rows(Split::Test);
+    let fitted = fit(ds, params);
     let own = fitted.predict(ds, &test).unwrap();
     let onnx = fitted.to_onnx().unwrap();
     let tract = pipeline::onnx_outputs(&onnx, ds, &test, ds.task).unwrap();
@@ -227,4 +232,110 @@ fn a_label_with_one_class_in_training_is_a_clear_error() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("'y'") && e.contains("training split"), "{e}");
+}
+
+/// The venv's Python when it imports onnxruntime and the ONNX reference evaluator
+/// (`MLPIPE_PYTHON`, else `.venv/bin/python`). Under CI their absence fails the test.
+fn python_with_onnxruntime() -> Option<std::path::PathBuf> {
+    let python = std::env::var_os("MLPIPE_PYTHON")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+        });
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import onnxruntime, onnx.reference"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    let what = "Python with onnxruntime and onnx (MLPIPE_PYTHON or .venv)";
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") {
+        panic!("{what} is missing, and CI is set: `cargo xtask test` installs it");
+    }
+    eprintln!("SKIPPED: {what} is missing (run `cargo xtask test`, which installs it)");
+    None
+}
+
+/// Users take `model.onnx` to Triton's ONNX backend, SageMaker and Azure, which all run
+/// onnxruntime: every family on every task must give there, and in ONNX's own reference
+/// evaluator, what tract gives, on the whole test split.
+#[test]
+fn every_family_runs_the_same_in_onnxruntime_and_the_onnx_reference() {
+    let Some(python) = python_with_onnxruntime() else {
+        return;
+    };
+    // MLPIPE_KEEP_ONNX=DIR keeps the models and inputs there, to look at a difference.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("MLPIPE_KEEP_ONNX")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut tract = std::collections::BTreeMap::new();
+    for task in [
+        Task::BinaryClassification,
+        Task::MulticlassClassification,
+        Task::Regression,
+    ] {
+        let ds = dataset(4000, task);
+        let test = ds.rows(Split::Test);
+        let f = ds.n_features();
+        let x = ds.row_major(&test);
+        for family in [Family::Gbm, Family::Linear, Family::Mlp] {
+            let onnx = fit(&ds, &Params::default_for(family)).to_onnx().unwrap();
+            let out = train::export::run_onnx(&onnx, &x, test.len(), f).unwrap();
+            let name = format!("{family:?}-{task:?}");
+            std::fs::write(dir.join(format!("{name}.onnx")), &onnx).unwrap();
+            let rows: Vec<Vec<Option<f32>>> = x
+                .chunks(f)
+                .map(|r| r.iter().map(|v| (!v.is_nan()).then_some(*v)).collect())
+                .collect();
+            assert!(
+                rows.iter().flatten().any(Option::is_none),
+                "no missing value"
+            );
+            std::fs::write(
+                dir.join(format!("{name}.json")),
+                serde_json::to_vec(&rows).unwrap(),
+            )
+            .unwrap();
+            tract.insert(name, out);
+        }
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/onnx_runtimes.py");
+    let output = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "onnx_runtimes.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let others: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for (name, want) in &tract {
+        for runtime in ["onnxruntime", "reference"] {
+            let got = others[name][runtime]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: no {runtime} output"));
+            assert_eq!(got.len(), want.len(), "{name} in {runtime}: rows");
+            let mut worst = 0f64;
+            for (g, w) in got.iter().zip(want) {
+                let g = g.as_array().unwrap();
+                assert_eq!(g.len(), w.len(), "{name} in {runtime}: columns");
+                for (a, b) in g.iter().zip(w) {
+                    let (a, b) = (a.as_f64().unwrap(), f64::from(*b));
+                    worst = worst.max((a - b).abs() / b.abs().max(1.0));
+                }
+            }
+            assert!(
+                worst <= 1e-5,
+                "{name}: {runtime} ({}) differs from tract by {worst:e}",
+                others[name]["versions"]
+            );
+        }
+    }
 }
