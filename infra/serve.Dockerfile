@@ -1,10 +1,11 @@
 # Serving image: `mlpipe serve`, the native inference server (Open Inference Protocol v2,
-# POST /v1/models/<name>/predict, /v2/health/live, /v2/health/ready; /metrics on port 8002,
+# POST /v1/models/<name>/predict, /v2/health/live, /v2/health/ready on port 8000; the same
+# protocol over gRPC on port 8001; /metrics on port 8002,
 # loopback unless --metrics-addr says otherwise), for running
 # the models on your own cluster (infra/k8s/). Not built in CI (no Docker engine there).
 #
 #   docker build -f infra/serve.Dockerfile -t mlpipe-serve .
-#   docker run --rm -p 8080:8080 -e MLPIPE_STORE=s3://BUCKET -e AWS_REGION=eu-west-1 \
+#   docker run --rm -p 8000:8000 -p 8001:8001 -e MLPIPE_STORE=s3://BUCKET -e AWS_REGION=eu-west-1 \
 #       -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_SESSION_TOKEN mlpipe-serve
 #
 # The server binds 0.0.0.0, so it requires API keys: it refuses to start until the store
@@ -40,9 +41,10 @@ COPY --from=build /src/target/release/mlpipe /usr/local/bin/mlpipe
 # The default store is ./.mlpipe: /data is where a local store volume can be mounted.
 WORKDIR /data
 USER 10001:10001
-EXPOSE 8080
+# HTTP (the REST API, /docs) and the Open Inference Protocol over gRPC.
+EXPOSE 8000 8001
 # Kubernetes probes /v2/health/live and /v2/health/ready (infra/k8s/); the image carries no
 # HTTP client for a Docker HEALTHCHECK.
 # checkov:skip=CKV_DOCKER_2:Health is checked by the orchestrator's HTTP probes on /v2/health/*; the image has no HTTP client to run a HEALTHCHECK.
 ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/bin/mlpipe"]
-CMD ["serve", "--addr", "0.0.0.0:8080"]
+CMD ["serve", "--addr", "0.0.0.0:8000", "--grpc-addr", "0.0.0.0:8001"]

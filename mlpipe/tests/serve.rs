@@ -34,6 +34,8 @@ fn serve(store: &std::path::Path) -> Server {
             "0",
             "--metrics-addr",
             "127.0.0.1:0",
+            "--grpc-addr",
+            "none",
             "--store",
         ])
         .arg(store)
@@ -144,7 +146,7 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
         .as_str()
         .unwrap()
         .to_string();
-    let (_server, url) = common::native_server_with(
+    let server = common::native_server_listening(
         &store,
         &[
             "--key-refresh",
@@ -155,11 +157,15 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
             "1",
             "--refresh",
             "1",
+            "--grpc-addr",
+            "127.0.0.1:0",
         ],
     );
+    let url = server.url.clone();
     // The suite every runtime runs (the native server is its own reference for /v1).
     let api = common::Api::new(&url, Some(&keys.good));
     common::check_endpoint(&api, &store, &api).await;
+    check_grpc(&url, server.grpc.as_deref().unwrap(), &keys.good, &store);
     common::check_access(&url, &keys).await;
     common::check_rate_limited(&url, &keys.slow, &keys.good).await;
     common::check_slow_body(&url, &keys.good).await;
@@ -235,4 +241,95 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
         err.contains("without API keys") && err.contains("mlpipe keys create"),
         "{err}"
     );
+    // The same when only the gRPC listener is beyond loopback.
+    let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--grpc-addr",
+            "0.0.0.0:0",
+            "--store",
+        ])
+        .arg(&empty)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to serve on 0.0.0.0:0"), "{err}");
+}
+
+/// The Open Inference Protocol over gRPC, called with Triton's own gRPC client
+/// (`tests/clients/triton_grpc.py`) beside Triton's HTTP client on the same server, model
+/// and rows: health, metadata and outputs must be the same over both, typed contents must
+/// give what raw bytes give, refusals keep their meaning (unknown model NOT_FOUND, wrong key
+/// UNAUTHENTICATED), the standard health service and reflection answer, and the reflected
+/// `.proto` matches the descriptor Triton's client carries.
+fn check_grpc(url: &str, grpc: &str, key: &str, store: &std::path::Path) {
+    let (_, bundle) = common::champion(store);
+    let width = bundle["inputs"].as_array().unwrap().len();
+    let rows: Vec<Vec<Option<f32>>> = (0..9)
+        .map(|i| {
+            (0..width)
+                .map(|j| ((i + j) % 5 != 0).then_some(((i * 5 + j * 7) % 13) as f32 * 0.25))
+                .collect()
+        })
+        .collect();
+    let python = std::env::var("MLPIPE_PYTHON").unwrap_or_else(|_| {
+        assert!(
+            std::env::var("CI").is_err(),
+            "MLPIPE_PYTHON (a Python with tritonclient[grpc]) is required under CI"
+        );
+        format!("{ROOT}/.venv/bin/python")
+    });
+    let out = Command::new(python)
+        .arg(format!("{ROOT}/tests/clients/triton_grpc.py"))
+        .arg(url.trim_start_matches("http://"))
+        .arg(grpc)
+        .arg(serde_json::to_string(&rows).unwrap())
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "triton_grpc.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (http, grpc) = (&v["http"], &v["grpc"]);
+    for field in ["live", "ready", "model_ready", "server", "id"] {
+        assert_eq!(http[field], grpc[field], "{field}: {v}");
+    }
+    assert_eq!(grpc["live"], true);
+    assert_eq!(grpc["id"], "conformance-1");
+    // REST metadata carries parameters (feature names) that gRPC's message has no field for.
+    for field in ["name", "versions", "platform", "inputs", "outputs"] {
+        assert_eq!(
+            http["metadata"][field], grpc["metadata"][field],
+            "{field}: {v}"
+        );
+    }
+    assert_eq!(http["outputs"], grpc["outputs"], "{v}");
+    let probability = grpc["outputs"]["probability"].as_array().unwrap();
+    assert_eq!(probability.len(), rows.len());
+    assert_eq!(
+        v["grpc_typed"]["probability"],
+        grpc["outputs"]["probability"]
+    );
+    assert_eq!(v["codes"]["unknown_model"], "StatusCode.NOT_FOUND", "{v}");
+    assert_eq!(v["codes"]["wrong_key"], "StatusCode.UNAUTHENTICATED", "{v}");
+    // The .proto the server reflects is Triton's for every message and method it has.
+    assert_eq!(v["descriptor_mismatches"], serde_json::json!([]), "{v}");
+    assert!(v["descriptor_compared"].as_u64().unwrap() >= 20, "{v}");
+    // HealthCheckResponse{status: SERVING}.
+    assert_eq!(v["health"], "0801", "{v}");
+    for version in ["v1", "v1alpha"] {
+        let listed = v[format!("reflection_{version}")].as_str().unwrap();
+        assert!(
+            listed.contains("inference.GRPCInferenceService")
+                && listed.contains("grpc.health.v1.Health"),
+            "reflection {version}: {listed:?}"
+        );
+    }
 }

@@ -1209,6 +1209,12 @@ fn the_kubernetes_manifest_probes_health_requires_keys_and_fences_metrics() {
         // Metrics on their own port, admitted from the monitoring namespace only.
         "\"--metrics-addr\", \"0.0.0.0:8002\"",
         "containerPort: 8002",
+        // HTTP on 8000 and gRPC on 8001 at the pod address (keys required there).
+        "\"--addr\", \"0.0.0.0:8000\"",
+        "\"--grpc-addr\", \"0.0.0.0:8001\"",
+        "containerPort: 8000",
+        "containerPort: 8001",
+        "appProtocol: grpc",
         "kubernetes.io/metadata.name: monitoring",
     ] {
         assert!(
@@ -1218,8 +1224,11 @@ fn the_kubernetes_manifest_probes_health_requires_keys_and_fences_metrics() {
     }
     let dockerfile = std::fs::read_to_string(root().join("infra/serve.Dockerfile")).unwrap();
     assert!(
-        dockerfile.contains("--bin mlpipe") && dockerfile.contains("0.0.0.0:8080"),
-        "infra/serve.Dockerfile builds the mlpipe CLI and serves on 0.0.0.0:8080"
+        dockerfile.contains("--bin mlpipe")
+            && dockerfile.contains("\"--addr\", \"0.0.0.0:8000\"")
+            && dockerfile.contains("\"--grpc-addr\", \"0.0.0.0:8001\"")
+            && dockerfile.contains("EXPOSE 8000 8001"),
+        "infra/serve.Dockerfile builds the mlpipe CLI and serves on 0.0.0.0:8000 and :8001"
     );
     // Both ship with API keys required: a server on the pod address refuses to start
     // without a key unless told to serve everyone.

@@ -395,8 +395,13 @@ async fn shifted_traffic_retrains_and_the_new_champion_is_served() {
     });
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        inference_server::serve(app, "127.0.0.1:0".parse().unwrap(), None, |a, _| {
-            let _ = tx.send(a);
+        let at = inference_server::Addresses {
+            api: "127.0.0.1:0".parse().unwrap(),
+            grpc: None,
+            metrics: None,
+        };
+        inference_server::serve(app, at, |a| {
+            let _ = tx.send(a.api);
         })
         .await
         .unwrap();

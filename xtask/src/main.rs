@@ -157,7 +157,7 @@ fn has_tritonclient(root: &Path) -> bool {
         && Command::new(python(root))
             .args([
                 "-c",
-                "import tritonclient.http, numpy, scipy, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2, onnxruntime, onnx.reference",
+                "import tritonclient.http, tritonclient.grpc, numpy, scipy, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2, onnxruntime, onnx.reference",
             ])
             .stderr(std::process::Stdio::null())
             .status()
@@ -181,7 +181,7 @@ fn install_python_tools(root: &Path) -> Result<()> {
         "--disable-pip-version-check",
         "moto[server]>=5.1,<6",
         "mlflow>=2.20,<4",
-        "tritonclient[http]>=2.40,<3",
+        "tritonclient[http,grpc]>=2.40,<3",
         // The drift statistics are held to scipy's values.
         "scipy>=1.13,<2",
         // The edge's OTLP exports are decoded with the reference message definitions.

@@ -21,6 +21,7 @@ use inference::auth::{Failures, Guard, Keys, RateLimits, Usage};
 use inference::registry_models::{Blobs, RegistryModels};
 use inference::service::sampled;
 use inference::{InferenceError, Settings};
+use inference_grpc::{Call, Core};
 use storage::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -315,6 +316,23 @@ fn now_us() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
+/// A slot among the `max_in_flight`, or the 503 that tells the caller to come back.
+fn slot(app: &App) -> Result<tokio::sync::OwnedSemaphorePermit, Box<inference::Response>> {
+    let limits = &app.limits;
+    limits.slots.clone().try_acquire_owned().map_err(|_| {
+        Box::new(inference::Response::error(
+            &InferenceError::Overloaded {
+                message: format!(
+                    "the server is at its limit of {} requests in flight",
+                    limits.max_in_flight
+                ),
+                retry_after_s: 1,
+            },
+            None,
+        ))
+    })
+}
+
 async fn any(
     State(app): State<Arc<App>>,
     method: Method,
@@ -323,21 +341,14 @@ async fn any(
     extensions: axum::http::Extensions,
     body: Body,
 ) -> axum::response::Response {
-    let peer = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
-    let started = std::time::Instant::now();
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let limits = &app.limits;
     let fail = |e: InferenceError| to_axum(inference::Response::error(&e, None));
-    // At most `max_in_flight` requests at once; the next is told to come back.
-    let Ok(_slot) = limits.slots.clone().try_acquire_owned() else {
-        return fail(InferenceError::Overloaded {
-            message: format!(
-                "the server is at its limit of {} requests in flight",
-                limits.max_in_flight
-            ),
-            retry_after_s: 1,
-        });
+    // At most `max_in_flight` requests at once (a body still arriving holds its slot); the
+    // next is told to come back.
+    let _slot = match slot(&app) {
+        Ok(s) => s,
+        Err(r) => return to_axum(*r),
     };
     // Read at most one byte over the limit, so an oversized body gets the API's own 413; a
     // body that trickles in slower than the timeout gets 408 and frees its slot.
@@ -361,12 +372,32 @@ async fn any(
             )));
         }
     };
-    let method = method.as_str().to_string();
-    let path = uri.path().to_string();
     let headers: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
+    to_axum(
+        run(
+            &app,
+            Call {
+                method: method.as_str().to_string(),
+                path: uri.path().to_string(),
+                headers,
+                body: body.to_vec(),
+                peer,
+            },
+        )
+        .await,
+    )
+}
+
+/// The one request path of both listeners: the API's handler on the blocking pool within
+/// the request timeout, then the request's metrics and its prediction log.
+async fn run(app: &Arc<App>, call: Call) -> inference::Response {
+    let started = std::time::Instant::now();
+    let limits = &app.limits;
+    let fail = |e: InferenceError| inference::Response::error(&e, None);
+    let path = call.path.clone();
     // The model runs on the blocking pool, not on the async threads: a slow model cannot
     // stall other requests (health checks included) while it computes.
     let work = {
@@ -374,12 +405,13 @@ async fn any(
         let runtime = tokio::runtime::Handle::current();
         let guard = app.access.guard();
         tokio::task::spawn_blocking(move || {
+            let client = call.peer.map(|p| p.ip().to_string());
             let req = inference::Request {
-                method: &method,
-                path: &path,
-                headers,
-                body: &body,
-                client: peer.as_deref(),
+                method: &call.method,
+                path: &call.path,
+                headers: call.headers,
+                body: &call.body,
+                client: client.as_deref(),
             };
             runtime.block_on(inference::handle(
                 &app.models,
@@ -407,7 +439,7 @@ async fn any(
         .log
         .as_ref()
         .map(|l| l.model.as_str())
-        .or_else(|| model_of_path(uri.path()))
+        .or_else(|| model_of_path(&path))
     {
         let rows = response.log.as_ref().map_or(0, |l| l.rows.len());
         telemetry::record_inference(model, response.status, rows, started.elapsed());
@@ -425,7 +457,20 @@ async fn any(
             }
         });
     }
-    to_axum(response)
+    response
+}
+
+/// The gRPC service's way into the same path as REST: the same slots, keys, limits, logs.
+pub struct GrpcCore(pub Arc<App>);
+
+impl Core for GrpcCore {
+    async fn call(&self, call: Call) -> inference::Response {
+        let _slot = match slot(&self.0) {
+            Ok(s) => s,
+            Err(r) => return *r,
+        };
+        run(&self.0, call).await
+    }
 }
 
 /// Deterministic sampling by request id, so a retried request is logged or not alike.
@@ -455,34 +500,47 @@ pub fn metrics_router(app: Arc<App>) -> axum::Router {
         .with_state(app)
 }
 
-/// Binds `addr` (the API) and `metrics_addr` (Prometheus text at `/metrics`, when given)
-/// and serves until the process ends. `ready` gets the bound addresses (port 0 picks a free
-/// port).
-pub async fn serve(
-    app: Arc<App>,
-    addr: SocketAddr,
-    metrics_addr: Option<SocketAddr>,
-    ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
-) -> Result<(), ServerError> {
-    let listener = tokio::net::TcpListener::bind(addr)
+/// Where a server listens: the REST API, the gRPC API and the metrics (each port 0 picks a
+/// free port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addresses {
+    pub api: SocketAddr,
+    /// The Open Inference Protocol over gRPC (none: not served).
+    pub grpc: Option<SocketAddr>,
+    /// Prometheus text at `/metrics` (none: not served).
+    pub metrics: Option<SocketAddr>,
+}
+
+async fn bind(addr: SocketAddr) -> Result<(tokio::net::TcpListener, SocketAddr), ServerError> {
+    let l = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
-    let bound = listener.local_addr().map_err(ServerError::Serve)?;
-    let metrics = match metrics_addr {
-        Some(addr) => {
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind { addr, source })?;
-            Some(l)
-        }
+    let bound = l.local_addr().map_err(ServerError::Serve)?;
+    Ok((l, bound))
+}
+
+/// Binds every address of `at` and serves until the process is told to stop (SIGTERM or
+/// Ctrl-C), then drains both APIs. `ready` gets the bound addresses.
+pub async fn serve(
+    app: Arc<App>,
+    at: Addresses,
+    ready: impl FnOnce(Addresses),
+) -> Result<(), ServerError> {
+    let (listener, api) = bind(at.api).await?;
+    let grpc = match at.grpc {
+        Some(a) => Some(bind(a).await?),
         None => None,
     };
-    let metrics_bound = match &metrics {
-        Some(l) => Some(l.local_addr().map_err(ServerError::Serve)?),
+    let metrics = match at.metrics {
+        Some(a) => Some(bind(a).await?),
         None => None,
     };
-    ready(bound, metrics_bound);
-    if let Some(l) = metrics {
+    ready(Addresses {
+        api,
+        grpc: grpc.as_ref().map(|g| g.1),
+        metrics: metrics.as_ref().map(|m| m.1),
+    });
+    if let Some((l, _)) = metrics {
         let router = metrics_router(app.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(l, router).await {
@@ -490,8 +548,21 @@ pub async fn serve(
             }
         });
     }
+    let grpc = grpc.map(|(l, _)| {
+        let core = Arc::new(GrpcCore(app.clone()));
+        let max_message = app.settings.max_body_bytes;
+        tokio::spawn(async move {
+            if let Err(e) = inference_grpc::serve(l, core, max_message, shutdown_signal()).await {
+                tracing::error!("gRPC listener: {e}");
+            }
+        })
+    });
     let header_timeout = app.limits.header_timeout;
-    serve_api(listener, router(app), header_timeout).await
+    serve_api(listener, router(app), header_timeout).await?;
+    if let Some(g) = grpc {
+        let _ = tokio::time::timeout(DRAIN, g).await;
+    }
+    Ok(())
 }
 
 /// How long a stopping server waits for the requests in flight.

@@ -17,8 +17,14 @@ pub struct ServeArgs {
     /// Models to serve (default: every model in the registry).
     #[arg(long = "model")]
     models: Vec<String>,
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Where the HTTP API listens (the Open Inference Protocol's REST dialect, /v1 predict,
+    /// /docs and /openapi.json). A non-loopback address requires API keys.
+    #[arg(long, default_value = "127.0.0.1:8000")]
     addr: SocketAddr,
+    /// Where the Open Inference Protocol's gRPC service listens (with gRPC health and
+    /// reflection), or `none`. A non-loopback address requires API keys, as for `--addr`.
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    grpc_addr: String,
     /// Seconds between re-reads of the champion alias and the traffic policy (canary,
     /// shadow).
     #[arg(long, default_value_t = 5)]
@@ -78,6 +84,7 @@ pub async fn run(ctx: &Context, args: ServeArgs, telemetry: Telemetry) -> Result
     let ServeArgs {
         models,
         addr,
+        grpc_addr,
         refresh,
         log_sample,
         max_body,
@@ -94,17 +101,17 @@ pub async fn run(ctx: &Context, args: ServeArgs, telemetry: Telemetry) -> Result
         metrics_addr,
         insecure_no_auth,
     } = args;
-    let metrics_addr: Option<SocketAddr> = match metrics_addr.trim() {
-        "none" | "" => None,
-        a => Some(
-            a.parse()
-                .with_context(|| format!("--metrics-addr {a}: not HOST:PORT or none"))?,
-        ),
-    };
+    let metrics_addr = optional_addr("--metrics-addr", &metrics_addr)?;
+    let grpc_addr = optional_addr("--grpc-addr", &grpc_addr)?;
+    // Keys are required when either API is reachable beyond this machine.
+    let exposed = [Some(addr), grpc_addr]
+        .into_iter()
+        .flatten()
+        .find(|a| !a.ip().is_loopback());
     let store = ctx.open()?;
     let auth = if insecure_no_auth {
         inference_server::Auth::Off
-    } else if addr.ip().is_loopback() {
+    } else if exposed.is_none() {
         inference_server::Auth::WhenConfigured
     } else {
         inference_server::Auth::Required
@@ -119,7 +126,8 @@ pub async fn run(ctx: &Context, args: ServeArgs, telemetry: Telemetry) -> Result
         .with_context(|| format!("reading the API keys in {}", ctx.store))?;
     if auth == inference_server::Auth::Required && keys == 0 {
         bail!(
-            "refusing to serve on {addr} without API keys: create one with `mlpipe keys create --name NAME`, or pass --insecure-no-auth to serve every caller"
+            "refusing to serve on {} without API keys: create one with `mlpipe keys create --name NAME`, or pass --insecure-no-auth to serve every caller",
+            exposed.unwrap_or(addr)
         );
     }
     let online = match online_url(&store, ctx.online.as_deref()) {
@@ -170,17 +178,66 @@ pub async fn run(ctx: &Context, args: ServeArgs, telemetry: Telemetry) -> Result
         .with_header_timeout(Duration::from_secs(header_timeout.max(1))),
     });
     inference_server::spawn_key_refresh(app.clone(), Duration::from_secs(key_refresh));
-    if auth == inference_server::Auth::Off && !addr.ip().is_loopback() {
-        eprintln!("warning: serving on {addr} with no API keys (--insecure-no-auth)");
+    if let (inference_server::Auth::Off, Some(a)) = (auth, exposed) {
+        eprintln!("warning: serving on {a} with no API keys (--insecure-no-auth)");
     }
-    inference_server::serve(app, addr, metrics_addr, |bound, metrics| {
-        // Scripts and tests wait for this line (the last word is the API's URL), then the
-        // metrics listener's.
-        println!("serving {} on http://{bound}", models.join(", "));
-        if let Some(m) = metrics {
-            println!("metrics on http://{m}/metrics");
+    let at = inference_server::Addresses {
+        api: addr,
+        grpc: grpc_addr,
+        metrics: metrics_addr,
+    };
+    inference_server::serve(app, at, |bound| {
+        // Scripts and tests wait for the first line (its last word is the API's URL), then
+        // read the metrics and gRPC listeners' lines up to the docs line, which is last.
+        // One write: a reader that stops after the first line cannot break the others.
+        let mut out = format!("serving {} on http://{}\n", models.join(", "), bound.api);
+        if let Some(m) = bound.metrics {
+            out.push_str(&format!("metrics on http://{m}/metrics\n"));
         }
+        if let Some(g) = bound.grpc {
+            out.push_str(&format!("grpc on {g}\n"));
+        }
+        out.push_str(&format!("docs on http://{}/docs\n", bound.api));
+        let mut stdout = std::io::stdout().lock();
+        let _ = std::io::Write::write_all(&mut stdout, out.as_bytes());
+        let _ = std::io::Write::flush(&mut stdout);
     })
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A `HOST:PORT` option that may be `none`.
+fn optional_addr(option: &str, value: &str) -> Result<Option<SocketAddr>> {
+    match value.trim() {
+        "none" | "" => Ok(None),
+        a => Ok(Some(a.parse().with_context(|| {
+            format!("{option} {a}: not HOST:PORT or none")
+        })?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    /// The defaults, read from the parser without binding anything: HTTP on 8000 and gRPC
+    /// on 8001, both on loopback, metrics on 8002.
+    #[test]
+    fn serve_defaults_to_loopback_8000_and_8001() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: super::ServeArgs,
+        }
+        let cli = Cli::try_parse_from(["serve"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            cli.serve.addr,
+            "127.0.0.1:8000".parse().unwrap_or_else(|e| panic!("{e}"))
+        );
+        assert_eq!(cli.serve.grpc_addr, "127.0.0.1:8001");
+        assert_eq!(cli.serve.metrics_addr, "127.0.0.1:8002");
+        let none = super::optional_addr("--grpc-addr", "none").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(none, None);
+        assert!(super::optional_addr("--grpc-addr", "8001").is_err());
+    }
 }

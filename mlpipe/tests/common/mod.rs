@@ -118,27 +118,57 @@ pub fn native_server(store: &Path) -> (Proc, String) {
 
 /// `mlpipe serve` on loopback with extra arguments (e.g. `--key-refresh 1`).
 pub fn native_server_with(store: &Path, args: &[&str]) -> (Proc, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--metrics-addr",
-            "none",
-            "--store",
-        ])
+    let s = native_server_listening(store, args);
+    (s.proc, s.url)
+}
+
+/// A native server and where it listens.
+pub struct Native {
+    pub proc: Proc,
+    /// The HTTP API's base URL.
+    pub url: String,
+    /// The gRPC listener's `HOST:PORT`, when `args` asked for one (`--grpc-addr`).
+    pub grpc: Option<String>,
+}
+
+/// `mlpipe serve` on loopback with extra arguments; without `--grpc-addr` among them no
+/// gRPC listener is started.
+pub fn native_server_listening(store: &Path, args: &[&str]) -> Native {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mlpipe"));
+    command.args(["serve", "--addr", "127.0.0.1:0", "--metrics-addr", "none"]);
+    if !args.contains(&"--grpc-addr") {
+        command.args(["--grpc-addr", "none"]);
+    }
+    let mut child = command
+        .arg("--store")
         .arg(store)
         .args(args)
         .current_dir(ROOT)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit_once(" on ").unwrap().1.to_string();
-    (Proc(child), url)
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut url, mut grpc) = (None, None);
+    // The server prints its listeners, the docs line last.
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            panic!("mlpipe serve ended before it listened");
+        }
+        let line = line.trim();
+        if line.starts_with("serving ") {
+            url = Some(line.rsplit_once(" on ").unwrap().1.to_string());
+        } else if let Some(g) = line.strip_prefix("grpc on ") {
+            grpc = Some(g.to_string());
+        } else if line.starts_with("docs on ") {
+            break;
+        }
+    }
+    Native {
+        proc: Proc(child),
+        url: url.expect("no 'serving' line from mlpipe serve"),
+        grpc,
+    }
 }
 
 /// An endpoint and the API key the suite calls it with.
