@@ -77,6 +77,8 @@ async fn the_champion_is_served_with_the_open_inference_protocol_and_v1_predict(
     common::check_endpoint(&api, &store, &api).await;
     let logs = store.join("inference-logs/fraud");
     common::check_logs(&api, |id| common::logs_in(&logs, id)).await;
+    check_spec_matches_router(&server.url, &store).await;
+    check_docs_render(&server.url);
 
     // Native only: Prometheus text at /metrics on its own listener (not on the API's): the
     // requests above by model and status, their records and the latency histogram, which
@@ -166,6 +168,7 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
     let api = common::Api::new(&url, Some(&keys.good));
     common::check_endpoint(&api, &store, &api).await;
     check_grpc(&url, server.grpc.as_deref().unwrap(), &keys.good, &store);
+    check_docs_try_it_out(&url, &keys.good);
     common::check_access(&url, &keys).await;
     common::check_rate_limited(&url, &keys.slow, &keys.good).await;
     common::check_slow_body(&url, &keys.good).await;
@@ -332,4 +335,148 @@ fn check_grpc(url: &str, grpc: &str, key: &str, store: &std::path::Path) {
             "reflection {version}: {listed:?}"
         );
     }
+}
+
+/// `GET /openapi.json` (open) lists exactly the routes the server has: the serving core's
+/// route table (the router matches against it alone) plus the native documentation routes;
+/// every route it lists answers (not 404 or 405), and paths beside them do not.
+async fn check_spec_matches_router(url: &str, store: &std::path::Path) {
+    use std::collections::BTreeSet;
+    let r = reqwest::get(format!("{url}/openapi.json")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let spec: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(spec["openapi"], "3.1.0");
+    let mut listed = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "delete", "patch"] {
+            if item.get(method).is_some() {
+                listed.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let mut served: BTreeSet<(String, String)> = inference::service::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    for p in ["/openapi.json", "/docs", "/docs/{file}"] {
+        served.insert(("GET".into(), p.into()));
+    }
+    assert_eq!(
+        listed, served,
+        "the OpenAPI document and the router disagree"
+    );
+
+    let (version, _) = common::champion(store);
+    let http = reqwest::Client::new();
+    for (method, template) in &listed {
+        let files: Vec<&str> = if template.contains("{file}") {
+            inference_server::docs::FILES.to_vec()
+        } else {
+            vec![""]
+        };
+        for file in files {
+            let path = template
+                .replace("{name}", "fraud")
+                .replace("{version}", &version.to_string())
+                .replace("{file}", file);
+            let r = match method.as_str() {
+                "GET" => http.get(format!("{url}{path}")).send().await.unwrap(),
+                _ => http
+                    .post(format!("{url}{path}"))
+                    .body("{}")
+                    .send()
+                    .await
+                    .unwrap(),
+            };
+            assert!(
+                r.status() != 404 && r.status() != 405,
+                "{method} {path} is in the document but answers {}",
+                r.status()
+            );
+        }
+    }
+    for path in [
+        "/docs/",
+        "/docs/index.html",
+        "/openapi.yaml",
+        "/v2/models/fraud/explain",
+    ] {
+        let r = http.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path} answers but is not in the document");
+    }
+}
+
+/// `/docs` in headless Chromium (Debian's package): the page, its scripts and styles all
+/// from this server (the Content-Security-Policy allows nothing else), renders the
+/// inference operations from `/openapi.json` and offers "Authorize" for an API key.
+fn check_docs_render(url: &str) {
+    let chromium = std::env::var("MLPIPE_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("{url}/docs"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{chromium}: {e} (`cargo xtask test` installs Debian's chromium)")
+        });
+    assert!(
+        out.status.success(),
+        "chromium: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    for rendered in [
+        "opblock-summary-path",
+        "/v2/models/{name}/infer",
+        "/v1/models/{name}/predict",
+        "/v2/health/ready",
+        "authorize",
+        "mlpipe inference API",
+    ] {
+        assert!(
+            dom.contains(rendered),
+            "/docs in Chromium did not render {rendered:?}:\n{}",
+            &dom[..dom.len().min(3000)]
+        );
+    }
+}
+
+/// "Try it out" on `/docs` in headless Chromium, as a user clicks it
+/// (`tests/clients/docs_try_it_out.cjs`, playwright-core from npm): model metadata is 401
+/// without a key, and 200 with the key entered under "Authorize", which the page then sends
+/// as a bearer token.
+fn check_docs_try_it_out(url: &str, key: &str) {
+    let node_modules = format!("{ROOT}/.tools/node/node_modules");
+    let node = format!("{node_modules}/.bin/node");
+    assert!(
+        std::path::Path::new(&format!("{node_modules}/playwright-core")).is_dir(),
+        "playwright-core is not in {node_modules}: run `cargo xtask test`, which installs it"
+    );
+    let mut command = Command::new(&node);
+    command
+        .arg(format!("{ROOT}/tests/clients/docs_try_it_out.cjs"))
+        .args([url, key, "fraud"])
+        .env("NODE_PATH", &node_modules);
+    if let Ok(chromium) = std::env::var("MLPIPE_CHROMIUM") {
+        command.env("CHROMIUM", chromium);
+    }
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "docs_try_it_out.cjs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["without_key"], 401, "{v}");
+    assert_eq!(v["with_key"], 200, "{v}");
+    assert!(v["body"].as_str().unwrap().contains("\"fraud\""), "{v}");
 }

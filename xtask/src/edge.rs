@@ -19,6 +19,8 @@ pub const WORKER_BUILD_VERSION: &str = "0.8.7";
 const BINARYEN_VERSION: &str = "132";
 /// jco serves wasi:http components on Node (the Spin component's test host).
 const JCO_VERSION: &str = "1.35.0";
+/// playwright-core (npm) for the /docs test in Debian's Chromium.
+const PLAYWRIGHT_VERSION: &str = "1.64.1";
 
 fn node_dir(root: &Path) -> PathBuf {
     root.join(".tools/node")
@@ -71,7 +73,12 @@ pub fn install_node_tools(root: &Path) -> Result<()> {
         .is_some_and(|v| v.contains(WRANGLER_VERSION))
         && bin.join("wasm-opt").is_file()
         && bin.join("esbuild").is_file()
-        && bin.join("jco").is_file();
+        && bin.join("jco").is_file()
+        && node_dir(root)
+            .join(format!(
+                "node_modules/playwright-core-{PLAYWRIGHT_VERSION}.ok"
+            ))
+            .is_file();
     if wanted {
         return Ok(());
     }
@@ -91,7 +98,15 @@ pub fn install_node_tools(root: &Path) -> Result<()> {
         &format!("wrangler@{WRANGLER_VERSION}"),
         &format!("binaryen@{BINARYEN_VERSION}"),
         &format!("@bytecodealliance/jco@{JCO_VERSION}"),
+        // Drives Debian's Chromium in the /docs test; the package downloads no browser.
+        &format!("playwright-core@{PLAYWRIGHT_VERSION}"),
     ]))?;
+    std::fs::write(
+        dir.join(format!(
+            "node_modules/playwright-core-{PLAYWRIGHT_VERSION}.ok"
+        )),
+        "",
+    )?;
     for tool in ["node", "wrangler", "wasm-opt", "esbuild", "jco"] {
         if !bin.join(tool).is_file() {
             bail!(

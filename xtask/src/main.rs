@@ -209,6 +209,47 @@ fn checkov(root: &Path) -> PathBuf {
 
 const CHECKOV_VERSION: &str = "3.3.30";
 
+/// Debian's Chromium, for the test that opens `/docs` headless: skipped when `chromium`
+/// already runs (or `MLPIPE_CHROMIUM` names a browser that does).
+fn install_chromium(_root: &Path) -> Result<()> {
+    let runs = |bin: &str| {
+        Command::new(bin)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if let Ok(bin) = std::env::var("MLPIPE_CHROMIUM") {
+        if runs(&bin) {
+            return Ok(());
+        }
+        bail!("MLPIPE_CHROMIUM={bin} does not run");
+    }
+    if runs("chromium") {
+        return Ok(());
+    }
+    let install = || {
+        run(Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "chromium",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    if install().is_err() {
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        install().context("apt-get install chromium (the /docs test needs a browser)")?;
+    }
+    if !runs("chromium") {
+        bail!("chromium was installed but does not run");
+    }
+    Ok(())
+}
+
 fn install_checkov(root: &Path) -> Result<()> {
     let installed = Command::new(checkov(root))
         .arg("--version")
@@ -364,6 +405,7 @@ fn test(root: &Path) -> Result<()> {
                 package::install_cargo_lambda,
             ),
             ("install checkov (PyPI)", install_checkov),
+            ("install Chromium (Debian)", install_chromium),
             (
                 "install Node 22, wrangler, wasm-opt, jco (npm)",
                 edge::install_node_tools,

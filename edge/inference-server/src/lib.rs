@@ -9,6 +9,8 @@
 //! refresh interval, so a created or revoked key takes effect without a restart. Which
 //! requests need one is the [`Auth`] mode `mlpipe serve` picks from its bind address.
 
+pub mod docs;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -485,8 +487,13 @@ fn to_axum(r: inference::Response) -> axum::response::Response {
     out
 }
 
+/// The API's routes: the documentation (`/docs`, `/openapi.json`, open), then everything
+/// else through the shared core.
 pub fn router(app: Arc<App>) -> axum::Router {
-    axum::Router::new().fallback(any).with_state(app)
+    axum::Router::new()
+        .merge(docs::routes())
+        .fallback(any)
+        .with_state(app)
 }
 
 /// The metrics listener's routes: `GET /metrics` only, open (it is reached on its own

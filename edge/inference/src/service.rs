@@ -313,77 +313,92 @@ impl Route {
     }
 }
 
-/// Matches a method and path to a route.
+/// Every route of the API: its method and path template (`{name}` a model name,
+/// `{version}` a version number). [`route`] matches requests against this table alone, so
+/// it is the API's whole surface: the OpenAPI document is checked against it. `GET` routes
+/// also answer `HEAD`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v2/health/live"),
+    ("GET", "/v2/health/ready"),
+    ("GET", "/v2"),
+    ("GET", "/v2/models/{name}"),
+    ("GET", "/v2/models/{name}/versions/{version}"),
+    ("GET", "/v2/models/{name}/ready"),
+    ("GET", "/v2/models/{name}/versions/{version}/ready"),
+    ("POST", "/v2/models/{name}/infer"),
+    ("POST", "/v2/models/{name}/versions/{version}/infer"),
+    ("POST", "/v1/models/{name}/predict"),
+];
+
+/// The route a template of [`ROUTES`] stands for, given its parameters.
+fn build(template: &str, name: Option<&str>, version: Option<u64>) -> Option<Route> {
+    let name = || name.map(str::to_string);
+    Some(match template {
+        "/v2/health/live" => Route::Live,
+        "/v2/health/ready" => Route::Ready,
+        "/v2" => Route::Server,
+        "/v2/models/{name}" | "/v2/models/{name}/versions/{version}" => Route::Model {
+            name: name()?,
+            version,
+        },
+        "/v2/models/{name}/ready" | "/v2/models/{name}/versions/{version}/ready" => {
+            Route::ModelReady {
+                name: name()?,
+                version,
+            }
+        }
+        "/v2/models/{name}/infer" | "/v2/models/{name}/versions/{version}/infer" => Route::Infer {
+            name: name()?,
+            version,
+        },
+        "/v1/models/{name}/predict" => Route::Predict { name: name()? },
+        _ => return None,
+    })
+}
+
+/// Matches a method and path to a route of [`ROUTES`].
 pub fn route(method: &str, path: &str) -> Result<Route, InferenceError> {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     let not_found = || InferenceError::NotFound(format!("no route for {method} {path}"));
-    let version = |v: &str| {
-        v.parse::<u64>().map_err(|_| {
-            InferenceError::NotFound(format!("model version '{v}' is not a version number"))
-        })
-    };
-    let (route, post) = match parts.as_slice() {
-        ["v2", "health", "live"] => (Route::Live, false),
-        ["v2", "health", "ready"] => (Route::Ready, false),
-        ["v2"] => (Route::Server, false),
-        ["v2", "models", name] => (
-            Route::Model {
-                name: name.to_string(),
-                version: None,
-            },
-            false,
-        ),
-        ["v2", "models", name, "versions", v] => (
-            Route::Model {
-                name: name.to_string(),
-                version: Some(version(v)?),
-            },
-            false,
-        ),
-        ["v2", "models", name, "ready"] => (
-            Route::ModelReady {
-                name: name.to_string(),
-                version: None,
-            },
-            false,
-        ),
-        ["v2", "models", name, "versions", v, "ready"] => (
-            Route::ModelReady {
-                name: name.to_string(),
-                version: Some(version(v)?),
-            },
-            false,
-        ),
-        ["v2", "models", name, "infer"] => (
-            Route::Infer {
-                name: name.to_string(),
-                version: None,
-            },
-            true,
-        ),
-        ["v2", "models", name, "versions", v, "infer"] => (
-            Route::Infer {
-                name: name.to_string(),
-                version: Some(version(v)?),
-            },
-            true,
-        ),
-        ["v1", "models", name, "predict"] => (
-            Route::Predict {
-                name: name.to_string(),
-            },
-            true,
-        ),
-        _ => return Err(not_found()),
-    };
-    let allowed = if post { "POST" } else { "GET" };
-    if method.eq_ignore_ascii_case(allowed) || (!post && method.eq_ignore_ascii_case("HEAD")) {
-        Ok(route)
-    } else {
-        Err(InferenceError::MethodNotAllowed(format!(
-            "{path} takes {allowed}, not {method}"
-        )))
+    for (allowed, template) in ROUTES {
+        let pattern: Vec<&str> = template.split('/').skip(1).collect();
+        if pattern.len() != parts.len() {
+            continue;
+        }
+        let (mut name, mut version) = (None, None);
+        let fits = pattern.iter().zip(&parts).all(|(p, part)| match *p {
+            "{name}" => {
+                name = Some(*part);
+                !part.is_empty()
+            }
+            "{version}" => {
+                version = Some(*part);
+                !part.is_empty()
+            }
+            p => p == *part,
+        });
+        if !fits {
+            continue;
+        }
+        let version = match version {
+            None => None,
+            Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                InferenceError::NotFound(format!("model version '{v}' is not a version number"))
+            })?),
+        };
+        let route = build(template, name, version).ok_or_else(not_found)?;
+        let get = *allowed == "GET";
+        return if method.eq_ignore_ascii_case(allowed)
+            || (get && method.eq_ignore_ascii_case("HEAD"))
+        {
+            Ok(route)
+        } else {
+            Err(InferenceError::MethodNotAllowed(format!(
+                "{path} takes {allowed}, not {method}"
+            )))
+        };
     }
+    Err(not_found())
 }
 
 /// Longest request id a client may give.

@@ -788,3 +788,47 @@ fn shadow_scoring_logs_the_challenger_beside_the_champion_and_returns_the_champi
     assert_eq!(lines[0]["index"], lines[1]["index"]);
     assert_eq!(lines[0]["score"], lines[1]["score"]);
 }
+
+/// The route table is the router: every template answers its method (GET also HEAD), the
+/// other method is 405, and a path outside the table is 404.
+#[test]
+fn every_route_of_the_table_routes_and_nothing_else_does() {
+    use crate::service::{ROUTES, route};
+    for (method, template) in ROUTES {
+        let path = template
+            .replace("{name}", "fraud")
+            .replace("{version}", "3");
+        let r = route(method, &path).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        if template.contains("{version}") {
+            assert_eq!(r.numbered(), Some(("fraud", 3)), "{path}");
+        }
+        let other = if *method == "GET" { "POST" } else { "GET" };
+        assert_eq!(
+            route(other, &path).unwrap_err().status(),
+            405,
+            "{other} {path}"
+        );
+        if *method == "GET" {
+            assert!(route("HEAD", &path).is_ok());
+        }
+    }
+    for path in [
+        "/",
+        "/v3",
+        "/v2/models",
+        "/v2/models//ready",
+        "/v2/models/fraud/versions",
+        "/v2/models/fraud/explain",
+        "/v1/models/fraud:predict",
+        "/docs",
+        "/openapi.json",
+    ] {
+        assert_eq!(route("GET", path).unwrap_err().status(), 404, "{path}");
+    }
+    assert_eq!(
+        route("GET", "/v2/models/fraud/versions/latest")
+            .unwrap_err()
+            .status(),
+        404
+    );
+}
