@@ -82,5 +82,6 @@ async fn dispatch(cli: Cli, telemetry: Telemetry) -> Result<ExitCode> {
         Command::Pull(args) => cli::pull::run(&ctx, args).await,
         Command::Sample(args) => cli::sample::run(args),
         Command::Routes(args) => cli::routes::run(args),
+        Command::Predict(args) => cli::predict::run(&ctx, args).await,
     }
 }

@@ -6,6 +6,7 @@ pub mod drift;
 pub mod features;
 pub mod keys;
 pub mod models;
+pub mod predict;
 pub mod publish;
 pub mod pull;
 pub mod push;
@@ -89,6 +90,10 @@ pub enum Command {
     /// Train every model of a project now, on the newest feature version of its view (or the
     /// one built from --snapshot). `mlpipe run` trains too, on every new feature version.
     Train(train::TrainArgs),
+    /// Score a file (CSV, JSON Lines or Parquet) with a registered model: feature vectors, or
+    /// raw records against the online state (or point-in-time with --point-in-time); writes
+    /// Parquet predictions and refused rows to an errors file.
+    Predict(predict::PredictArgs),
     /// Drift: check served models' prediction logs against their reference profiles, and
     /// read the reports.
     Drift {
