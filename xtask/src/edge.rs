@@ -22,7 +22,7 @@ const JCO_VERSION: &str = "1.35.0";
 /// playwright-core (npm) for the /docs test in Debian's Chromium.
 const PLAYWRIGHT_VERSION: &str = "1.64.1";
 
-fn node_dir(root: &Path) -> PathBuf {
+pub fn node_dir(root: &Path) -> PathBuf {
     root.join(".tools/node")
 }
 

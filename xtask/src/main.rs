@@ -21,6 +21,9 @@
 //!   `join_asof`), and online reads from the embedded store (p50/p99).
 //! - `bench drift [--rows N] [--reference N] [--features N]`: the drift stage's check next to
 //!   Evidently's DataDriftPreset and scipy's ks_2samp on the same Parquet tables.
+//! - `bench edge [--iterations N]`: the sample champion served in process (native, and
+//!   wasm32-wasip2 under jco) next to onnxruntime on the same ONNX: single-row predict
+//!   p50/p99 and cold start.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -56,13 +59,16 @@ fn main() -> Result<()> {
             Some("features") => bench_features(&root, &args[2..]),
             Some("train") => bench_train(&root),
             Some("drift") => bench_drift(&root, &args[2..]),
+            Some("edge") => bench_edge(&root, &args[2..]),
             other => {
-                bail!("unknown benchmark {other:?}; available: ingest, features, train, drift")
+                bail!(
+                    "unknown benchmark {other:?}; available: ingest, features, train, drift, edge"
+                )
             }
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench drift [--rows N] [--reference N] [--features N]"
+                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench drift [--rows N] [--reference N] [--features N] | cargo xtask bench edge [--iterations N]"
             );
             std::process::exit(2);
         }
@@ -883,6 +889,141 @@ fn bench_train(root: &Path) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// `cargo xtask bench edge [--iterations N]`: the sample champion (the embedding fixture,
+/// `edge/edge-embed/fixture`, which `mlpipe run` + `mlpipe publish --objects` reproduce)
+/// served in process the way every runtime serves it, natively and as a wasm32-wasip2
+/// command under a wasm host (jco, Node's WASI), next to onnxruntime's `session.run` on the
+/// same ONNX and the same row: single-row predict p50/p99 and cold start (bundle checks +
+/// tract plan). Release builds of `edge/inference/examples/edge_bench.rs`.
+fn bench_edge(root: &Path, args: &[String]) -> Result<()> {
+    let iterations = flag(args, "--iterations", 5000)?;
+    let fixture = root.join("edge/edge-embed/fixture");
+    let (model, version) = ("fraud", "1");
+    let target = target_dir(root);
+    run(cargo().args([
+        "build",
+        "--locked",
+        "--release",
+        "-p",
+        "inference",
+        "--example",
+        "edge_bench",
+    ]))?;
+    run(cargo().args([
+        "build",
+        "--locked",
+        "--release",
+        "-p",
+        "inference",
+        "--example",
+        "edge_bench",
+        "--target",
+        "wasm32-wasip2",
+    ]))?;
+    if !has_tritonclient(root) {
+        install_python_tools(root)?;
+    }
+    edge::install_node_tools(root)?;
+    let measure = |mut cmd: Command, what: &str| -> Result<serde_like::Value> {
+        let out = cmd.stderr(Stdio::inherit()).output()?;
+        if !out.status.success() {
+            bail!("{what} failed");
+        }
+        serde_like::parse(&String::from_utf8_lossy(&out.stdout))
+    };
+    let mut native = Command::new(target.join("release/examples/edge_bench"));
+    native
+        .arg(&fixture)
+        .args([model, version, &iterations.to_string()]);
+    let native = measure(native, "edge_bench (native)")?;
+    // jco's WASI shim opens no directory by default: a module run first maps `/`.
+    let shim = edge::node_dir(root).join(
+        "node_modules/@bytecodealliance/jco/node_modules/@bytecodealliance/preview2-shim/dist/nodejs/filesystem.js",
+    );
+    if !shim.is_file() {
+        bail!("{} is missing (jco's WASI shim)", shim.display());
+    }
+    let preopen = target.join("bench/jco-preopen.mjs");
+    std::fs::create_dir_all(target.join("bench"))?;
+    std::fs::write(
+        &preopen,
+        format!(
+            "import {{ _setPreopens }} from \"file://{}\";\n_setPreopens({{ \"/\": \"/\" }});\n",
+            shim.display()
+        ),
+    )?;
+    let mut wasm = Command::new(edge::node_bin(root).join("jco"));
+    wasm.env("PATH", edge::tool_path(root)?)
+        .arg("run")
+        .arg("--jco-import")
+        .arg(&preopen)
+        .arg(target.join("wasm32-wasip2/release/examples/edge_bench.wasm"))
+        .arg(&fixture)
+        .args([model, version, &iterations.to_string()]);
+    let wasm = measure(wasm, "edge_bench (wasm32-wasip2 under jco)")?;
+    let inputs = native.num("inputs")?;
+    let mut ort = Command::new(python(root));
+    ort.arg(root.join("edge/inference/examples/ort_bench.py"))
+        .arg(fixture.join(format!("models/{model}/{version}/model.onnx")))
+        .arg(format!("{inputs}"))
+        .arg(iterations.to_string());
+    let ort = measure(ort, "ort_bench.py (onnxruntime)")?;
+    println!(
+        "serving benchmark: model {model} version {version} ({inputs} inputs, the sample champion), single-row predict, {iterations} runs after 200 warm-up"
+    );
+    println!(
+        "{:<40} {:>10} {:>10} {:>10} {:>12} {:>16}",
+        "", "p50 (us)", "p99 (us)", "mean (us)", "per second", "cold start (ms)"
+    );
+    let rows = [
+        (
+            "mlpipe in process (tract, native)",
+            &native,
+            "predict_us",
+            "predictions_per_s",
+            "cold_start_us_median",
+        ),
+        (
+            "mlpipe in process (wasm32-wasip2, jco)",
+            &wasm,
+            "predict_us",
+            "predictions_per_s",
+            "cold_start_us_median",
+        ),
+        (
+            "onnxruntime session.run (1 thread)",
+            &ort,
+            "run_us",
+            "runs_per_s",
+            "session_us_median",
+        ),
+    ];
+    for (name, v, lat, rate, cold) in rows {
+        println!(
+            "{:<40} {:>10.2} {:>10.2} {:>10.2} {:>12.0} {:>16.2}",
+            name,
+            v.num(&format!("{lat}_p50"))?,
+            v.num(&format!("{lat}_p99"))?,
+            v.num(&format!("{lat}_mean"))?,
+            v.num(rate)?,
+            v.num(cold)? / 1000.0
+        );
+    }
+    let (n50, o50, nmean, wmean) = (
+        native.num("predict_us_p50")?,
+        ort.num("run_us_p50")?,
+        native.num("predict_us_mean")?,
+        wasm.num("predict_us_mean")?,
+    );
+    println!(
+        "native p50 / onnxruntime p50: {:.2} (goal <= 1.00); wasm mean / native mean: {:.2} (goal <= 2.00; the wasm p50 carries the host's clock reads); cold start {:.2} ms (goal <= 20)",
+        n50 / o50,
+        wmean / nmean,
+        native.num("cold_start_us_median")? / 1000.0
+    );
     Ok(())
 }
 

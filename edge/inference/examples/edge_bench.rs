@@ -1,0 +1,79 @@
+//! The in-process half of `cargo xtask bench edge`: one model served the way every runtime
+//! serves it (`inference::Model`, tract), timed without any transport. Built natively and
+//! for wasm32-wasip2 (run under a wasm host), so both print comparable figures.
+//!
+//! usage: edge_bench ROOT MODEL VERSION [ITERATIONS]
+//!   ROOT is a registry folder as `mlpipe publish --objects` lays it out (the bundle at
+//!   `models/MODEL/VERSION/bundle.json`, the ONNX and feature spec where it says).
+//! Prints one JSON object: cold start (bundle checks and tract plan, best and median of
+//! several loads) and single-row predict latency percentiles, in microseconds.
+
+use std::time::Instant;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: edge_bench ROOT MODEL VERSION [ITERATIONS]";
+    let root = std::path::PathBuf::from(args.get(1).ok_or(usage)?);
+    let (model, version) = (args.get(2).ok_or(usage)?, args.get(3).ok_or(usage)?);
+    let iterations: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(5000);
+    let bundle = std::fs::read(root.join(format!("models/{model}/{version}/bundle.json")))?;
+    let b: serde_json::Value = serde_json::from_slice(&bundle)?;
+    let key = |v: &serde_json::Value| v.as_str().map(|k| root.join(k));
+    let onnx = std::fs::read(key(&b["model_key"]).ok_or("the bundle has no model_key")?)?;
+    let spec = key(&b["feature_spec"]["key"]).and_then(|p| std::fs::read(p).ok());
+
+    // Cold start: what a fresh instance does before its first answer.
+    let mut loads = Vec::new();
+    let mut model = None;
+    for _ in 0..7 {
+        let t = Instant::now();
+        let m = inference::Model::load(&bundle, &onnx, spec.as_deref())?;
+        loads.push(t.elapsed().as_secs_f64() * 1e6);
+        model = Some(m);
+    }
+    let model = model.ok_or("no model")?;
+    loads.sort_by(f64::total_cmp);
+
+    // One row, as a single /v2 request carries it: values spread over the inputs' range.
+    let f = model.n_inputs();
+    let row: Vec<f32> = (0..f).map(|j| ((j * 7 % 11) as f32) * 0.5).collect();
+    for _ in 0..200 {
+        model.predict(row.clone(), 1)?;
+    }
+    let mut times = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let t = Instant::now();
+        let p = model.predict(row.clone(), 1)?;
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+        std::hint::black_box(p);
+    }
+    times.sort_by(f64::total_cmp);
+    // The same loop without a clock read per call: under a wasm host a clock read goes
+    // through the host's WASI shim and costs more than a prediction, so the mean per call
+    // comes from one clock read around the whole loop.
+    let untimed = Instant::now();
+    for _ in 0..iterations {
+        std::hint::black_box(model.predict(row.clone(), 1)?);
+    }
+    let mean_us = untimed.elapsed().as_secs_f64() * 1e6 / iterations as f64;
+    let probe = model.predict(row.clone(), 1)?;
+    println!(
+        "{{\"inputs\":{f},\"iterations\":{iterations},\"cold_start_us_best\":{:.1},\"cold_start_us_median\":{:.1},\"predict_us_p50\":{:.2},\"predict_us_p99\":{:.2},\"predict_us_mean\":{:.2},\"predictions_per_s\":{:.0},\"score\":{}}}",
+        loads[0],
+        percentile(&loads, 0.5),
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        mean_us,
+        1e6 / mean_us,
+        probe.first().map_or(f32::NAN, |p| p.score),
+    );
+    Ok(())
+}
