@@ -21,9 +21,10 @@
 //!   `join_asof`), and online reads from the embedded store (p50/p99).
 //! - `bench drift [--rows N] [--reference N] [--features N]`: the drift stage's check next to
 //!   Evidently's DataDriftPreset and scipy's ks_2samp on the same Parquet tables.
-//! - `bench edge [--iterations N]`: the sample champion served in process (native, and
-//!   wasm32-wasip2 under jco) next to onnxruntime on the same ONNX: single-row predict
-//!   p50/p99 and cold start.
+//! - `bench edge [--iterations N] [--secs N]`: the sample champion served in process
+//!   (native, and wasm32-wasip2 under jco) next to onnxruntime on the same ONNX: single-row
+//!   predict p50/p99 and cold start; then `mlpipe serve` under wrk (keys off and on) next to
+//!   a bare axum handler.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -68,7 +69,7 @@ fn main() -> Result<()> {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench drift [--rows N] [--reference N] [--features N] | cargo xtask bench edge [--iterations N]"
+                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench drift [--rows N] [--reference N] [--features N] | cargo xtask bench edge [--iterations N] [--secs N]"
             );
             std::process::exit(2);
         }
@@ -1024,6 +1025,220 @@ fn bench_edge(root: &Path, args: &[String]) -> Result<()> {
         wmean / nmean,
         native.num("cold_start_us_median")? / 1000.0
     );
+    bench_http(root, inputs as usize, flag(args, "--secs", 10)? as u64)
+}
+
+/// One wrk run: requests per second, p99 latency in ms, and answers that were not 2xx.
+struct Load {
+    rps: f64,
+    p99_ms: f64,
+    failed: u64,
+}
+
+/// `wrk` (Debian's) against `url` for `secs` seconds with 16 connections on one thread
+/// (the server gets the other core), POSTing one row; a loopback target only.
+fn wrk(script: &Path, url: &str, secs: u64) -> Result<Load> {
+    if !url.starts_with("http://127.0.0.1:") {
+        bail!("the load generator only targets loopback, not {url}");
+    }
+    let out = Command::new("wrk")
+        .args(["-t1", "-c16", &format!("-d{secs}s"), "--latency", "-s"])
+        .arg(script)
+        .arg(url)
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    if !out.status.success() {
+        bail!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |prefix: &str| -> Option<&str> {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::trim)
+    };
+    let rps: f64 = field("Requests/sec:")
+        .context("no Requests/sec in wrk's output")?
+        .parse()?;
+    let p99 = field("99%").context("no 99% latency in wrk's output")?;
+    let (number, unit) = p99.split_at(
+        p99.find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(p99.len()),
+    );
+    let number: f64 = number.parse()?;
+    let p99_ms = match unit {
+        "us" => number / 1000.0,
+        "ms" => number,
+        "s" => number * 1000.0,
+        other => bail!("wrk latency unit {other:?}"),
+    };
+    let failed = field("Non-2xx or 3xx responses:")
+        .map(str::parse)
+        .transpose()?
+        .unwrap_or(0);
+    Ok(Load {
+        rps,
+        p99_ms,
+        failed,
+    })
+}
+
+/// A child process that is killed when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `cmd`, whose first stdout line ends with its URL (`... on http://ADDR` or
+/// `listening on ADDR`).
+fn start_server(mut cmd: Command) -> Result<(Killed, String)> {
+    use std::io::BufRead as _;
+    let mut child = Killed(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?,
+    );
+    let stdout = child.0.stdout.take().context("no stdout")?;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .context("the server printed no address")?
+        .trim_start_matches("http://")
+        .to_string();
+    Ok((child, format!("http://{addr}")))
+}
+
+/// HTTP end to end under load: the release `mlpipe serve` (keys off, then on with a rate
+/// limit set high enough not to refuse) and a bare axum handler, one after the other.
+fn bench_http(root: &Path, inputs: usize, secs: u64) -> Result<()> {
+    run(cargo().args(["build", "--locked", "--release", "-p", "mlpipe"]))?;
+    let target = target_dir(root);
+    let mlpipe = target.join("release/mlpipe");
+    let work = target.join("bench/edge");
+    let store = work.join("store");
+    if !store.join("models/fraud/aliases/champion.json").is_file() {
+        let _ = std::fs::remove_dir_all(&store);
+        std::fs::create_dir_all(&work)?;
+        run(Command::new(&mlpipe)
+            .args(["run", "--store"])
+            .arg(&store)
+            .current_dir(root))?;
+    }
+    let _ = std::fs::remove_dir_all(store.join("keys"));
+    let row: Vec<String> = (0..inputs)
+        .map(|j| format!("{}", (j * 7 % 11) as f32 * 0.5))
+        .collect();
+    let body = format!(
+        "{{\"inputs\":[{{\"name\":\"features\",\"shape\":[1,{inputs}],\"datatype\":\"FP32\",\"data\":[[{}]]}}]}}",
+        row.join(",")
+    );
+    let script = |key: Option<&str>| -> Result<PathBuf> {
+        let path = work.join(if key.is_some() {
+            "post-key.lua"
+        } else {
+            "post.lua"
+        });
+        let mut lua = format!(
+            "wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+        );
+        if let Some(k) = key {
+            lua.push_str(&format!(
+                "wrk.headers[\"Authorization\"] = \"Bearer {k}\"\n"
+            ));
+        }
+        std::fs::write(&path, lua)?;
+        Ok(path)
+    };
+    let serve = |extra: &[&str]| -> Result<(Killed, String)> {
+        let mut cmd = Command::new(&mlpipe);
+        cmd.args(["serve", "--store"])
+            .arg(&store)
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--grpc-addr",
+                "none",
+                "--metrics-addr",
+                "none",
+                "--log-sample",
+                "0",
+            ])
+            .args(extra)
+            .current_dir(root);
+        start_server(cmd)
+    };
+    let mut bare_cmd = Command::new(target.join("release/mlpipe-bench"));
+    bare_cmd.args(["bare", "--addr", "127.0.0.1:0"]);
+    let bare = {
+        let (_b, url) = start_server(bare_cmd)?;
+        wrk(
+            &script(None)?,
+            &format!("{url}/v2/models/fraud/infer"),
+            secs,
+        )?
+    };
+    let open = {
+        let (_s, url) = serve(&[])?;
+        wrk(
+            &script(None)?,
+            &format!("{url}/v2/models/fraud/infer"),
+            secs,
+        )?
+    };
+    let out = Command::new(&mlpipe)
+        .args(["keys", "create", "--name", "bench", "--store"])
+        .arg(&store)
+        .output()?;
+    if !out.status.success() {
+        bail!("mlpipe keys create failed");
+    }
+    let key = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .context("no key printed")?
+        .trim()
+        .to_string();
+    let keyed = {
+        let (_s, url) = serve(&["--rate", "1000000000", "--burst", "1000000000"])?;
+        wrk(
+            &script(Some(&key))?,
+            &format!("{url}/v2/models/fraud/infer"),
+            secs,
+        )?
+    };
+    let _ = std::fs::remove_dir_all(store.join("keys"));
+    println!(
+        "HTTP end to end: POST /v2/models/fraud/infer, one row, wrk 1 thread x 16 connections for {secs} s on loopback (server on the other core)"
+    );
+    println!(
+        "{:<48} {:>12} {:>10} {:>8}",
+        "", "requests/s", "p99 (ms)", "non-2xx"
+    );
+    for (name, l) in [
+        ("bare axum handler, fixed body", &bare),
+        ("mlpipe serve, keys off", &open),
+        ("mlpipe serve, keys and rate limits on", &keyed),
+    ] {
+        println!(
+            "{:<48} {:>12.0} {:>10.2} {:>8}",
+            name, l.rps, l.p99_ms, l.failed
+        );
+    }
+    println!(
+        "server / bare handler: {:.2} (goal >= 0.50); front door cost: {:.1}% of throughput (goal <= 5%)",
+        open.rps / bare.rps,
+        (1.0 - keyed.rps / open.rps) * 100.0
+    );
+    if open.failed + keyed.failed > 0 {
+        bail!("the server answered non-2xx under load");
+    }
     Ok(())
 }
 

@@ -14,7 +14,7 @@
 //!   tree under `definitions/` of a fresh store), which Terraform seeds a new bucket with.
 //!
 //! Budgets: a Lambda zip at most 20 MB (goal 10 MB), the Worker at most 3 MiB gzipped (goal
-//! 2 MiB). Over budget fails the command, and the packaging test re-checks the manifest.
+//! 2 MiB), the Spin component at most 24 MiB (goal 12 MiB). Over budget fails the command, and the packaging test re-checks the manifest.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,11 @@ pub const LAMBDA_ZIP_GOAL: u64 = 10 * MB;
 /// The Worker upload (script + wasm), gzipped: at most 3 MiB, goal 2 MiB.
 pub const WORKER_GZIP_BUDGET: u64 = 3 * MIB;
 pub const WORKER_GZIP_GOAL: u64 = 2 * MIB;
+/// The Spin component (the wasm `spin deploy` uploads): at most 24 MiB, goal 12 MiB. It was
+/// 16.0 MiB when the budget was set (2026-12-05); the goal is what dropping tract's ONNX
+/// front end for a converted model format would need (issue 20's measurement).
+pub const SPIN_BUDGET: u64 = 24 * MIB;
+pub const SPIN_GOAL: u64 = 12 * MIB;
 
 /// A Lambda architecture, by its AWS name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -508,6 +513,15 @@ fn write_manifest(dir: &Path, artifacts: &[Artifact]) -> Result<Value> {
         "budget": WORKER_GZIP_BUDGET,
         "goal": WORKER_GZIP_GOAL,
     }));
+    if let Some(spin) = artifacts.iter().find(|a| a.kind == "spin-component") {
+        budgets.push(json!({
+            "artifact": spin.path,
+            "measure": "wasm bytes",
+            "bytes": std::fs::metadata(dir.join(&spin.path))?.len(),
+            "budget": SPIN_BUDGET,
+            "goal": SPIN_GOAL,
+        }));
+    }
     let manifest = json!({
         "version": 1,
         "git_commit": git_commit(dir),

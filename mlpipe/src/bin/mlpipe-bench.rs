@@ -71,6 +71,13 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The bare HTTP handler `cargo xtask bench edge` sets the server beside: axum on the
+    /// same HTTP stack, answering every request with a fixed inference-sized JSON body.
+    /// Prints `listening on ADDR`, then serves until killed.
+    Bare {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: std::net::SocketAddr,
+    },
     /// Benchmark helper used by `cargo xtask bench ingest`.
     Ingest {
         #[arg(long)]
@@ -125,8 +132,25 @@ fn main() -> ExitCode {
     code
 }
 
+/// A fixed body the size of the server's answer to one row (`/v2` infer, JSON).
+const BARE_BODY: &str = r#"{"model_name":"fraud","model_version":"1","id":"00000000-0000-0000-0000-000000000000","parameters":{"threshold":0.8921493},"outputs":[{"name":"label","datatype":"BYTES","shape":[1],"data":["false"]},{"name":"probability","datatype":"FP32","shape":[1],"data":[0.5808461]},{"name":"probabilities","datatype":"FP32","shape":[1,2],"data":[0.41915387,0.5808461]}]}"#;
+
+async fn bare(addr: std::net::SocketAddr) -> Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("listening on {}", listener.local_addr()?);
+    let app = axum::Router::new().fallback(|| async {
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            BARE_BODY,
+        )
+    });
+    axum::serve(listener, app).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
+        Command::Bare { addr } => bare(addr).await,
         Command::Train {
             file,
             label,
