@@ -8,30 +8,16 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use feature_stage::polars::prelude::*;
 use serde_json::{Value, json};
 
 mod common;
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-
 /// `mlpipe predict ... --json`, which must succeed: its summary.
 fn predict(store: &Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
-        .args(["predict", "--json", "--store"])
-        .arg(store)
-        .args(args)
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mlpipe predict {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let out = common::cli(store, &[&["predict", "--json"], args].concat());
+    serde_json::from_str(&out).unwrap()
 }
 
 fn read_parquet(path: &Path) -> DataFrame {

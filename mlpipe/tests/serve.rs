@@ -230,37 +230,24 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
     common::wait_refused(&url, &keys.good).await;
     common::check_guessing_is_limited(&url, None).await;
 
-    // Beyond loopback, no keys: refused at start, with what to do.
+    // Beyond loopback, no keys: refused at start, with what to do; the same when only the
+    // gRPC listener is beyond loopback.
     let empty = dir.path().join("empty");
-    let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
-        .args(["serve", "--addr", "0.0.0.0:0", "--store"])
-        .arg(&empty)
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("without API keys") && err.contains("mlpipe keys create"),
-        "{err}"
-    );
-    // The same when only the gRPC listener is beyond loopback.
-    let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--grpc-addr",
-            "0.0.0.0:0",
-            "--store",
-        ])
-        .arg(&empty)
-        .current_dir(ROOT)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("refusing to serve on 0.0.0.0:0"), "{err}");
+    for (addr, grpc) in [("0.0.0.0:0", "none"), ("127.0.0.1:0", "0.0.0.0:0")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+            .args(["serve", "--addr", addr, "--grpc-addr", grpc, "--store"])
+            .arg(&empty)
+            .current_dir(ROOT)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("refusing to serve on 0.0.0.0:0 without API keys")
+                && err.contains("mlpipe keys create"),
+            "{err}"
+        );
+    }
 }
 
 /// The Open Inference Protocol over gRPC, called with Triton's own gRPC client

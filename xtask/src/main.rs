@@ -904,26 +904,20 @@ fn bench_edge(root: &Path, args: &[String]) -> Result<()> {
     let fixture = root.join("edge/edge-embed/fixture");
     let (model, version) = ("fraud", "1");
     let target = target_dir(root);
-    run(cargo().args([
-        "build",
-        "--locked",
-        "--release",
-        "-p",
-        "inference",
-        "--example",
-        "edge_bench",
-    ]))?;
-    run(cargo().args([
-        "build",
-        "--locked",
-        "--release",
-        "-p",
-        "inference",
-        "--example",
-        "edge_bench",
-        "--target",
-        "wasm32-wasip2",
-    ]))?;
+    for target in [None, Some("wasm32-wasip2")] {
+        let build = [
+            "build",
+            "--locked",
+            "--release",
+            "-p",
+            "inference",
+            "--example",
+            "edge_bench",
+        ];
+        run(cargo()
+            .args(build)
+            .args(target.map(|t| ["--target", t]).into_iter().flatten()))?;
+    }
     if !has_tritonclient(root) {
         install_python_tools(root)?;
     }
