@@ -260,6 +260,23 @@ async fn batch_predictions_match_the_training_join_the_model_file_and_v1() {
             .contains("--point-in-time")
     );
     let batch = floats(&read_parquet(&online), "probability_true");
+    // Without an online store (as on a cloud store without --online) the entities come from
+    // the newest feature version's online.bin: the same records here, so the same scores.
+    let snapshot = out.join("snapshot.parquet");
+    predict(
+        &store,
+        &[
+            "--online",
+            "none",
+            "--model",
+            "fraud",
+            "--input",
+            jsonl.to_str().unwrap(),
+            "--output",
+            snapshot.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(floats(&read_parquet(&snapshot), "probability_true"), batch);
     // One process at a time on the embedded online store: the server starts after.
     let (_server, url) = common::native_server(&store);
     let v1: Value = reqwest::Client::new()

@@ -26,12 +26,12 @@ impl Format {
             .to_ascii_lowercase();
         match ext.as_str() {
             "csv" => Ok(Format::Csv),
-            "jsonl" | "ndjson" | "json" => Ok(Format::JsonLines),
+            "jsonl" | "ndjson" => Ok(Format::JsonLines),
             "parquet" | "pq" => Ok(Format::Parquet),
             other => Err(BatchError::Input {
                 path: path.display().to_string(),
                 message: format!(
-                    "unsupported input format '.{other}' (use .csv, .jsonl or .parquet)"
+                    "unsupported input format '.{other}' (use .csv, .jsonl (one JSON record per line) or .parquet)"
                 ),
             }),
         }

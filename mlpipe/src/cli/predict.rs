@@ -45,15 +45,32 @@ pub async fn run(ctx: &Context, args: PredictArgs) -> Result<ExitCode> {
     let store = ctx.open()?;
     let model_ref: ModelRef = args.model.parse()?;
     let model = Arc::new(batch_predict::load_model(&store, &model_ref).await?);
-    let online = match online_url(&store, ctx.online.as_deref()) {
-        Some(url) if !args.point_in_time && model.spec.is_some() => {
-            inference_server::Online::Backend(
+    let online = match (&model.spec, args.point_in_time) {
+        (Some(spec), false) => match online_url(&store, ctx.online.as_deref()) {
+            Some(url) => Source::Backend(
                 online::Backend::open(&url)
                     .await
                     .with_context(|| format!("opening the online store {url}"))?,
-            )
-        }
-        _ => inference_server::Online::None,
+            ),
+            // No online store (a cloud store without --online): the records the view's
+            // newest version carries, as `mlpipe features get` reads them.
+            None => {
+                let manifest = mlpipe::pipeline::latest_view_version(&store, &spec.view.name)
+                    .await?
+                    .with_context(|| format!("feature view '{}' has no version", spec.view.name))?;
+                let part = manifest.online_snapshot.with_context(|| {
+                    format!(
+                        "no online store, and version {} of '{}' carries no online records: pass --online URL",
+                        manifest.version, spec.view.name
+                    )
+                })?;
+                eprintln!("no online store given: reading entities from {}", part.key);
+                Source::Snapshot(features::SnapshotStore::decode(
+                    &store.get(&part.key).await?.bytes,
+                )?)
+            }
+        },
+        _ => Source::None,
     };
     let size = std::fs::metadata(&args.input)
         .with_context(|| format!("reading {}", args.input.display()))?
@@ -118,4 +135,33 @@ fn peak_rss_mib() -> Option<f64> {
         .parse()
         .ok()?;
     Some(kb / 1024.0)
+}
+
+/// Where raw records' entities are read (online mode).
+enum Source {
+    Backend(online::Backend),
+    Snapshot(features::SnapshotStore),
+    /// Feature vectors or point-in-time: no entity is read online.
+    None,
+}
+
+impl features::OnlineStore for Source {
+    async fn read(
+        &self,
+        view: &str,
+        entity: &str,
+    ) -> Result<Option<features::OnlineRecord>, features::OnlineError> {
+        match self {
+            Source::Backend(b) => b.read(view, entity).await,
+            Source::Snapshot(s) => s.read(view, entity).await,
+            Source::None => Ok(None),
+        }
+    }
+
+    async fn write(
+        &self,
+        _records: &[features::OnlineRecord],
+    ) -> Result<usize, features::OnlineError> {
+        Err(features::OnlineError::ReadOnly)
+    }
 }
