@@ -73,12 +73,7 @@ fn floats(df: &DataFrame, name: &str) -> Vec<f64> {
 /// and tract's probabilities on its rows, keyed by (card, time) where that key is unique.
 fn training_rows(store: &Path) -> (DataFrame, Vec<String>, HashMap<(String, String), f64>) {
     let (_, bundle) = common::champion(store);
-    let inputs: Vec<String> = bundle["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap().to_string())
-        .collect();
+    let inputs = common::input_names(&bundle);
     let view = bundle["feature_view"].as_str().unwrap();
     let version = bundle["feature_view_version"].as_str().unwrap();
     let table = read_parquet(&store.join(format!("features/{view}/v={version}/table.parquet")));

@@ -258,7 +258,7 @@ async fn keys_guard_the_native_server_and_revocations_reach_it_while_it_runs() {
 /// `.proto` matches the descriptor Triton's client carries.
 fn check_grpc(url: &str, grpc: &str, key: &str, store: &std::path::Path) {
     let (_, bundle) = common::champion(store);
-    let width = bundle["inputs"].as_array().unwrap().len();
+    let width = common::input_names(&bundle).len();
     let rows: Vec<Vec<Option<f32>>> = (0..9)
         .map(|i| {
             (0..width)

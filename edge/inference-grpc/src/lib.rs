@@ -50,7 +50,8 @@ pub struct Call {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    /// Shared, not copied: the REST path hands over the body it read.
+    pub body: bytes::Bytes,
     /// The caller's address: what failed key attempts are counted against.
     pub peer: Option<SocketAddr>,
 }
@@ -148,7 +149,7 @@ impl<C: Core> Oip<C> {
                 method: "GET".into(),
                 path,
                 headers: forwarded(request),
-                body: Vec::new(),
+                body: bytes::Bytes::new(),
                 peer: request.remote_addr(),
             })
             .await
@@ -291,7 +292,7 @@ impl<C: Core> GrpcInferenceService for Oip<C> {
                 method: "POST".into(),
                 path,
                 headers,
-                body,
+                body: body.into(),
                 peer: request.remote_addr(),
             })
             .await;

@@ -385,7 +385,7 @@ async fn any(
                 method: method.as_str().to_string(),
                 path: uri.path().to_string(),
                 headers,
-                body: body.to_vec(),
+                body,
                 peer,
             },
         )

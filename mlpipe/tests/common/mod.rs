@@ -112,6 +112,16 @@ pub fn champion(store: &Path) -> (u64, Value) {
     (version, bundle)
 }
 
+/// A bundle's model inputs, in order.
+pub fn input_names(bundle: &Value) -> Vec<String> {
+    bundle["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 pub fn native_server(store: &Path) -> (Proc, String) {
     native_server_with(store, &[])
 }
@@ -637,12 +647,7 @@ pub async fn check_v2(api: &Api, store: &Path) {
         .await
         .unwrap();
     assert_eq!(meta["versions"], json!([version.to_string()]), "{meta}");
-    let names: Vec<String> = bundle["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap().to_string())
-        .collect();
+    let names = input_names(&bundle);
     assert_eq!(meta["parameters"]["feature_names"], json!(names));
     let missing = http
         .get(format!("{url}/v2/models/nope"))
