@@ -97,6 +97,12 @@ pub struct Uploaded {
 /// goes to `<stem>-<hash>.<ext>` instead; if it holds the same content, nothing is written and
 /// the event is delivered again (ingest is idempotent, so this is safe).
 pub async fn upload(stack: &LocalStack, dataset: &str, path: &Path) -> Result<Uploaded> {
+    upload_under(stack, &zones::raw(dataset, ""), path).await
+}
+
+/// [`upload`] into any append-only folder (`folder` ends with `/`): `raw/<dataset>/`, or
+/// `batch-input/<model>/` for the batch stage.
+pub async fn upload_under(stack: &LocalStack, folder: &str, path: &Path) -> Result<Uploaded> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let name = path
         .file_name()
@@ -105,7 +111,7 @@ pub async fn upload(stack: &LocalStack, dataset: &str, path: &Path) -> Result<Up
     let sha = contracts::sha256_hex(&bytes);
     let size = bytes.len() as u64;
     let store = stack.store();
-    let mut key = zones::raw(dataset, name);
+    let mut key = format!("{folder}{name}");
     if let Some(existing) = store.get_opt(&key).await? {
         if contracts::sha256_hex(&existing.bytes) == sha {
             stack.enqueue(existing.info);
@@ -116,7 +122,7 @@ pub async fn upload(stack: &LocalStack, dataset: &str, path: &Path) -> Result<Up
             });
         }
         let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
-        key = zones::raw(dataset, &format!("{stem}-{}.{ext}", &sha[..12]));
+        key = format!("{folder}{stem}-{}.{ext}", &sha[..12]);
     }
     match store.put_if_absent(&key, bytes).await? {
         Created::Created(_) => Ok(Uploaded {

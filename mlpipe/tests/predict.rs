@@ -1,8 +1,9 @@
-//! `mlpipe predict`: batch inference on the champion `mlpipe run` trained, held to
-//! independent readings: tract on the training table's own feature rows (feature vectors,
-//! and raw records point-in-time, which must reproduce the training join), the native
-//! server's `/v1` (raw records against the online state), the errors file for the sample's
-//! planted bad rows, and memory that stays flat while the input grows.
+//! `mlpipe predict` and the batch stage (`mlpipe upload --batch`, on the local stack):
+//! batch inference on the champion `mlpipe run` trained, held to independent readings:
+//! tract on the training table's own feature rows (feature vectors, and raw records
+//! point-in-time, which must reproduce the training join), the native server's `/v1` (raw
+//! records against the online state), the errors file for the sample's planted bad rows,
+//! and memory that stays flat while the input grows.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
@@ -272,6 +273,73 @@ async fn batch_predictions_match_the_training_join_the_model_file_and_v1() {
         ],
     );
     assert_eq!(floats(&read_parquet(&snapshot), "probability_true"), batch);
+
+    // The batch stage on the same records: the same code through the stage interface, its
+    // output under batch-output/ with the manifest last, once however often delivered.
+    let stage = batch_stage(&store, &jsonl, &[]);
+    let folder = store.join("batch-output/fraud/recent.jsonl");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(folder.join("_manifest.json")).unwrap()).unwrap();
+    assert_eq!(stage["outcome"], "committed", "{stage}");
+    assert_eq!(manifest["input"], "batch-input/fraud/recent.jsonl");
+    assert_eq!(manifest["mode"], "online");
+    assert_eq!(manifest["version"], 1);
+    assert_eq!(manifest["scored"], records.len());
+    assert_eq!(
+        manifest["predictions"],
+        "batch-output/fraud/recent.jsonl/predictions.parquet"
+    );
+    assert_eq!(
+        floats(
+            &read_parquet(&folder.join("predictions.parquet")),
+            "probability_true"
+        ),
+        batch
+    );
+    let errors = errors_of(&folder.join("errors.jsonl"));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["file"], "batch-input/fraud/recent.jsonl");
+    assert_eq!(errors[0]["column"], "timestamp");
+    let written = std::fs::metadata(folder.join("_manifest.json"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let again = batch_stage(&store, &jsonl, &[]);
+    assert_eq!(again["outcome"], "already-done", "{again}");
+    assert_eq!(
+        std::fs::metadata(folder.join("_manifest.json"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        written
+    );
+    // Historical records under point-in-time/: the training join, as --point-in-time.
+    let head: Vec<String> = std::fs::read_to_string(&raw)
+        .unwrap()
+        .lines()
+        .take(400)
+        .map(str::to_string)
+        .collect();
+    let history = dir.path().join("history.csv");
+    std::fs::write(&history, head.join("\n") + "\n").unwrap();
+    let stage = batch_stage(&store, &history, &["--point-in-time"]);
+    assert_eq!(stage["outcome"], "committed", "{stage}");
+    assert_eq!(stage["mode"], "point-in-time", "{stage}");
+    let got = read_parquet(
+        &store.join("batch-output/fraud/point-in-time/history.csv/predictions.parquet"),
+    );
+    let keys = strings(&got, "card_id")
+        .into_iter()
+        .zip(times(&got, "timestamp"));
+    let mut compared = 0;
+    for (key, p) in keys.zip(floats(&got, "probability_true")) {
+        if let Some(want) = direct.get(&key) {
+            assert!((p - want).abs() <= 1e-6, "stage {key:?}: {p} vs {want}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 300, "{compared} of {}", got.height());
+
     // One process at a time on the embedded online store: the server starts after.
     let (_server, url) = common::native_server(&store);
     let v1: Value = reqwest::Client::new()
@@ -293,6 +361,31 @@ async fn batch_predictions_match_the_training_join_the_model_file_and_v1() {
     for (b, v) in batch.iter().zip(&served) {
         assert!((b - v).abs() <= 1e-6, "batch {b} vs /v1 {v}");
     }
+}
+
+/// `mlpipe upload FILE --batch fraud [ARGS] --json` on the local stack: the batch stage's
+/// output for the upload.
+fn batch_stage(store: &Path, file: &Path, args: &[&str]) -> Value {
+    let out = common::cli(
+        store,
+        &[
+            &[
+                "upload",
+                file.to_str().unwrap(),
+                "--batch",
+                "fraud",
+                "--json",
+            ],
+            args,
+        ]
+        .concat(),
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    let deliveries = v["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 1, "{v}");
+    assert_eq!(deliveries[0]["stage"], "batch-predict", "{v}");
+    deliveries[0]["result"].clone()
 }
 
 /// The latest raw record of each of `n` cards with its time moved to a second ago (after

@@ -47,8 +47,12 @@ def client(endpoint, service):
 
 
 def event_entry(fixture, bucket, key):
+    """An S3 "Object Created" event for `key`; `KEY #size=N` sets the object's size."""
     detail = json.loads(json.dumps(fixture["detail"]))
     detail["bucket"]["name"] = bucket
+    if " #size=" in key:
+        key, size = key.rsplit(" #size=", 1)
+        detail["object"]["size"] = int(size)
     detail["object"]["key"] = key
     return {
         "Source": fixture["source"],

@@ -121,8 +121,11 @@ fn strings(expr: Option<&Expression>) -> Option<Vec<String>> {
     }
 }
 
-/// `[{ prefix = "...", suffix = "..." }, ...]` as pairs.
-fn triggers(expr: Option<&Expression>) -> Option<Vec<(String, String)>> {
+/// One object trigger as a module block writes it: prefix, suffix and the size bounds.
+type ObjectTrigger = (String, String, Option<u64>, Option<u64>);
+
+/// `[{ prefix = "...", suffix = "...", max_size = N }, ...]` as tuples.
+fn triggers(expr: Option<&Expression>) -> Option<Vec<ObjectTrigger>> {
     let Expression::Array(items) = expr? else {
         return None;
     };
@@ -132,22 +135,33 @@ fn triggers(expr: Option<&Expression>) -> Option<Vec<(String, String)>> {
             let Expression::Object(obj) = item else {
                 return None;
             };
-            let field = |name: &str| {
+            let value = |name: &str| {
                 obj.iter()
                     .find(|(k, _)| k.to_string().trim_matches('"') == name)
-                    .and_then(|(_, v)| string(Some(v)))
+                    .map(|(_, v)| v)
             };
-            Some((field("prefix")?, field("suffix")?))
+            let size = |name: &str| value(name).and_then(|v| number(Some(v))).map(|n| n as u64);
+            Some((
+                string(value("prefix"))?,
+                string(value("suffix"))?,
+                size("min_size"),
+                size("max_size"),
+            ))
         })
         .collect()
 }
 
-fn object_triggers(route: &Route) -> Vec<(String, String)> {
+fn object_triggers(route: &Route) -> Vec<ObjectTrigger> {
     route
         .triggers
         .iter()
         .filter_map(|t| match t {
-            Trigger::Object { prefix, suffix, .. } => Some((prefix.clone(), suffix.clone())),
+            Trigger::Object {
+                prefix,
+                suffix,
+                min_size,
+                max_size,
+            } => Some((prefix.clone(), suffix.clone(), *min_size, *max_size)),
             Trigger::Schedule { .. } => None,
         })
         .collect()
@@ -173,7 +187,14 @@ fn quoted(items: &[&str]) -> String {
 fn expected_routing_attributes(route: &Route) -> String {
     let triggers: Vec<String> = object_triggers(route)
         .iter()
-        .map(|(p, s)| format!("{{ prefix = {p:?}, suffix = {s:?} }}"))
+        .map(|(p, s, min, max)| {
+            let bound = match (min, max) {
+                (Some(n), _) => format!(", min_size = {n}"),
+                (_, Some(n)) => format!(", max_size = {n}"),
+                _ => String::new(),
+            };
+            format!("{{ prefix = {p:?}, suffix = {s:?}{bound} }}")
+        })
         .collect();
     let mut out = format!(
         "  stage           = {:?}\n  object_triggers = [{}]\n",
@@ -291,7 +312,19 @@ fn every_stage_has_its_target_with_exactly_its_triggers_and_prefixes() {
         .filter_map(|b| Some((label(b, 0)?.to_string(), b)))
         .collect();
     let table = routing_table();
-    let names: BTreeSet<String> = table.iter().map(|r| r.stage.name().to_string()).collect();
+    // A stage's module is named for it; a stage that also runs as a batch job above a size
+    // (two rows) has that row's module as `<stage>-job`.
+    let module_name = |route: &Route| {
+        let split = table
+            .iter()
+            .any(|r| r.stage == route.stage && r.target != route.target);
+        if split && route.target == Target::BatchJob {
+            format!("{}-job", route.stage.name())
+        } else {
+            route.stage.name().to_string()
+        }
+    };
+    let names: BTreeSet<String> = table.iter().map(module_name).collect();
     let extra: Vec<&String> = stage_modules
         .keys()
         .filter(|k| !names.contains(*k))
@@ -302,14 +335,15 @@ fn every_stage_has_its_target_with_exactly_its_triggers_and_prefixes() {
     );
     for route in &table {
         let name = route.stage.name();
+        let module = module_name(route);
         let hint = format!(
-            "\n{}: module \"{name}\" must carry the routing table's row:\n{}",
+            "\n{}: module \"{module}\" must carry the routing table's row:\n{}",
             path.display(),
             expected_routing_attributes(route)
         );
         let block = stage_modules
-            .get(name)
-            .unwrap_or_else(|| panic!("no module \"{name}\"{hint}"));
+            .get(&module)
+            .unwrap_or_else(|| panic!("no module \"{module}\"{hint}"));
         let b = block.body();
         let source = match route.target {
             Target::Function => "../function",
@@ -1069,6 +1103,7 @@ fn the_package_matches_its_manifest_is_within_budget_and_is_deployed() {
         "spin-component",
         "spin-manifest",
         "train-dockerfile",
+        "batch-predict-dockerfile",
         "train-context",
         "definition",
     ] {
@@ -1188,6 +1223,8 @@ fn checkov_passes_on_terraform_kubernetes_and_dockerfiles() {
             "infra/serve.Dockerfile",
             "-f",
             "infra/train.Dockerfile",
+            "-f",
+            "infra/batch-predict.Dockerfile",
             "--framework",
             "dockerfile",
         ],

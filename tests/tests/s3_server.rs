@@ -1,5 +1,5 @@
-//! The same ingest, and the storage layer's atomic operations, against a real S3 protocol
-//! server (moto) through the S3 backend.
+//! The same ingest, the batch stage, and the storage layer's atomic operations, against a
+//! real S3 protocol server (moto) through the S3 backend.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
@@ -80,4 +80,170 @@ async fn ingest_runs_against_an_s3_server() {
     assert!(state.latest_snapshot.is_some());
     let raw = store.list(&zones::raw("transactions", "")).await.unwrap();
     assert_eq!(raw.len(), 1, "the raw zone holds the one upload");
+}
+
+/// Copies the embedding fixture (the sample's champion as the registry lays it out) into
+/// `store`, so batch inference has a model without training one here.
+async fn put_fixture_model(store: &Store) -> std::path::PathBuf {
+    let root = tests::repo_root().join("edge/edge-embed/fixture");
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e != "md") {
+                let key = path.strip_prefix(&root).unwrap().to_str().unwrap();
+                store.put(key, std::fs::read(&path).unwrap()).await.unwrap();
+            }
+        }
+    }
+    root
+}
+
+/// Deterministic feature values (a small LCG): no two rows alike.
+fn vectors_csv(inputs: &[String], rows: usize, bad_row: usize) -> String {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let mut out = format!("id,{}\n", inputs.join(","));
+    for r in 1..=rows {
+        out.push_str(&format!("tx-{r}"));
+        for (i, name) in inputs.iter().enumerate() {
+            if r == bad_row && i == 0 {
+                out.push_str(",abc");
+            } else if name.contains("__") {
+                out.push_str(if next() < 0.3 { ",1" } else { ",0" });
+            } else {
+                out.push_str(&format!(",{:.4}", next() * 400.0));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_inference_runs_against_an_s3_server_once_per_input() {
+    let moto = Moto::start();
+    moto.create_bucket("mlpipe-batch").await;
+    let store = Store::open(&moto.store_url("mlpipe-batch")).unwrap();
+    let fixture = put_fixture_model(&store).await;
+    let model_dir = fixture.join("models/fraud/1");
+    let bundle = std::fs::read(model_dir.join("bundle.json")).unwrap();
+    let onnx = std::fs::read(model_dir.join("model.onnx")).unwrap();
+    let model = inference::Model::load(&bundle, &onnx, None).unwrap();
+    let inputs: Vec<String> = model.input_names().map(str::to_string).collect();
+
+    // Feature vectors, one planted bad value; uploaded through the stack's store, so the
+    // upload raises the event a bucket would.
+    let (rows, bad) = (5000, 17);
+    let csv = vectors_csv(&inputs, rows, bad);
+    let stack = LocalStack::new(&store);
+    let key = "batch-input/fraud/day 1/vectors.csv";
+    stack.store().put(key, csv.clone()).await.unwrap();
+    let first = stack.run_until_quiet(|_| {}).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].stage, events::Stage::BatchPredict);
+    assert!(first[0].ok, "{first:?}");
+    assert_eq!(first[0].result["outcome"], "committed", "{first:?}");
+
+    let folder = "batch-output/fraud/day 1/vectors.csv/";
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &store
+            .get(&format!("{folder}_manifest.json"))
+            .await
+            .unwrap()
+            .bytes,
+    )
+    .unwrap();
+    assert_eq!(manifest["input"], key);
+    assert_eq!(manifest["mode"], "feature-vectors");
+    assert_eq!(manifest["rows"], rows);
+    assert_eq!(manifest["scored"], rows - 1);
+    assert_eq!(manifest["errors"], 1);
+    let errors = store
+        .get(&format!("{folder}errors.jsonl"))
+        .await
+        .unwrap()
+        .bytes;
+    let error: serde_json::Value =
+        serde_json::from_slice(errors.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(error["file"], key);
+    assert_eq!(error["row"], bad);
+    assert_eq!(error["column"], inputs[0].as_str());
+
+    // Every scored row is tract's on the same vector.
+    let predictions = tests::read_parquet(
+        &store
+            .get(&format!("{folder}predictions.parquet"))
+            .await
+            .unwrap()
+            .bytes,
+    );
+    assert_eq!(predictions.height(), rows - 1);
+    let mut x = Vec::new();
+    for line in csv.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields[1] == "abc" {
+            continue;
+        }
+        x.extend(fields[1..].iter().map(|v| v.parse::<f32>().unwrap()));
+    }
+    let want = model.predict(x, rows - 1).unwrap();
+    let got = predictions
+        .column("probability_true")
+        .unwrap()
+        .cast(&ingest::polars::prelude::DataType::Float64)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect::<Vec<_>>();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - f64::from(w.score)).abs() <= 1e-6, "{g} vs {}", w.score);
+    }
+    let ids = predictions
+        .column("id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(16)
+        .map(str::to_string);
+    assert_eq!(ids.as_deref(), Some("tx-18"), "the bad row 17 is skipped");
+
+    // The same event again: the manifest is there, nothing is scored or written twice.
+    let before = store.list("batch-output/").await.unwrap();
+    stack.enqueue(store.head(key).await.unwrap().unwrap());
+    let second = stack.run_until_quiet(|_| {}).await;
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0].result["outcome"], "already-done", "{second:?}");
+    let after = store.list("batch-output/").await.unwrap();
+    let etags = |v: &[storage::ObjectInfo]| -> Vec<(String, Option<String>)> {
+        v.iter().map(|i| (i.key.clone(), i.etag.clone())).collect()
+    };
+    assert_eq!(etags(&before), etags(&after));
+    assert_eq!(after.len(), 3, "{after:?}");
+
+    // An input for a model with no champion is refused (not retried), with the reason.
+    stack
+        .store()
+        .put("batch-input/unknown/a.csv", "id\n1\n")
+        .await
+        .unwrap();
+    let refused = stack.run_until_quiet(|_| {}).await;
+    assert!(!refused[0].ok && !refused[0].retryable, "{refused:?}");
+    assert!(
+        refused[0]
+            .result
+            .as_str()
+            .unwrap()
+            .contains("no alias 'champion'"),
+        "{refused:?}"
+    );
 }

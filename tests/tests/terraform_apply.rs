@@ -289,7 +289,48 @@ const KEYS: &[&str] = &[
     "labels/fraud/2026-12-05 labels.csv",
     "requests/retrain/fraud/r=1.json",
     "drift/fraud/2026-12-05.json",
+    "batch-input/fraud/requests.csv",
+    "batch-input/fraud/point-in-time/2026 q4.parquet #size=67108864",
+    "batch-output/fraud/requests.csv/predictions.parquet",
 ];
+
+/// The fixture's object size, which a key without ` #size=N` gets.
+const FIXTURE_SIZE: u64 = 5;
+
+/// A key of [`KEYS`] and the size of its object.
+fn key_and_size(entry: &str) -> (&str, u64) {
+    match entry.rsplit_once(" #size=") {
+        Some((key, size)) => (key, size.parse().unwrap()),
+        None => (entry, FIXTURE_SIZE),
+    }
+}
+
+/// Whether `trigger` starts its stage for the object of a [`KEYS`] entry.
+fn starts(trigger: &Trigger, entry: &str) -> bool {
+    let (key, size) = key_and_size(entry);
+    trigger.matches(&events::Event::Object(events::ObjectCreated {
+        bucket: "b".into(),
+        key: key.into(),
+        size,
+        etag: None,
+        version_id: None,
+        sequencer: None,
+        event_time: Default::default(),
+    }))
+}
+
+/// A route's module name part: the stage, and `-job` for the batch-job row of a stage that
+/// also runs as a function (modules/pipeline/stages.tf).
+fn route_name(route: &Route) -> String {
+    let split = routing_table()
+        .iter()
+        .any(|r| r.stage == route.stage && r.target != route.target);
+    if split && route.target == Target::BatchJob {
+        format!("{}-job", route.stage.name())
+    } else {
+        route.stage.name().to_string()
+    }
+}
 
 fn object_triggers(route: &Route) -> Vec<&Trigger> {
     route
@@ -306,11 +347,11 @@ fn expected_matches() -> BTreeMap<String, Vec<String>> {
     let mut expected = BTreeMap::new();
     for route in routing_table() {
         for (i, trigger) in object_triggers(&route).into_iter().enumerate() {
-            let name = format!("{NAME_PREFIX}-{}-object-{i}", route.stage.name());
+            let name = format!("{NAME_PREFIX}-{}-object-{i}", route_name(&route));
             let keys = KEYS
                 .iter()
-                .filter(|k| trigger.matches_key(k))
-                .map(|k| k.to_string())
+                .filter(|k| starts(trigger, k))
+                .map(|k| key_and_size(k).0.to_string())
                 .collect();
             expected.insert(name, keys);
         }
@@ -319,7 +360,7 @@ fn expected_matches() -> BTreeMap<String, Vec<String>> {
         format!("{NAME_PREFIX}-retrain-requested"),
         KEYS.iter()
             .filter(|k| k.starts_with(records::keys::RETRAIN_REQUESTS))
-            .map(|k| k.to_string())
+            .map(|k| key_and_size(k).0.to_string())
             .collect(),
     );
     expected
@@ -562,19 +603,31 @@ fn the_aws_side_applies_to_moto_routes_real_keys_and_destroys_to_nothing() {
         want.sort();
         assert_eq!(seen, want, "rule {rule}");
     }
-    let mut parked: Vec<String> = KEYS
+    // With no image set yet, each batch-job row's rule parks what it matches in its
+    // dead-letter queue; every other queue stays empty.
+    let mut parked_queues = BTreeMap::new();
+    for route in routing_table()
         .iter()
-        .filter(|k| object_triggers(&train).iter().any(|t| t.matches_key(k)))
-        .map(|k| k.to_string())
-        .collect();
-    parked.sort();
-    assert!(!parked.is_empty());
-    let dlq = format!("{NAME_PREFIX}-{}-dlq", train.stage.name());
-    assert_eq!(sorted(&observed["queues"][&dlq]), parked, "{observed}");
+        .filter(|r| r.target == Target::BatchJob)
+    {
+        let mut parked: Vec<String> = KEYS
+            .iter()
+            .filter(|k| object_triggers(route).iter().any(|t| starts(t, k)))
+            .map(|k| key_and_size(k).0.to_string())
+            .collect();
+        parked.sort();
+        assert!(!parked.is_empty(), "no key reaches {}", route_name(route));
+        parked_queues.insert(format!("{NAME_PREFIX}-{}-dlq", route_name(route)), parked);
+    }
     for (queue, keys) in observed["queues"].as_object().unwrap() {
-        if *queue != dlq {
-            assert!(sorted(keys).is_empty(), "{queue} holds {keys}");
-        }
+        let want = parked_queues.get(queue).cloned().unwrap_or_default();
+        assert_eq!(sorted(keys), want, "{queue}: {observed}");
+    }
+    for queue in parked_queues.keys() {
+        assert!(
+            observed["queues"].get(queue).is_some(),
+            "no queue {queue}: {observed}"
+        );
     }
 
     // Tear down (guide step 8): nothing is left.

@@ -8,7 +8,8 @@
 //! - `worker/`: the Cloudflare Worker as worker-build wrote it (`index.js` + `index_bg.wasm`)
 //!   and its `wrangler.toml`.
 //! - `spin/`: the Spin component and a `spin.toml` that points at it.
-//! - `train/`: the training image's Dockerfile and its build context (the tracked sources as a
+//! - `train/`: the training image's Dockerfile (and the batch inference image's,
+//!   `batch-predict.Dockerfile`) and their build context (the tracked sources as a
 //!   reproducible tarball: `docker build -f infra/train.Dockerfile - < context.tar.gz`).
 //! - `definitions/`: the project's definitions as `mlpipe push` publishes them (the object
 //!   tree under `definitions/` of a fresh store), which Terraform seeds a new bucket with.
@@ -292,9 +293,15 @@ pub fn package(
         root.join("infra/train.Dockerfile"),
         dir.join("train/Dockerfile"),
     )?;
+    // The batch inference image builds from the same context.
+    std::fs::copy(
+        root.join("infra/batch-predict.Dockerfile"),
+        dir.join("train/batch-predict.Dockerfile"),
+    )?;
     source_tarball(root, &dir.join("train/context.tar.gz"))?;
     for (path, kind) in [
         ("train/Dockerfile", "train-dockerfile"),
+        ("train/batch-predict.Dockerfile", "batch-predict-dockerfile"),
         ("train/context.tar.gz", "train-context"),
     ] {
         artifacts.push(Artifact {

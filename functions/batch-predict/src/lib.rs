@@ -17,7 +17,9 @@
 //! file. Rows that fail validation are written to the errors file with the file, row (1 =
 //! the first data row), column and rule, and the other rows are scored.
 
+mod entities;
 mod input;
+mod stage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,7 +31,9 @@ use serde::Serialize;
 use serde_json::Value;
 use storage::Store;
 
+pub use entities::Entities;
 pub use input::{Format, Row};
+pub use stage::{BatchPredict, POINT_IN_TIME, StageOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -157,6 +161,9 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct Job {
     pub input: PathBuf,
+    /// What the summary and the errors file call the input (the store key when the batch
+    /// stage scores a downloaded copy); `None`: the input's path.
+    pub name: Option<String>,
     pub output: PathBuf,
     /// Score raw records point-in-time from the curated data instead of the online state.
     pub point_in_time: bool,
@@ -215,8 +222,18 @@ pub async fn run<S: OnlineStore>(
     job: &Job,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Summary, BatchError> {
-    let file = job.input.display().to_string();
-    let mut reader = input::Reader::open(&job.input, job.chunk_rows.max(1))?;
+    let file = job
+        .name
+        .clone()
+        .unwrap_or_else(|| job.input.display().to_string());
+    let mut reader =
+        input::Reader::open(&job.input, job.chunk_rows.max(1)).map_err(|e| match e {
+            BatchError::Input { message, .. } => BatchError::Input {
+                path: file.clone(),
+                message,
+            },
+            e => e,
+        })?;
     let columns = reader.columns().to_vec();
     let inputs: Vec<String> = model.input_names().map(str::to_string).collect();
     let spec = model.spec.clone();

@@ -37,8 +37,8 @@ pub enum SettingsError {
 /// What the stages take from their surroundings.
 #[derive(Debug, Default)]
 pub struct Settings {
-    /// Where the feature stage writes online records besides `online.bin`
-    /// (`MLPIPE_ONLINE_STORE`, e.g. `dynamodb://table?region=eu-west-1`).
+    /// Where the feature stage writes online records besides `online.bin`, and batch
+    /// inference reads them (`MLPIPE_ONLINE_STORE`, e.g. `dynamodb://table?region=eu-west-1`).
     pub features: feature_stage::Config,
     /// MLflow and the actor named in alias moves (`MLFLOW_TRACKING_URI`).
     #[cfg(feature = "train")]
@@ -71,7 +71,11 @@ impl Settings {
     async fn read(&mut self, stage: Stage) -> Result<(), SettingsError> {
         match stage {
             Stage::Ingest => {}
-            Stage::Features => {
+            // Batch inference reads entities from the online store the feature stage writes.
+            Stage::Features | Stage::BatchPredict => {
+                if self.features.online.is_some() {
+                    return Ok(());
+                }
                 if let Some(url) = env::var("MLPIPE_ONLINE_STORE") {
                     self.features.online = Some(Arc::new(online::Backend::open(&url).await?));
                 }
@@ -107,6 +111,9 @@ pub fn runner(stage: Stage, settings: &Settings) -> Box<dyn Runner> {
         }),
         Stage::Drift => Box::new(drift::Drift {
             logs: settings.logs.clone(),
+        }),
+        Stage::BatchPredict => Box::new(batch_predict::BatchPredict {
+            online: settings.features.online.clone(),
         }),
     }
 }

@@ -1,14 +1,14 @@
 //! `mlpipe-lambda`: the Lambda binary of every function stage (ingest, features, publish,
-//! drift). Each stage is still its own function with its own role, triggers and dead-letter
-//! queue; they share this one binary so that packaging builds polars and the runtime once
-//! and a deployment ships one artifact. Wiring only: the adapter is `lambda::handle`.
+//! drift, batch-predict). Each stage is still its own function with its own role, triggers
+//! and dead-letter queue; they share this one binary so that packaging builds polars and the
+//! runtime once and a deployment ships one artifact. Wiring only: the adapter is `lambda::handle`.
 //!
 //! Settings, all from the environment:
-//! - `MLPIPE_STAGE`: `ingest`, `features`, `publish` or `drift`;
+//! - `MLPIPE_STAGE`: `ingest`, `features`, `publish`, `drift` or `batch-predict`;
 //! - `MLPIPE_STORE`: the pipeline store (e.g. `s3://my-bucket`);
-//! - the stage's own settings (`handlers::Settings`): `MLPIPE_ONLINE_STORE` (features),
-//!   `MLPIPE_EDGE_*` and `CLOUDFLARE_API_TOKEN` (publish; without a target, events are
-//!   acknowledged as skipped), `MLPIPE_LOGS_STORE` (drift);
+//! - the stage's own settings (`handlers::Settings`): `MLPIPE_ONLINE_STORE` (features and
+//!   batch-predict), `MLPIPE_EDGE_*` and `CLOUDFLARE_API_TOKEN` (publish; without a target,
+//!   events are acknowledged as skipped), `MLPIPE_LOGS_STORE` (drift);
 //! - `OTEL_EXPORTER_OTLP_ENDPOINT`: traces and metrics over OTLP (e.g. the ADOT collector
 //!   layer), exported before each invocation returns.
 //!

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use batch_predict::{Job, ModelRef};
+use batch_predict::{Entities, Job, ModelRef};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -45,33 +45,27 @@ pub async fn run(ctx: &Context, args: PredictArgs) -> Result<ExitCode> {
     let store = ctx.open()?;
     let model_ref: ModelRef = args.model.parse()?;
     let model = Arc::new(batch_predict::load_model(&store, &model_ref).await?);
-    let online = match (&model.spec, args.point_in_time) {
-        (Some(spec), false) => match online_url(&store, ctx.online.as_deref()) {
-            Some(url) => Source::Backend(
-                online::Backend::open(&url)
-                    .await
-                    .with_context(|| format!("opening the online store {url}"))?,
-            ),
-            // No online store (a cloud store without --online): the records the view's
-            // newest version carries, as `mlpipe features get` reads them.
-            None => {
-                let manifest = mlpipe::pipeline::latest_view_version(&store, &spec.view.name)
-                    .await?
-                    .with_context(|| format!("feature view '{}' has no version", spec.view.name))?;
-                let part = manifest.online_snapshot.with_context(|| {
-                    format!(
-                        "no online store, and version {} of '{}' carries no online records: pass --online URL",
-                        manifest.version, spec.view.name
-                    )
-                })?;
-                eprintln!("no online store given: reading entities from {}", part.key);
-                Source::Snapshot(features::SnapshotStore::decode(
-                    &store.get(&part.key).await?.bytes,
-                )?)
+    // Without an online store (a cloud store without --online) entities come from the
+    // records the view's newest version carries, as `mlpipe features get` reads them.
+    let backend = match (&model.spec, args.point_in_time) {
+        (Some(_), false) => match online_url(&store, ctx.online.as_deref()) {
+            Some(url) => {
+                Some(Arc::new(online::Backend::open(&url).await.with_context(
+                    || format!("opening the online store {url}"),
+                )?))
             }
+            None => None,
         },
-        _ => Source::None,
+        _ => None,
     };
+    let no_backend = backend.is_none();
+    let online = Entities::open(&store, &model, &args.input, args.point_in_time, backend).await?;
+    if no_backend && matches!(online, Entities::Snapshot { .. }) {
+        eprintln!(
+            "no online store given: reading entities from {}",
+            online.describe()
+        );
+    }
     let size = std::fs::metadata(&args.input)
         .with_context(|| format!("reading {}", args.input.display()))?
         .len();
@@ -89,6 +83,7 @@ pub async fn run(ctx: &Context, args: PredictArgs) -> Result<ExitCode> {
     let job = Job {
         input: args.input.clone(),
         output: args.output.clone(),
+        name: None,
         point_in_time: args.point_in_time,
         chunk_rows: args.chunk_rows,
         now_us: chrono::Utc::now().timestamp_micros(),
@@ -135,33 +130,4 @@ fn peak_rss_mib() -> Option<f64> {
         .parse()
         .ok()?;
     Some(kb / 1024.0)
-}
-
-/// Where raw records' entities are read (online mode).
-enum Source {
-    Backend(online::Backend),
-    Snapshot(features::SnapshotStore),
-    /// Feature vectors or point-in-time: no entity is read online.
-    None,
-}
-
-impl features::OnlineStore for Source {
-    async fn read(
-        &self,
-        view: &str,
-        entity: &str,
-    ) -> Result<Option<features::OnlineRecord>, features::OnlineError> {
-        match self {
-            Source::Backend(b) => b.read(view, entity).await,
-            Source::Snapshot(s) => s.read(view, entity).await,
-            Source::None => Ok(None),
-        }
-    }
-
-    async fn write(
-        &self,
-        _records: &[features::OnlineRecord],
-    ) -> Result<usize, features::OnlineError> {
-        Err(features::OnlineError::ReadOnly)
-    }
 }

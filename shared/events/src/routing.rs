@@ -5,8 +5,8 @@
 //! `tests/tests/deploy.rs`, and `mlpipe routes --json` prints it.
 
 use records::keys::{
-    API_KEYS, DEFINITIONS, DRIFT, FEATURES, INFERENCE_LOGS, LABELS, MODELS, PIPELINE_RUNS,
-    PUBLISHED, RAW, REQUESTS, RETRAIN_REQUESTS, RUNS, SNAPSHOTS,
+    API_KEYS, BATCH_INPUT, BATCH_OUTPUT, DEFINITIONS, DRIFT, FEATURES, INFERENCE_LOGS, LABELS,
+    MODELS, PIPELINE_RUNS, PUBLISHED, RAW, REQUESTS, RETRAIN_REQUESTS, RUNS, SNAPSHOTS,
 };
 use records::keys::{CURATED, QUARANTINE};
 use serde::Serialize;
@@ -102,6 +102,32 @@ fn object(prefix: &str, suffix: &str) -> Trigger {
     }
 }
 
+/// Batch-inference inputs below this size run in a function (a Lambda: its memory, `/tmp`
+/// and 15 minutes hold them); larger ones run as a batch job. 64 MiB of CSV is about half a
+/// million rows of the sample, scored in well under a minute.
+pub const BATCH_FUNCTION_MAX_BYTES: u64 = 64 << 20;
+
+fn batch_predict(target: Target) -> Route {
+    let (min_size, max_size) = match target {
+        Target::Function => (None, Some(BATCH_FUNCTION_MAX_BYTES)),
+        Target::BatchJob => (Some(BATCH_FUNCTION_MAX_BYTES), None),
+    };
+    Route {
+        stage: Stage::BatchPredict,
+        target,
+        triggers: vec![Trigger::Object {
+            prefix: BATCH_INPUT.into(),
+            suffix: String::new(),
+            min_size,
+            max_size,
+        }],
+        // Models for the bundle, features for the online records' snapshot and the view,
+        // snapshots and curated data for point-in-time scoring.
+        reads: vec![BATCH_INPUT, MODELS, FEATURES, SNAPSHOTS, CURATED],
+        writes: vec![BATCH_OUTPUT, PIPELINE_RUNS],
+    }
+}
+
 /// The whole table. Later stages add their rows here and nowhere else.
 pub fn routing_table() -> Vec<Route> {
     vec![
@@ -166,6 +192,8 @@ pub fn routing_table() -> Vec<Route> {
             ],
             writes: vec![DRIFT, RETRAIN_REQUESTS, PIPELINE_RUNS],
         },
+        batch_predict(Target::Function),
+        batch_predict(Target::BatchJob),
     ]
 }
 
@@ -247,35 +275,29 @@ mod tests {
 
     #[test]
     fn a_stage_can_run_as_a_function_below_a_size_and_as_a_batch_job_above() {
-        // The shape a size-dependent stage (batch inference) takes: two rows, one target each.
-        let sized = |target, min_size, max_size| Route {
-            stage: Stage::Train,
-            target,
-            triggers: vec![Trigger::Object {
-                prefix: records::keys::BATCH_INPUT.into(),
-                suffix: String::new(),
-                min_size,
-                max_size,
-            }],
-            reads: vec![records::keys::BATCH_INPUT],
-            writes: vec![records::keys::BATCH_OUTPUT],
-        };
-        let table = [
-            sized(Target::Function, None, Some(1 << 20)),
-            sized(Target::BatchJob, Some(1 << 20), None),
-        ];
-        let targets = |size| -> Vec<Target> {
+        // Batch inference: two rows, one target each, split at one size.
+        let table = routing_table();
+        let targets = |size| -> Vec<(Stage, Target)> {
             routes_in(&table, &object_event("batch-input/m/a.parquet", size))
                 .iter()
-                .map(|r| r.target)
+                .map(|r| (r.stage, r.target))
                 .collect()
         };
-        assert_eq!(targets(10), vec![Target::Function]);
-        assert_eq!(targets(1 << 20), vec![Target::BatchJob]);
-        assert!(routes_in(&table, &object_event("raw/m/a.csv", 10)).is_empty());
+        let max = BATCH_FUNCTION_MAX_BYTES;
+        assert_eq!(targets(10), vec![(Stage::BatchPredict, Target::Function)]);
+        assert_eq!(
+            targets(max - 1),
+            vec![(Stage::BatchPredict, Target::Function)]
+        );
+        assert_eq!(targets(max), vec![(Stage::BatchPredict, Target::BatchJob)]);
+        assert!(routes_in(&table, &object_event("raw/m/a.csv", 10)).len() == 1);
         // The size bounds appear in `mlpipe routes --json` only when set.
-        let json = serde_json::to_value(&table[0]).unwrap_or_default();
-        assert_eq!(json["triggers"][0]["max_size"], 1 << 20);
+        let function = table
+            .iter()
+            .find(|r| r.stage == Stage::BatchPredict && r.target == Target::Function)
+            .unwrap_or_else(|| unreachable!());
+        let json = serde_json::to_value(function).unwrap_or_default();
+        assert_eq!(json["triggers"][0]["max_size"], max);
         assert!(json["triggers"][0].get("min_size").is_none());
     }
 

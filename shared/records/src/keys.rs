@@ -432,15 +432,51 @@ pub fn api_key(id: &str) -> String {
     format!("{API_KEYS}{id}.json")
 }
 
-/// Where a batch-inference input's scored output goes.
-pub fn batch_output(input_key: &str) -> Option<String> {
-    let rest = input_key.strip_prefix(BATCH_INPUT)?;
-    (!rest.is_empty()).then(|| format!("{BATCH_OUTPUT}{rest}"))
+/// A batch-inference input's model and name: `batch-input/<model>/<input>` ->
+/// (`<model>`, `<input>`); `<input>` may hold folders (`point-in-time/2026/a.csv`).
+pub fn batch_input_parts(key: &str) -> Option<(&str, &str)> {
+    let (model, input) = key.strip_prefix(BATCH_INPUT)?.split_once('/')?;
+    (!model.is_empty() && !input.is_empty() && !input.ends_with('/')).then_some((model, input))
 }
+
+/// The folder of a batch-inference input's output: `batch-input/<model>/<input>` ->
+/// `batch-output/<model>/<input>/`, which holds `predictions.parquet`, `errors.jsonl` (when a
+/// row was refused) and `_manifest.json`, written last: the commit marker.
+pub fn batch_output(input_key: &str) -> Option<String> {
+    let (model, input) = batch_input_parts(input_key)?;
+    Some(format!("{BATCH_OUTPUT}{model}/{input}/"))
+}
+
+/// The predictions of a batch-inference output folder.
+pub const BATCH_PREDICTIONS: &str = "predictions.parquet";
+/// The refused rows of a batch-inference output folder (JSON Lines).
+pub const BATCH_ERRORS: &str = "errors.jsonl";
+/// The commit marker of a batch-inference output folder.
+pub const BATCH_MANIFEST: &str = "_manifest.json";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_inputs_name_their_model_and_output_folder() {
+        assert_eq!(
+            batch_input_parts("batch-input/fraud/2026/a.csv"),
+            Some(("fraud", "2026/a.csv"))
+        );
+        assert_eq!(
+            batch_output("batch-input/fraud/a.csv").as_deref(),
+            Some("batch-output/fraud/a.csv/")
+        );
+        for bad in [
+            "batch-input/fraud",
+            "batch-input/fraud/",
+            "batch-input//a.csv",
+            "raw/x/a",
+        ] {
+            assert_eq!(batch_input_parts(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn parses_keys_back() {

@@ -275,3 +275,31 @@ pub struct OnlineSummary {
     pub written: u64,
     pub materialized_at: String,
 }
+
+pub const BATCH_MANIFEST_FORMAT: u32 = 1;
+
+/// `batch-output/<model>/<input>/_manifest.json`: the commit marker of one batch-inference
+/// input's output, written create-if-absent after its predictions (and errors), so an input
+/// delivered twice is scored once and a reader that finds the manifest finds the rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchManifest {
+    pub format: u32,
+    /// The input's key (`batch-input/<model>/<input>`), size and ETag when scored.
+    pub input: String,
+    pub input_size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_etag: Option<String>,
+    pub model: String,
+    pub version: u64,
+    /// `feature-vectors`, `online` or `point-in-time`.
+    pub mode: String,
+    pub rows: u64,
+    pub scored: u64,
+    pub errors: u64,
+    /// The predictions' key (Parquet).
+    pub predictions: String,
+    /// The refused rows' key (JSON Lines: file, row, column, rule), when a row was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors_file: Option<String>,
+    pub created_at: String,
+}

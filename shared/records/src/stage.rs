@@ -19,16 +19,20 @@ pub enum Stage {
     /// Schedule -> prediction-log windows against the champion's reference profile,
     /// reports, retrain requests when drift holds.
     Drift,
+    /// A file under `batch-input/<model>/` -> its rows scored by the model's champion in
+    /// `batch-output/<model>/<input>/` (a function below a size, a batch job above it).
+    BatchPredict,
 }
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 5] = [
+    pub const ALL: [Stage; 6] = [
         Stage::Ingest,
         Stage::Features,
         Stage::Train,
         Stage::Publish,
         Stage::Drift,
+        Stage::BatchPredict,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,6 +42,7 @@ impl Stage {
             Stage::Train => "train",
             Stage::Publish => "publish",
             Stage::Drift => "drift",
+            Stage::BatchPredict => "batch-predict",
         }
     }
 

@@ -56,6 +56,7 @@ module "pipeline" {
   batch_compute_type       = var.batch_compute_type
   batch_max_vcpus          = var.batch_max_vcpus
   train_image_tag          = var.train_image_tag
+  batch_predict_image_tag  = var.batch_predict_image_tag
   check_gpu_quota          = var.check_gpu_quota
   mlflow_tracking_uri      = var.mlflow_tracking_uri
 

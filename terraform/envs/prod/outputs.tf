@@ -18,6 +18,11 @@ output "ecr_repository_url" {
   value       = module.pipeline.ecr_repository_url
 }
 
+output "batch_predict_ecr_repository_url" {
+  description = "Repository of the batch inference image: push it as <url>:<batch_predict_image_tag>."
+  value       = module.pipeline.batch_predict_ecr_repository_url
+}
+
 output "job_queue_name" {
   description = "Batch job queue of the training jobs."
   value       = module.pipeline.job_queue_name

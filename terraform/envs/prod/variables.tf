@@ -95,24 +95,28 @@ variable "log_retention_days" {
 # --- functions --------------------------------------------------------------------------
 
 variable "lambda_memory_size" {
-  description = "Memory in MiB of each function stage (keys: ingest, features, publish, drift)."
+  description = "Memory in MiB of each function stage (keys: ingest, features, publish, drift, batch-predict)."
   type        = map(number)
   default = {
     ingest   = 4096
     features = 6144
     publish  = 1024
     drift    = 2048
+
+    "batch-predict" = 6144
   }
 }
 
 variable "lambda_timeout" {
-  description = "Timeout in seconds of each function stage (keys: ingest, features, publish, drift; at most 900)."
+  description = "Timeout in seconds of each function stage (keys: ingest, features, publish, drift, batch-predict; at most 900)."
   type        = map(number)
   default = {
     ingest   = 900
     features = 900
     publish  = 300
     drift    = 600
+
+    "batch-predict" = 900
   }
 }
 
@@ -168,6 +172,12 @@ variable "batch_max_vcpus" {
 
 variable "train_image_tag" {
   description = "Tag of the training image in the ECR repository (tags are immutable). Set it only after pushing that tag: the plan reads it from the repository. Null (the first apply): no job definition yet, and training events wait in the train dead-letter queue."
+  type        = string
+  default     = null
+}
+
+variable "batch_predict_image_tag" {
+  description = "Tag of the batch inference image (infra/batch-predict.Dockerfile) in its ECR repository. Set it only after pushing that tag. Null: inputs of 64 MiB or more wait in the batch-predict-job dead-letter queue; smaller ones run in the function."
   type        = string
   default     = null
 }

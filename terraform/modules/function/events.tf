@@ -5,20 +5,30 @@
 resource "aws_cloudwatch_event_rule" "object" {
   for_each    = local.object_triggers
   name        = "${local.name}-object-${each.key}"
-  description = "${var.stage}: object created under ${each.value.prefix}${each.value.suffix == "" ? "" : " ending in ${each.value.suffix}"}"
+  description = "${var.stage}: object created under ${each.value.prefix}${each.value.suffix == "" ? "" : " ending in ${each.value.suffix}"}${each.value.max_size == null ? "" : ", under ${each.value.max_size} bytes"}${each.value.min_size == null ? "" : ", of ${each.value.min_size} bytes or more"}"
 
   event_pattern = jsonencode({
     source        = ["aws.s3"]
     "detail-type" = ["Object Created"]
     detail = {
       bucket = { name = [var.bucket_name] }
-      object = {
-        key = [
-          each.value.suffix == ""
-          ? tomap({ prefix = each.value.prefix })
-          : tomap({ wildcard = "${each.value.prefix}*${each.value.suffix}" })
-        ]
-      }
+      # EventBridge compares `detail.object.size` numerically when a bound is set.
+      object = merge(
+        {
+          key = [
+            each.value.suffix == ""
+            ? tomap({ prefix = each.value.prefix })
+            : tomap({ wildcard = "${each.value.prefix}*${each.value.suffix}" })
+          ]
+        },
+        {
+          for k, v in {
+            size = [{
+              numeric = each.value.max_size != null ? ["<", each.value.max_size] : [">=", each.value.min_size]
+            }]
+          } : k => v if each.value.min_size != null || each.value.max_size != null
+        },
+      )
     }
   })
 

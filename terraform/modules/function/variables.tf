@@ -4,12 +4,12 @@ variable "name_prefix" {
 }
 
 variable "stage" {
-  description = "What this function runs (MLPIPE_STAGE): a function stage (ingest, features, publish or drift), or batch-watch, the training queue's watcher (modules/training)."
+  description = "What this function runs (MLPIPE_STAGE): a function stage (ingest, features, publish, drift or batch-predict), or batch-watch, a batch queue's watcher (modules/training)."
   type        = string
 
   validation {
-    condition     = contains(["ingest", "features", "publish", "drift", "batch-watch"], var.stage)
-    error_message = "stage must be a function stage: ingest, features, publish or drift (train is a Batch job, see modules/training), or batch-watch."
+    condition     = contains(["ingest", "features", "publish", "drift", "batch-predict", "batch-watch"], var.stage)
+    error_message = "stage must be a function stage: ingest, features, publish, drift or batch-predict (train is a Batch job, see modules/training), or batch-watch."
   }
 }
 
@@ -78,12 +78,19 @@ variable "delete_prefixes" {
 }
 
 variable "object_triggers" {
-  description = "Object-created triggers: each a key prefix and suffix (\"\" = any key under the prefix). One EventBridge rule each."
+  description = "Object-created triggers: each a key prefix and suffix (\"\" = any key under the prefix), and at most one size bound in bytes (min_size: objects at least this large; max_size: objects smaller than this), so one stage can run as a function for small objects and a batch job for large ones. One EventBridge rule each."
   type = list(object({
-    prefix = string
-    suffix = string
+    prefix   = string
+    suffix   = string
+    min_size = optional(number)
+    max_size = optional(number)
   }))
   default = []
+
+  validation {
+    condition     = alltrue([for t in var.object_triggers : t.min_size == null || t.max_size == null])
+    error_message = "A trigger takes min_size or max_size, not both (the routing table splits a stage at one size)."
+  }
 }
 
 variable "schedules" {

@@ -98,6 +98,15 @@ data "aws_iam_policy_document" "online" {
   }
 }
 
+# Batch inference reads entities from the online store (and DescribeTable at start).
+data "aws_iam_policy_document" "online_read" {
+  statement {
+    sid       = "OnlineStoreRead"
+    actions   = ["dynamodb:DescribeTable", "dynamodb:GetItem"]
+    resources = [module.online.table_arn]
+  }
+}
+
 # A fresh deployment starts with the project's contracts, feature and model definitions.
 # The package's definitions are what `mlpipe push` publishes for the project (contracts by
 # content hash, `_current.json` pointers, history). Terraform seeds a fresh bucket with them
@@ -162,9 +171,10 @@ locals {
 }
 
 resource "aws_security_group" "batch" {
+  #checkov:skip=CKV2_AWS_5:Attached to both Batch compute environments (modules/training, for training and batch inference) through security_group_ids; checkov loses that edge once the module is instantiated twice.
   count       = var.training_batch && length(var.batch_security_group_ids) == 0 ? 1 : 0
   name        = "${var.name_prefix}-train"
-  description = "mlpipe training instances: outbound HTTPS only (S3, ECR, CloudWatch, Batch)"
+  description = "mlpipe batch instances (training, batch inference): outbound HTTPS only (S3, ECR, CloudWatch, Batch)"
   vpc_id      = local.batch_vpc_id
   tags        = var.tags
 

@@ -25,6 +25,8 @@ output "function_names" {
     features = module.features.function_name
     publish  = module.publish.function_name
     drift    = module.drift.function_name
+
+    "batch-predict" = module.batch-predict.function_name
   }
 }
 
@@ -36,6 +38,9 @@ output "dead_letter_queue_urls" {
     train    = module.train.dlq_url
     publish  = module.publish.dlq_url
     drift    = module.drift.dlq_url
+
+    "batch-predict"     = module.batch-predict.dlq_url
+    "batch-predict-job" = module.batch-predict-job.dlq_url
   }
 }
 
@@ -47,6 +52,9 @@ output "dead_letter_queues" {
     train    = module.train.dlq_arn
     publish  = module.publish.dlq_arn
     drift    = module.drift.dlq_arn
+
+    "batch-predict"     = module.batch-predict.dlq_arn
+    "batch-predict-job" = module.batch-predict-job.dlq_arn
   }
 }
 
@@ -63,6 +71,11 @@ output "job_queue_name" {
 output "job_definition_arn" {
   description = "Batch job definition of the training job (null until train_image_tag is set)."
   value       = module.train.job_definition_arn
+}
+
+output "batch_predict_ecr_repository_url" {
+  description = "Repository of the batch inference image (infra/batch-predict.Dockerfile): push it as <url>:<batch_predict_image_tag>."
+  value       = module.batch-predict-job.ecr_repository_url
 }
 
 output "alarm_topic_arn" {

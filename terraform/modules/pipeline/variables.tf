@@ -92,13 +92,15 @@ variable "run_records_expiration_days" {
 # --- functions --------------------------------------------------------------------------
 
 variable "lambda_memory_size" {
-  description = "Memory in MiB of each function stage."
+  description = "Memory in MiB of each function stage (batch-predict, when absent, gets 3008)."
   type        = map(number)
   default = {
     ingest   = 2048
     features = 3008
     publish  = 512
     drift    = 1024
+
+    "batch-predict" = 3008
   }
 
   validation {
@@ -108,13 +110,15 @@ variable "lambda_memory_size" {
 }
 
 variable "lambda_timeout" {
-  description = "Timeout in seconds of each function stage (at most 900)."
+  description = "Timeout in seconds of each function stage (at most 900; batch-predict, when absent, gets 900)."
   type        = map(number)
   default = {
     ingest   = 900
     features = 900
     publish  = 300
     drift    = 600
+
+    "batch-predict" = 900
   }
 
   validation {
@@ -165,6 +169,18 @@ variable "train_image_tag" {
   description = "Tag of the training image in the ECR repository that jobs run; push it first (the plan reads it from the repository). Null: no job definition yet, and training events wait in the train dead-letter queue."
   type        = string
   default     = null
+}
+
+variable "batch_predict_image_tag" {
+  description = "Tag of the batch inference image (batch-predict-job) in its ECR repository; push it first. Null: no job definition yet, and inputs of 64 MiB or more wait in the batch-predict-job dead-letter queue (smaller ones run in the function)."
+  type        = string
+  default     = null
+}
+
+variable "batch_predict_instance_types" {
+  description = "CPU instance types of the batch inference compute environment (x86_64, as the image is built)."
+  type        = list(string)
+  default     = ["c7i.large", "c7i.xlarge"]
 }
 
 variable "training_batch" {

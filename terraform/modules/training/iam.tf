@@ -72,6 +72,8 @@ resource "aws_iam_role" "job" {
 }
 
 data "aws_iam_policy_document" "job" {
+  source_policy_documents = var.extra_policy_json == null ? [] : [var.extra_policy_json]
+
   statement {
     sid       = "ReadPrefixes"
     actions   = ["s3:GetObject"]

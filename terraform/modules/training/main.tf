@@ -1,5 +1,6 @@
-# The training stage as a GPU container job on AWS Batch: the image repository, a managed
-# EC2 compute environment that scales to zero, a job queue, the job definition, and the
+# A stage as a container job on AWS Batch (training on GPU instances; batch inference on
+# CPU instances for inputs too large for a function): the image repository, a managed EC2
+# compute environment that scales to zero, a job queue, the job definition, and the
 # EventBridge rules that submit one job per triggering object.
 
 data "aws_caller_identity" "current" {}
@@ -7,7 +8,7 @@ data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  name       = "${var.name_prefix}-${var.stage}"
+  name       = "${var.name_prefix}-${var.stage}${var.name_suffix}"
   account_id = data.aws_caller_identity.current.account_id
   region     = data.aws_region.current.id
   partition  = data.aws_partition.current.partition
@@ -107,7 +108,7 @@ resource "aws_batch_compute_environment" "this" {
 # A new account's quota of GPU (G and VT) instance vCPUs is often 0, and Batch then leaves
 # every job in RUNNABLE without an error: the plan checks that one job fits.
 data "aws_servicequotas_service_quota" "gpu" {
-  count        = var.batch && var.check_gpu_quota ? 1 : 0
+  count        = var.batch && var.check_gpu_quota && var.job_gpus > 0 ? 1 : 0
   service_code = "ec2"
   # "Running On-Demand G and VT instances" / "All G and VT Spot Instance Requests" (vCPUs).
   quota_code = var.compute_type == "SPOT" ? "L-3819A6DF" : "L-DB2E81BA"
@@ -158,11 +159,13 @@ resource "aws_batch_job_definition" "this" {
     image      = "${aws_ecr_repository.this.repository_url}:${data.aws_ecr_image.train[0].image_tag}"
     command    = ["--key", "Ref::key"]
     jobRoleArn = aws_iam_role.job.arn
-    resourceRequirements = [
-      { type = "VCPU", value = tostring(var.job_vcpus) },
-      { type = "MEMORY", value = tostring(var.job_memory_mib) },
-      { type = "GPU", value = tostring(var.job_gpus) },
-    ]
+    resourceRequirements = concat(
+      [
+        { type = "VCPU", value = tostring(var.job_vcpus) },
+        { type = "MEMORY", value = tostring(var.job_memory_mib) },
+      ],
+      var.job_gpus > 0 ? [{ type = "GPU", value = tostring(var.job_gpus) }] : [],
+    )
     environment = local.job_environment
     logConfiguration = {
       logDriver = "awslogs"

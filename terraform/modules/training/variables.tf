@@ -9,6 +9,12 @@ variable "stage" {
   default     = "train"
 }
 
+variable "name_suffix" {
+  description = "Added to \"<name_prefix>-<stage>\" in every resource name, for a stage that also runs as a function of that name (batch-predict's job is \"-job\")."
+  type        = string
+  default     = ""
+}
+
 variable "bucket_name" {
   description = "Name of the pipeline bucket: the event rules match on it, and the job reads it as MLPIPE_STORE=s3://<bucket_name> from its environment (the job's only argument is --key)."
   type        = string
@@ -35,12 +41,19 @@ variable "write_prefixes" {
 }
 
 variable "object_triggers" {
-  description = "Object-created triggers: each a key prefix and suffix (\"\" = any key under the prefix). One EventBridge rule each, submitting one job per object."
+  description = "Object-created triggers: each a key prefix and suffix (\"\" = any key under the prefix), and at most one size bound in bytes (min_size: objects at least this large; max_size: objects smaller than this), so one stage can run as a function for small objects and a batch job for large ones. One EventBridge rule each, submitting one job per object."
   type = list(object({
-    prefix = string
-    suffix = string
+    prefix   = string
+    suffix   = string
+    min_size = optional(number)
+    max_size = optional(number)
   }))
   default = []
+
+  validation {
+    condition     = alltrue([for t in var.object_triggers : t.min_size == null || t.max_size == null])
+    error_message = "A trigger takes min_size or max_size, not both (the routing table splits a stage at one size)."
+  }
 }
 
 variable "alarm_topic_arn" {
@@ -147,7 +160,7 @@ variable "job_memory_mib" {
 }
 
 variable "job_gpus" {
-  description = "GPUs of one training job."
+  description = "GPUs of one job; 0 for a CPU job (batch inference), which then asks Batch for no GPU."
   type        = number
   default     = 1
 }
@@ -162,6 +175,12 @@ variable "job_timeout_seconds" {
   description = "Seconds one attempt may run before Batch stops it."
   type        = number
   default     = 14400
+}
+
+variable "extra_policy_json" {
+  description = "An extra IAM policy document (JSON) for the job's role, e.g. reads of the online store for batch inference. Null: none."
+  type        = string
+  default     = null
 }
 
 variable "environment" {
