@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod edge_metrics;
 pub mod error;
+pub mod ml_ops;
 pub mod model;
 pub mod oip;
 pub mod registry_models;
@@ -18,7 +19,7 @@ pub mod service;
 
 pub use auth::{Guard, Keys};
 pub use error::{BundleError, InferenceError};
-pub use model::{Model, Prediction, Task};
+pub use model::{Column, Elem, GraphInput, Layout, Model, Prediction, Task};
 pub use service::{Models, PredictionLog, Request, Response, Settings, handle, route};
 
 #[cfg(test)]

@@ -28,6 +28,73 @@ impl Task {
     }
 }
 
+/// An element type at the graph boundary of an imported model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elem {
+    F32,
+    I64,
+    Str,
+}
+
+impl Elem {
+    fn parse(s: &str) -> Option<Elem> {
+        Some(match s {
+            "f32" => Elem::F32,
+            "i64" => Elem::I64,
+            "string" => Elem::Str,
+            _ => return None,
+        })
+    }
+
+    /// The Open Inference Protocol datatype of this element type.
+    pub fn datatype(self) -> &'static str {
+        match self {
+            Elem::F32 => "FP32",
+            Elem::I64 => "INT64",
+            Elem::Str => "BYTES",
+        }
+    }
+}
+
+/// One graph input of an imported model: `[N, width]` of `ty`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphInput {
+    pub name: String,
+    pub ty: Elem,
+    pub width: usize,
+}
+
+/// How the graph takes its inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// One `[N, F]` f32 tensor whose columns are the bundle's inputs (models mlpipe trains).
+    Matrix,
+    /// One graph input per bundle input (models imported from other tools).
+    Named(Vec<GraphInput>),
+}
+
+/// The values of one graph input for `n` rows, row-major (`n * width` values).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    F32(Vec<f32>),
+    I64(Vec<i64>),
+    Str(Vec<String>),
+}
+
+impl Column {
+    pub fn len(&self) -> usize {
+        match self {
+            Column::F32(v) => v.len(),
+            Column::I64(v) => v.len(),
+            Column::Str(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// One row's prediction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
@@ -48,6 +115,8 @@ pub struct Model {
     pub spec: Option<ViewSpec>,
     /// Decision threshold on the positive-class probability (binary).
     pub threshold: f32,
+    /// How the graph takes its inputs.
+    pub layout: Layout,
     plan: Arc<TypedRunnableModel>,
     width: usize,
 }
@@ -80,6 +149,75 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle, BundleError> {
     Ok(bundle)
 }
 
+/// An imported graph's inputs as `[N, width]` of their types: exporters often leave the
+/// batch dimension without a name (skl2onnx's `None`), which tract needs as a symbol.
+fn with_input_facts(mut m: InferenceModel, layout: &Layout) -> TractResult<InferenceModel> {
+    let Layout::Named(inputs) = layout else {
+        return Ok(m);
+    };
+    let n = m.symbols.sym("N");
+    let outlets = m.input_outlets()?.to_vec();
+    for (ix, outlet) in outlets.iter().enumerate() {
+        let name = m.node(outlet.node).name.clone();
+        let Some(g) = inputs.iter().find(|g| g.name == name) else {
+            return Err(TractError::msg(format!(
+                "the graph input '{name}' is not in the bundle"
+            )));
+        };
+        let dt = match g.ty {
+            Elem::F32 => f32::datum_type(),
+            Elem::I64 => i64::datum_type(),
+            Elem::Str => String::datum_type(),
+        };
+        m.set_input_fact(
+            ix,
+            InferenceFact::dt_shape(dt, tvec![n.to_dim(), g.width.to_dim()]),
+        )?;
+    }
+    Ok(m)
+}
+
+/// The layout the bundle's inputs describe, checked.
+fn layout_of(bundle: &Bundle) -> Result<Layout, BundleError> {
+    let named = bundle.inputs.iter().filter(|i| i.width.is_some()).count();
+    if named == 0 {
+        if let Some(bad) = bundle.inputs.iter().find(|i| i.ty != "f32") {
+            return Err(BundleError::Bundle(format!(
+                "input '{}' has type '{}'; a feature-matrix model takes f32 columns only",
+                bad.name, bad.ty
+            )));
+        }
+        return Ok(Layout::Matrix);
+    }
+    if named != bundle.inputs.len() {
+        return Err(BundleError::Bundle(
+            "some inputs have a width and some do not: a bundle lists either graph inputs or matrix columns".into(),
+        ));
+    }
+    let mut out = Vec::with_capacity(named);
+    for i in &bundle.inputs {
+        let ty = Elem::parse(&i.ty).ok_or_else(|| {
+            BundleError::Bundle(format!(
+                "input '{}' has type '{}'; graph inputs are f32, i64 or string",
+                i.name, i.ty
+            ))
+        })?;
+        let width = i
+            .width
+            .and_then(|w| usize::try_from(w).ok())
+            .filter(|w| (1..=1 << 20).contains(w))
+            .ok_or_else(|| {
+                BundleError::Bundle(format!("input '{}' has an invalid width", i.name))
+            })?;
+        out.push(GraphInput {
+            name: i.name.clone(),
+            ty,
+            width,
+        });
+    }
+    Ok(Layout::Named(out))
+}
+
 impl Model {
     /// Loads a model from its bundle, ONNX bytes and (optionally) feature-view spec. The ONNX
     /// and spec bytes must hash to what the bundle records: a model that does not match its
@@ -90,12 +228,7 @@ impl Model {
         spec_json: Option<&[u8]>,
     ) -> Result<Model, BundleError> {
         let bundle = parse_bundle(bundle_json)?;
-        if let Some(bad) = bundle.inputs.iter().find(|i| i.ty != "f32") {
-            return Err(BundleError::Bundle(format!(
-                "input '{}' has type '{}'; only f32 inputs are served",
-                bad.name, bad.ty
-            )));
-        }
+        let layout = layout_of(&bundle)?;
         let task = Task::parse(&bundle.task)?;
         let classes = bundle.classes.len();
         match task {
@@ -141,8 +274,9 @@ impl Model {
                 Some(spec)
             }
         };
-        let plan = tract_onnx::onnx()
+        let plan = crate::ml_ops::onnx()
             .model_for_read(&mut &onnx[..])
+            .and_then(|m| with_input_facts(m, &layout))
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| BundleError::Model(format!("{e:#}")))?;
@@ -151,15 +285,28 @@ impl Model {
             task,
             spec,
             threshold,
+            layout,
             plan,
             width: 0,
             bundle,
         };
-        // One row of missing values tells the output width, and proves the plan runs.
-        let probe = vec![f32::NAN; model.n_inputs()];
-        let (width, _) = model
-            .raw(probe, 1)
-            .map_err(|e| BundleError::Model(e.to_string()))?;
+        // One row tells the output width, and proves the plan runs: missing values for a
+        // model mlpipe trained, zeros and empty strings for an imported one.
+        let probed = match &model.layout {
+            Layout::Matrix => model.raw(vec![f32::NAN; model.n_inputs()], 1),
+            Layout::Named(inputs) => {
+                let columns = inputs
+                    .iter()
+                    .map(|i| match i.ty {
+                        Elem::F32 => Column::F32(vec![0.0; i.width]),
+                        Elem::I64 => Column::I64(vec![0; i.width]),
+                        Elem::Str => Column::Str(vec![String::new(); i.width]),
+                    })
+                    .collect();
+                model.raw_columns(columns, 1)
+            }
+        };
+        let (width, _) = probed.map_err(|e| BundleError::Model(e.to_string()))?;
         let expected = match task {
             Task::Regression => 1,
             _ => classes,
@@ -175,6 +322,11 @@ impl Model {
 
     pub fn name(&self) -> &str {
         &self.bundle.model
+    }
+
+    /// Whether the model takes one graph input per bundle input (an imported model).
+    pub fn is_imported(&self) -> bool {
+        matches!(self.layout, Layout::Named(_))
     }
 
     pub fn version(&self) -> u64 {
@@ -194,13 +346,66 @@ impl Model {
         let f = self.n_inputs();
         let input = tract_ndarray::Array2::from_shape_vec((n, f), x)
             .map_err(|e| InferenceError::Internal(format!("model input: {e}")))?;
+        self.run(tvec!(input.into_tensor().into()), n)
+    }
+
+    /// Runs the plan of an imported model on `n` rows, one column per graph input.
+    fn raw_columns(
+        &self,
+        columns: Vec<Column>,
+        n: usize,
+    ) -> Result<(usize, Vec<f32>), InferenceError> {
+        let Layout::Named(inputs) = &self.layout else {
+            return Err(InferenceError::Internal(
+                "this model takes one feature matrix, not named inputs".into(),
+            ));
+        };
+        if columns.len() != inputs.len() {
+            return Err(InferenceError::Internal(format!(
+                "{} columns for {} graph inputs",
+                columns.len(),
+                inputs.len()
+            )));
+        }
+        let mut tensors: TVec<TValue> = tvec!();
+        for (input, column) in inputs.iter().zip(columns) {
+            let shape = (n, input.width);
+            let wrong = |e: tract_ndarray::ShapeError| {
+                InferenceError::Internal(format!("input '{}': {e}", input.name))
+            };
+            let tensor = match (input.ty, column) {
+                (Elem::F32, Column::F32(v)) => tract_ndarray::Array2::from_shape_vec(shape, v)
+                    .map_err(wrong)?
+                    .into_tensor(),
+                (Elem::I64, Column::I64(v)) => tract_ndarray::Array2::from_shape_vec(shape, v)
+                    .map_err(wrong)?
+                    .into_tensor(),
+                (Elem::Str, Column::Str(v)) => tract_ndarray::Array2::from_shape_vec(shape, v)
+                    .map_err(wrong)?
+                    .into_tensor(),
+                _ => {
+                    return Err(InferenceError::Internal(format!(
+                        "input '{}' got values of another type",
+                        input.name
+                    )));
+                }
+            };
+            tensors.push(tensor.into());
+        }
+        self.run(tensors, n)
+    }
+
+    fn run(&self, inputs: TVec<TValue>, n: usize) -> Result<(usize, Vec<f32>), InferenceError> {
         let out = self
             .plan
-            .run(tvec!(input.into_tensor().into()))
+            .run(inputs)
             .map_err(|e| InferenceError::Internal(format!("the model failed to run: {e}")))?;
         let first = out
             .first()
             .ok_or_else(|| InferenceError::Internal("the model has no output".into()))?;
+        let first = first
+            .cast_to::<f32>()
+            .map_err(|e| InferenceError::Internal(format!("the model's output: {e}")))?;
         let view = first
             .to_plain_array_view::<f32>()
             .map_err(|e| InferenceError::Internal(format!("the model's output: {e}")))?;
@@ -227,6 +432,23 @@ impl Model {
             )));
         }
         let (width, values) = self.raw(x, n)?;
+        self.finish(width, values)
+    }
+
+    /// Predictions for `n` rows of an imported model's graph inputs, in the bundle's order.
+    pub fn predict_columns(
+        &self,
+        columns: Vec<Column>,
+        n: usize,
+    ) -> Result<Vec<Prediction>, InferenceError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let (width, values) = self.raw_columns(columns, n)?;
+        self.finish(width, values)
+    }
+
+    fn finish(&self, width: usize, values: Vec<f32>) -> Result<Vec<Prediction>, InferenceError> {
         if width != self.width {
             return Err(InferenceError::Internal(format!(
                 "the model returned {width} values per row, expected {}",

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::InferenceError;
-use crate::model::{Model, Prediction, Task};
+use crate::model::{Column, Elem, Layout, Model, Prediction, Task};
 
 /// The binary extension's header: the length of the JSON part at the start of the body.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
@@ -41,12 +41,17 @@ pub struct RequestedOutput {
     pub parameters: Option<Map<String, Value>>,
 }
 
-/// A decoded input: its name, shape and values as f32 (NaN for JSON `null`).
+/// A decoded input: its name, shape and values as f32 (NaN for JSON `null`); integer
+/// datatypes also keep their exact values (`ints`), and `BYTES` its strings (`text`, with
+/// `values` empty).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
     pub name: String,
+    pub datatype: String,
     pub shape: Vec<usize>,
     pub values: Vec<f32>,
+    pub ints: Option<Vec<i64>>,
+    pub text: Option<Vec<String>>,
 }
 
 fn bad(msg: impl Into<String>) -> InferenceError {
@@ -127,19 +132,135 @@ fn element_size(datatype: &str) -> Option<usize> {
     })
 }
 
+fn binary_size_of(input: &InputTensor) -> Option<&Value> {
+    input
+        .parameters
+        .as_ref()
+        .and_then(|p| p.get("binary_data_size"))
+}
+
+/// A `BYTES` input: JSON strings, or binary elements each a 4-byte little-endian length and
+/// that many bytes (UTF-8 here: the models take strings).
+fn decode_bytes(input: &InputTensor, rest: &mut &[u8]) -> Result<Decoded, InferenceError> {
+    let (shape, count) = shape_of(input)?;
+    let name = &input.name;
+    let mut text: Vec<String> = Vec::with_capacity(count.min(1 << 16));
+    match (binary_size_of(input), &input.data) {
+        (Some(_), Some(_)) => {
+            return Err(bad(format!(
+                "input '{name}' has both `data` and `binary_data_size`"
+            )));
+        }
+        (None, None) => return Err(bad(format!("input '{name}' has no data"))),
+        (Some(n), None) => {
+            let n = n
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n <= rest.len())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "input '{name}': binary_data_size must be a byte count within the body"
+                    ))
+                })?;
+            let (mut bytes, tail) = rest.split_at(n);
+            *rest = tail;
+            while !bytes.is_empty() {
+                if bytes.len() < 4 {
+                    return Err(bad(format!(
+                        "input '{name}': a BYTES element is cut short in its length prefix"
+                    )));
+                }
+                let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+                let Some(element) = bytes.get(4..4 + len) else {
+                    return Err(bad(format!(
+                        "input '{name}': a BYTES element says {len} bytes, fewer remain"
+                    )));
+                };
+                let s = std::str::from_utf8(element).map_err(|_| {
+                    bad(format!(
+                        "input '{name}': element {} is not UTF-8",
+                        text.len()
+                    ))
+                })?;
+                text.push(s.to_string());
+                bytes = &bytes[4 + len..];
+            }
+        }
+        (None, Some(data)) => flatten_strings(name, data, &mut text)?,
+    }
+    if text.len() != count {
+        return Err(bad(format!(
+            "input '{name}': {} values do not fit shape {:?} ({count} elements)",
+            text.len(),
+            input.shape
+        )));
+    }
+    Ok(Decoded {
+        name: name.clone(),
+        datatype: input.datatype.clone(),
+        shape,
+        values: Vec::new(),
+        ints: None,
+        text: Some(text),
+    })
+}
+
+fn flatten_strings(name: &str, v: &Value, out: &mut Vec<String>) -> Result<(), InferenceError> {
+    match v {
+        Value::Array(items) => {
+            for item in items {
+                flatten_strings(name, item, out)?;
+            }
+            Ok(())
+        }
+        Value::String(s) => {
+            out.push(s.clone());
+            Ok(())
+        }
+        other => Err(bad(format!(
+            "input '{name}': {other} is not a BYTES (string) value"
+        ))),
+    }
+}
+
+/// Exact integer values of an integer datatype's binary data.
+fn decode_ints(datatype: &str, bytes: &[u8], size: usize) -> Option<Vec<i64>> {
+    if !datatype.starts_with("INT") && !datatype.starts_with("UINT") && datatype != "BOOL" {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(size)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b[..size].copy_from_slice(c);
+                match datatype {
+                    "INT8" => i64::from(c[0] as i8),
+                    "INT16" => i64::from(i16::from_le_bytes([c[0], c[1]])),
+                    "INT32" => i64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                    "INT64" => i64::from_le_bytes(b),
+                    // Unsigned: as read, saturated past i64::MAX.
+                    _ => i64::try_from(u64::from_le_bytes(b)).unwrap_or(i64::MAX),
+                }
+            })
+            .collect(),
+    )
+}
+
 fn decode_input(input: &InputTensor, rest: &mut &[u8]) -> Result<Decoded, InferenceError> {
+    if input.datatype == "BYTES" {
+        return decode_bytes(input, rest);
+    }
     let (shape, count) = shape_of(input)?;
     let name = &input.name;
     let Some(size) = element_size(&input.datatype) else {
         return Err(bad(format!(
-            "input '{name}': datatype '{}' is not supported; the model takes numbers (FP32, FP64, FP16, INT*, UINT*, BOOL)",
+            "input '{name}': datatype '{}' is not supported; inputs are numbers (FP32, FP64, FP16, INT*, UINT*, BOOL) or BYTES (strings)",
             input.datatype
         )));
     };
-    let binary_size = input
-        .parameters
-        .as_ref()
-        .and_then(|p| p.get("binary_data_size"));
+    let binary_size = binary_size_of(input);
+    let mut ints = None;
     let values = match (binary_size, &input.data) {
         (Some(_), Some(_)) => {
             return Err(bad(format!(
@@ -170,11 +291,17 @@ fn decode_input(input: &InputTensor, rest: &mut &[u8]) -> Result<Decoded, Infere
             }
             let (bytes, tail) = rest.split_at(n);
             *rest = tail;
+            ints = decode_ints(&input.datatype, bytes, size);
             decode_binary(&input.datatype, bytes, size)
         }
         (None, Some(data)) => {
             let mut out = Vec::with_capacity(count.min(1 << 20));
             flatten_json(name, &input.datatype, data, &mut out)?;
+            if decode_ints(&input.datatype, &[], size).is_some() {
+                let mut exact = Vec::with_capacity(out.len());
+                flatten_ints(data, &mut exact);
+                ints = (exact.len() == out.len()).then_some(exact);
+            }
             if out.len() != count {
                 return Err(bad(format!(
                     "input '{name}': {} values do not fit shape {:?} ({count} elements)",
@@ -187,9 +314,26 @@ fn decode_input(input: &InputTensor, rest: &mut &[u8]) -> Result<Decoded, Infere
     };
     Ok(Decoded {
         name: name.clone(),
+        datatype: input.datatype.clone(),
         shape,
         values,
+        ints,
+        text: None,
     })
+}
+
+/// Exact JSON integers (a null or fraction leaves the list short: not exact).
+fn flatten_ints(v: &Value, out: &mut Vec<i64>) {
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| flatten_ints(i, out)),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.push(i);
+            }
+        }
+        Value::Bool(b) => out.push(i64::from(*b)),
+        _ => {}
+    }
 }
 
 fn decode_binary(datatype: &str, bytes: &[u8], size: usize) -> Vec<f32> {
@@ -277,6 +421,12 @@ pub fn to_matrix(
     inputs: &[Decoded],
     max_batch: usize,
 ) -> Result<(Vec<f32>, usize), InferenceError> {
+    if let Some(d) = inputs.iter().find(|d| d.text.is_some()) {
+        return Err(bad(format!(
+            "input '{}' is BYTES; this model takes numbers",
+            d.name
+        )));
+    }
     let f = model.n_inputs();
     let names: Vec<&str> = model.input_names().collect();
     let single = inputs.len() == 1 && !names.contains(&inputs[0].name.as_str());
@@ -363,6 +513,125 @@ pub fn to_matrix(
         )));
     }
     Ok((x, n))
+}
+
+/// Scores decoded inputs with either layout: (the feature values the prediction log
+/// records, the predictions). An imported model's log row holds each single-valued numeric
+/// input and no value for the others (strings, wide inputs).
+pub fn score(
+    model: &Model,
+    inputs: &[Decoded],
+    max_batch: usize,
+) -> Result<(Vec<f32>, Vec<Prediction>), InferenceError> {
+    if !model.is_imported() {
+        let (x, n) = to_matrix(model, inputs, max_batch)?;
+        let predictions = model.predict(x.clone(), n)?;
+        return Ok((x, predictions));
+    }
+    let (columns, n) = to_columns(model, inputs, max_batch)?;
+    let logged: Vec<f32> = (0..n)
+        .flat_map(|r| {
+            columns.iter().map(move |c| match c {
+                Column::F32(v) if v.len() == n => v[r],
+                Column::I64(v) if v.len() == n => v[r] as f32,
+                _ => f32::NAN,
+            })
+        })
+        .collect();
+    let predictions = model.predict_columns(columns, n)?;
+    Ok((logged, predictions))
+}
+
+/// An imported model's graph inputs from the request: every input by name, `[N, width]`
+/// (or `[N]` for width 1) of a datatype its type takes: BYTES for strings, integers (or
+/// integral numbers) for i64, any number for f32.
+pub fn to_columns(
+    model: &Model,
+    inputs: &[Decoded],
+    max_batch: usize,
+) -> Result<(Vec<Column>, usize), InferenceError> {
+    let Layout::Named(graph) = &model.layout else {
+        return Err(InferenceError::Internal("not an imported model".into()));
+    };
+    let names: Vec<&str> = graph.iter().map(|g| g.name.as_str()).collect();
+    for d in inputs {
+        if !names.contains(&d.name.as_str()) {
+            return Err(bad(format!(
+                "unknown input '{}'; the model's inputs are {}",
+                d.name,
+                preview(&names)
+            )));
+        }
+        if inputs.iter().filter(|o| o.name == d.name).count() > 1 {
+            return Err(bad(format!("input '{}' is given twice", d.name)));
+        }
+    }
+    let mut n: Option<usize> = None;
+    let mut columns = Vec::with_capacity(graph.len());
+    for g in graph {
+        let Some(d) = inputs.iter().find(|d| d.name == g.name) else {
+            return Err(bad(format!(
+                "missing input '{}' ({} [N, {}]); the model's inputs are {}",
+                g.name,
+                g.ty.datatype(),
+                g.width,
+                preview(&names)
+            )));
+        };
+        let rows = match d.shape.as_slice() {
+            [r] if g.width == 1 => *r,
+            [r, w] if *w == g.width => *r,
+            other => {
+                return Err(bad(format!(
+                    "input '{}' has shape {other:?}; it must be [N, {}]",
+                    g.name, g.width
+                )));
+            }
+        };
+        match n {
+            None => n = Some(rows),
+            Some(m) if m != rows => {
+                return Err(bad(format!(
+                    "input '{}' has {rows} rows, other inputs have {m}",
+                    g.name
+                )));
+            }
+            _ => {}
+        }
+        let wrong = |want: &str| {
+            bad(format!(
+                "input '{}' is {}; the model takes {want}",
+                g.name, d.datatype
+            ))
+        };
+        columns.push(match g.ty {
+            Elem::Str => Column::Str(d.text.clone().ok_or_else(|| wrong("BYTES (strings)"))?),
+            Elem::F32 => {
+                if d.text.is_some() {
+                    return Err(wrong("numbers (FP32)"));
+                }
+                if let Some(i) = d.values.iter().position(|v| v.is_infinite()) {
+                    return Err(InferenceError::Unprocessable(format!(
+                        "row {}, input '{}': {} is not a finite number",
+                        i / g.width,
+                        g.name,
+                        d.values[i]
+                    )));
+                }
+                Column::F32(d.values.clone())
+            }
+            Elem::I64 => match (&d.ints, &d.text) {
+                (Some(i), _) => Column::I64(i.clone()),
+                (None, None) if d.values.iter().all(|v| v.fract() == 0.0) => {
+                    Column::I64(d.values.iter().map(|v| *v as i64).collect())
+                }
+                _ => return Err(wrong("integers (INT64)")),
+            },
+        });
+    }
+    let n = n.unwrap_or(0);
+    check_batch(n, max_batch)?;
+    Ok((columns, n))
 }
 
 fn check_batch(n: usize, max_batch: usize) -> Result<(), InferenceError> {

@@ -231,11 +231,15 @@ impl<B: Blobs> RegistryModels<B> {
             .await
             .map_err(|e| unavailable(format!("reading {}: {e}", bundle.model_key)))?
             .ok_or_else(|| unavailable(format!("{} is missing", bundle.model_key)))?;
-        let spec = self
-            .blobs
-            .get(&bundle.feature_spec.key)
-            .await
-            .map_err(|e| unavailable(format!("reading {}: {e}", bundle.feature_spec.key)))?;
+        // An imported model has no feature view, so no spec to read.
+        let spec = if bundle.feature_spec.key.is_empty() {
+            None
+        } else {
+            self.blobs
+                .get(&bundle.feature_spec.key)
+                .await
+                .map_err(|e| unavailable(format!("reading {}: {e}", bundle.feature_spec.key)))?
+        };
         let bytes = bundle_bytes.len() + onnx.len() + spec.as_ref().map_or(0, Vec::len);
         let model = Arc::new(
             Model::load(&bundle_bytes, &onnx, spec.as_deref()).map_err(InferenceError::from)?,

@@ -14,7 +14,7 @@ use records::serving::{PredictionLine, logged_value};
 
 use crate::auth::Guard;
 use crate::error::InferenceError;
-use crate::model::{Model, Prediction, Task};
+use crate::model::{Layout, Model, Prediction, Task};
 use crate::oip::{self, HEADER_LENGTH, json_f32};
 
 /// A request as the runtime received it.
@@ -551,14 +551,12 @@ async fn dispatch<M: Models, S: OnlineStore>(
                 .await
                 .map_err(fail)?;
             let model = &plan.answer;
-            let (x, n) = oip::to_matrix(model, &inputs, settings.max_batch).map_err(fail)?;
-            let features = x.clone();
-            let predictions = model.predict(x, n).map_err(fail)?;
+            let (features, predictions) =
+                oip::score(model, &inputs, settings.max_batch).map_err(fail)?;
             let encoded = oip::response(model, &request, &id, &predictions).map_err(fail)?;
             let mut logged = log(model, &id, now_us, &features, &predictions, plan.arm);
             if let Some(shadow) = &plan.shadow
-                && let Ok((x, n)) = oip::to_matrix(shadow, &inputs, settings.max_batch)
-                && let Ok(p) = shadow.predict(x.clone(), n)
+                && let Ok((x, p)) = oip::score(shadow, &inputs, settings.max_batch)
             {
                 logged.shadow = Some(Box::new(log(
                     shadow,
@@ -639,11 +637,20 @@ pub fn metadata(model: &Model) -> Value {
         })
         .collect();
     let b = &model.bundle;
+    let inputs = match &model.layout {
+        Layout::Matrix => json!([{ "name": "features", "datatype": "FP32", "shape": [n, f] }]),
+        Layout::Named(graph) => Value::Array(
+            graph
+                .iter()
+                .map(|g| json!({ "name": g.name, "datatype": g.ty.datatype(), "shape": [n, g.width] }))
+                .collect(),
+        ),
+    };
     json!({
         "name": b.model,
         "versions": [b.version.to_string()],
         "platform": "onnx_tract",
-        "inputs": [{ "name": "features", "datatype": "FP32", "shape": [n, f] }],
+        "inputs": inputs,
         "outputs": outputs,
         "parameters": {
             "task": b.task,
@@ -813,6 +820,13 @@ async fn score<S: OnlineStore>(
     records: &[Value],
     now_us: i64,
 ) -> Result<Scored, InferenceError> {
+    if model.is_imported() {
+        return Err(InferenceError::BadRequest(format!(
+            "model '{}' was imported with no feature view, so it cannot compute features from raw records: send its inputs to /v2/models/{}/infer",
+            model.name(),
+            model.name()
+        )));
+    }
     let Some(spec) = &model.spec else {
         return Err(InferenceError::Unavailable(format!(
             "model '{}' was loaded without its feature-view spec; use /v2/models/{}/infer with feature values",

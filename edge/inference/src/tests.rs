@@ -42,6 +42,7 @@ fn bundle(onnx: &[u8]) -> Bundle {
             .map(|n| Input {
                 name: n.to_string(),
                 ty: "f32".into(),
+                width: None,
             })
             .collect(),
         classes: vec!["false".into(), "true".into()],

@@ -138,10 +138,15 @@ pub async fn load_model(store: &Store, r: &ModelRef) -> Result<Model, BatchError
         .ok_or_else(|| fail(format!("no version {version}")))?;
     let bundle_json = serde_json::to_vec(&bundle).map_err(|e| fail(e.to_string()))?;
     let onnx = store.get(&bundle.model_key).await?.bytes;
-    let spec = store
-        .get_opt(&bundle.feature_spec.key)
-        .await?
-        .map(|o| o.bytes);
+    // An imported model has no feature spec (its key is empty).
+    let spec = if bundle.feature_spec.key.is_empty() {
+        None
+    } else {
+        store
+            .get_opt(&bundle.feature_spec.key)
+            .await?
+            .map(|o| o.bytes)
+    };
     Model::load(&bundle_json, &onnx, spec.as_deref()).map_err(|e| fail(e.to_string()))
 }
 
@@ -235,6 +240,13 @@ pub async fn run<S: OnlineStore>(
             e => e,
         })?;
     let columns = reader.columns().to_vec();
+    if model.is_imported() {
+        return Err(BatchError::Usage(format!(
+            "model {} was imported from another tool (named graph inputs): batch inference takes models mlpipe trained; score it through /v2/models/{}/infer",
+            model.name(),
+            model.name()
+        )));
+    }
     let inputs: Vec<String> = model.input_names().map(str::to_string).collect();
     let spec = model.spec.clone();
     let vectors = inputs.iter().all(|i| columns.contains(i));

@@ -356,6 +356,14 @@ async fn champion(store: &Store, model: &str) -> Result<Option<Champion>, DriftE
         .ok_or_else(|| {
             DriftError::Missing(format!("model '{model}' has no version {}", alias.version))
         })?;
+    if bundle.feature_spec.key.is_empty() || bundle.reference_profile.key.is_empty() {
+        // An imported model: no feature view and no training reference to compare with.
+        tracing::info!(
+            model,
+            "the champion was imported without a reference profile: no drift check"
+        );
+        return Ok(None);
+    }
     let settings = settings(store, model).await?;
     let spec_bytes = store.get(&bundle.feature_spec.key).await?.bytes;
     let spec: features::ViewSpec =
@@ -797,6 +805,7 @@ mod tests {
             inputs: vec![Input {
                 name: "x".into(),
                 ty: "f32".into(),
+                width: None,
             }],
             classes: vec!["0".into(), "1".into()],
             threshold: Some(0.5),

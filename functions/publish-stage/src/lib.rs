@@ -494,11 +494,15 @@ async fn copy_version(
             message: e.to_string(),
         })?;
     let mut objects = Vec::new();
+    // An imported model has no feature spec (its key is empty).
     for key in [
         bundle.model_key.clone(),
         bundle.feature_spec.key.clone(),
         bundle_key,
-    ] {
+    ]
+    .into_iter()
+    .filter(|k| !k.is_empty())
+    {
         let bytes = store
             .get_opt(&key)
             .await?

@@ -41,6 +41,7 @@ async fn registered(store: &Store) -> u64 {
         inputs: vec![Input {
             name: "x".into(),
             ty: "f32".into(),
+            width: None,
         }],
         classes: vec!["0".into(), "1".into()],
         threshold: Some(0.5),

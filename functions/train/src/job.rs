@@ -649,6 +649,7 @@ async fn train_and_register(
             .map(|f| registry::Input {
                 name: f.clone(),
                 ty: "f32".into(),
+                width: None,
             })
             .collect(),
         classes: cand.classes.clone(),

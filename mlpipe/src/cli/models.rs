@@ -1,5 +1,5 @@
 //! `mlpipe models`: the model registry's versions and aliases with their history, promotion
-//! and rollback.
+//! and rollback, and models imported from other tools.
 
 use std::process::ExitCode;
 
@@ -33,6 +33,33 @@ pub enum ModelsCommand {
     },
     /// Move the champion back to the version it replaced.
     Rollback { name: String },
+    /// Register an ONNX model exported by another tool (skl2onnx, onnxmltools, a PyTorch or
+    /// TensorFlow float graph) as NAME's next version, with a bundle generated from the
+    /// graph: its inputs (name, type, width), the served output (class probabilities, a
+    /// ZipMap rewritten to the tensor feeding it, or the regression value), the task and
+    /// classes (inferred, or from the flags). Checked in tract before it is registered; an
+    /// operator tract cannot run is named. Served over /v2 (it has no feature view for /v1).
+    Import {
+        name: String,
+        /// The .onnx file.
+        #[arg(long)]
+        onnx: std::path::PathBuf,
+        /// binary, multiclass, classification or regression (default: inferred).
+        #[arg(long)]
+        task: Option<String>,
+        /// Class labels in the model's output order, comma-separated (default: from the
+        /// graph).
+        #[arg(long, value_delimiter = ',')]
+        classes: Option<Vec<String>>,
+        /// Decision threshold on the positive class's probability (binary; default 0.5).
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// Make the imported version the champion.
+        #[arg(long)]
+        promote: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Send a share of live traffic to the challenger (the version the `challenger` alias
     /// holds now), chosen by a hash of the request's entity key (or request id): `--share 0`
     /// ends it. Run `mlpipe publish` (or let the publish stage) to reach the edge.
@@ -184,6 +211,66 @@ pub async fn run(ctx: &Context, command: ModelsCommand) -> Result<ExitCode> {
                             h["reason"].as_str().unwrap_or("")
                         );
                     }
+                }
+            }
+        }
+        ModelsCommand::Import {
+            name,
+            onnx,
+            task,
+            classes,
+            threshold,
+            promote,
+            json,
+        } => {
+            let bytes = std::fs::read(&onnx)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", onnx.display()))?;
+            let file = onnx.display().to_string();
+            let opts = onnx_import::Options {
+                task,
+                classes,
+                threshold,
+                family: None,
+            };
+            let by = format!("cli:{}", train_ops::user());
+            let imported = onnx_import::import(
+                &store,
+                &name,
+                &file,
+                &bytes,
+                &opts,
+                promote.then_some(by.as_str()),
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&imported)?);
+            } else {
+                println!(
+                    "{name}: {} v{} ({}{}), serving output '{}'{}",
+                    if imported.new {
+                        "imported as"
+                    } else {
+                        "already registered as"
+                    },
+                    imported.version,
+                    imported.task,
+                    if imported.classes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", classes {}", imported.classes.join(", "))
+                    },
+                    imported.output,
+                    if imported.promoted {
+                        "; now the champion"
+                    } else {
+                        ""
+                    }
+                );
+                for i in &imported.inputs {
+                    println!("  input {} {} [N, {}]", i.name, i.ty, i.width.unwrap_or(1));
+                }
+                for r in &imported.rewrites {
+                    println!("  {r}");
                 }
             }
         }

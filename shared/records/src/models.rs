@@ -8,12 +8,31 @@ use serde::{Deserialize, Serialize};
 pub const BUNDLE_FORMAT: u32 = 1;
 
 /// One model input, in order.
+///
+/// Two layouts: a model mlpipe trained takes one `[N, F]` f32 tensor whose columns are the
+/// inputs (`width` absent); a model imported from another tool (`mlpipe models import`)
+/// takes each input as its own graph input `[N, width]` of its type (`width` present).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Input {
     pub name: String,
-    /// Element type at the model boundary (`f32`).
+    /// Element type at the model boundary: `f32`, or for an imported model's graph input
+    /// also `i64` or `string`.
     #[serde(rename = "type")]
     pub ty: String,
+    /// Values per row of a graph input (imported models only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u64>,
+}
+
+impl Input {
+    /// A column of the `[N, F]` f32 tensor of a model mlpipe trained.
+    pub fn column(name: impl Into<String>) -> Input {
+        Input {
+            name: name.into(),
+            ty: "f32".into(),
+            width: None,
+        }
+    }
 }
 
 /// An object a bundle refers to, pinned by its hash.

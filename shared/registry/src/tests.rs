@@ -12,6 +12,7 @@ fn new_version(run: &str) -> NewVersion {
         inputs: vec![Input {
             name: "amount".into(),
             ty: "f32".into(),
+            width: None,
         }],
         classes: vec!["false".into(), "true".into()],
         threshold: Some(0.5),

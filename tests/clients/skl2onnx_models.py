@@ -1,0 +1,231 @@
+"""Models exported by other tools, for bring-your-own-ONNX (`mlpipe/tests/import.rs`).
+
+usage: skl2onnx_models.py OUT_DIR
+
+For each model NAME this writes OUT_DIR/NAME.onnx (skl2onnx's export with its defaults,
+ZipMap included, or a PyTorch-style float graph built with onnx.helper) and OUT_DIR/NAME.json:
+the task and classes, Open Inference Protocol input tensors for held-out rows, and
+onnxruntime's outputs on the original file for those rows (`probabilities` [N, k] in class
+order, or `values` [N]). `svc.onnx` uses an operator tract lacks (SVMClassifier): import must
+refuse it by name.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+from onnx import TensorProto, helper
+from skl2onnx import convert_sklearn, to_onnx
+from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import SVC
+
+OUT = Path(sys.argv[1])
+OUT.mkdir(parents=True, exist_ok=True)
+RNG = np.random.default_rng(7)
+
+
+def tensor(name, values, datatype):
+    values = np.asarray(values)
+    if datatype == "BYTES":
+        data = [str(v) for v in values.reshape(-1)]
+    elif datatype == "INT64":
+        data = [int(v) for v in values.reshape(-1)]
+    else:
+        data = [None if np.isnan(v) else float(v) for v in values.reshape(-1)]
+    return {"name": name, "datatype": datatype, "shape": list(values.shape), "data": data}
+
+
+def expected(path, feeds, classes):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    outs = sess.run(None, feeds)
+    if classes is None:
+        return {"values": np.asarray(outs[0], dtype=np.float64).reshape(-1).tolist()}
+    probs = outs[1]
+    if isinstance(probs, list):  # ZipMap: one {class: probability} map per row
+        keys = list(probs[0].keys())
+        order = [keys[[str(k) for k in keys].index(c)] for c in classes]
+        probs = [[row[k] for k in order] for row in probs]
+    return {"probabilities": np.asarray(probs, dtype=np.float64).tolist()}
+
+
+def save(name, model, feeds, inputs, classes, task, extra=None):
+    path = OUT / f"{name}.onnx"
+    path.write_bytes(model.SerializeToString())
+    doc = {"task": task, "classes": classes, "inputs": inputs}
+    doc.update(expected(path, feeds, classes))
+    doc.update(extra or {})
+    (OUT / f"{name}.json").write_text(json.dumps(doc))
+
+
+def float_model(name, estimator, x, y, task, missing=False):
+    xtr, xte, ytr, _ = train_test_split(x, y, test_size=40, random_state=0)
+    estimator.fit(xtr, ytr)
+    xte = xte.astype(np.float32)
+    if missing:
+        xte[RNG.random(xte.shape) < 0.05] = np.nan
+    model = to_onnx(estimator, initial_types=[("X", FloatTensorType([None, x.shape[1]]))])
+    classes = None if task == "regression" else [str(c) for c in estimator.classes_]
+    save(name, model, {"X": xte}, [tensor("X", xte, "FP32")], classes, task)
+
+
+cancer = load_breast_cancer()
+iris = load_iris()
+diabetes = load_diabetes()
+
+float_model(
+    "logreg",
+    make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=2000)),
+    cancer.data,
+    cancer.target,
+    "binary-classification",
+    missing=True,
+)
+float_model(
+    "forest",
+    RandomForestClassifier(n_estimators=15, max_depth=5, random_state=0),
+    iris.data,
+    iris.target,
+    "multiclass-classification",
+)
+float_model(
+    "gbc",
+    GradientBoostingClassifier(n_estimators=25, max_depth=3, random_state=0),
+    cancer.data,
+    cancer.target,
+    "binary-classification",
+)
+float_model(
+    "gbr",
+    GradientBoostingRegressor(n_estimators=40, max_depth=3, random_state=0),
+    diabetes.data,
+    diabetes.target,
+    "regression",
+)
+float_model(
+    "mlp",
+    make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=3000, random_state=0)
+    ),
+    iris.data,
+    iris.target,
+    "multiclass-classification",
+)
+
+# Mixed types: numbers scaled, strings one-hot encoded, one graph input per column.
+n = 400
+frame = pd.DataFrame(
+    {
+        "amount": RNG.gamma(2.0, 40.0, n).astype(np.float32),
+        "count": RNG.integers(0, 20, n).astype(np.int64),
+        "channel": RNG.choice(["web", "store", "phone"], n),
+        "city": RNG.choice(["paris", "lyon", "nice", "lille"], n),
+    }
+)
+label = (
+    (frame["amount"] > 90) & (frame["channel"] != "store") | (frame["city"] == "nice")
+).astype(int)
+pipe = Pipeline(
+    [
+        (
+            "columns",
+            ColumnTransformer(
+                [
+                    ("num", StandardScaler(), ["amount", "count"]),
+                    ("cat", OneHotEncoder(handle_unknown="ignore"), ["channel", "city"]),
+                ]
+            ),
+        ),
+        ("model", LogisticRegression(max_iter=2000)),
+    ]
+)
+train, test = frame.iloc[:350], frame.iloc[350:]
+pipe.fit(train, label.iloc[:350])
+types = [
+    ("amount", FloatTensorType([None, 1])),
+    ("count", Int64TensorType([None, 1])),
+    ("channel", StringTensorType([None, 1])),
+    ("city", StringTensorType([None, 1])),
+]
+model = convert_sklearn(pipe, initial_types=types)
+test = test.copy()
+test.iloc[0, test.columns.get_loc("city")] = "marseille"  # a category never seen
+feeds = {
+    "amount": test[["amount"]].to_numpy(np.float32),
+    "count": test[["count"]].to_numpy(np.int64),
+    "channel": test[["channel"]].to_numpy(object),
+    "city": test[["city"]].to_numpy(object),
+}
+inputs = [
+    tensor("amount", feeds["amount"], "FP32"),
+    tensor("count", feeds["count"], "INT64"),
+    tensor("channel", feeds["channel"], "BYTES"),
+    tensor("city", feeds["city"], "BYTES"),
+]
+save("onehot", model, feeds, inputs, [str(c) for c in pipe.classes_], "binary-classification")
+
+# A PyTorch-style float graph: dynamic batch, MatMul/Add/Relu/Softmax, one output.
+w1 = RNG.normal(size=(4, 8)).astype(np.float32)
+b1 = RNG.normal(size=(8,)).astype(np.float32)
+w2 = RNG.normal(size=(8, 3)).astype(np.float32)
+b2 = RNG.normal(size=(3,)).astype(np.float32)
+graph = helper.make_graph(
+    [
+        helper.make_node("MatMul", ["input", "w1"], ["h0"]),
+        helper.make_node("Add", ["h0", "b1"], ["h1"]),
+        helper.make_node("Relu", ["h1"], ["h2"]),
+        helper.make_node("MatMul", ["h2", "w2"], ["h3"]),
+        helper.make_node("Add", ["h3", "b2"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
+    ],
+    "torch_style",
+    [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])],
+    [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 3])],
+    [
+        helper.make_tensor("w1", TensorProto.FLOAT, w1.shape, w1.reshape(-1)),
+        helper.make_tensor("b1", TensorProto.FLOAT, b1.shape, b1),
+        helper.make_tensor("w2", TensorProto.FLOAT, w2.shape, w2.reshape(-1)),
+        helper.make_tensor("b2", TensorProto.FLOAT, b2.shape, b2),
+    ],
+)
+torch_model = helper.make_model(
+    graph, producer_name="pytorch-style", opset_imports=[helper.make_opsetid("", 17)]
+)
+onnx.checker.check_model(torch_model)
+x = iris.data[:30].astype(np.float32)
+path = OUT / "torch_style.onnx"
+path.write_bytes(torch_model.SerializeToString())
+probs = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+(OUT / "torch_style.json").write_text(
+    json.dumps(
+        {
+            "task": "multiclass-classification",
+            "classes": ["setosa", "versicolor", "virginica"],
+            "inputs": [tensor("input", x, "FP32")],
+            "probabilities": np.asarray(probs, dtype=np.float64).tolist(),
+        }
+    )
+)
+
+# An operator tract cannot run: import refuses it by name.
+svc = SVC(random_state=0).fit(iris.data, iris.target)
+(OUT / "svc.onnx").write_bytes(
+    to_onnx(svc, initial_types=[("X", FloatTensorType([None, 4]))]).SerializeToString()
+)
+print(json.dumps(sorted(p.stem for p in OUT.glob("*.json"))))
