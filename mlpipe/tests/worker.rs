@@ -132,10 +132,26 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
 
     // API keys, created with the CLI; the publish stage gives their hashes to the Worker.
     let keys = common::create_test_keys(&store);
+    // Models exported by other tools, imported beside the champion (checked further down).
+    let byo_dir = dir.path().join("byo");
+    let exported = common::byo::export(&byo_dir);
+    for model in exported.iter().flatten() {
+        common::byo::import(&store, &byo_dir, model);
+    }
+    let served = match &exported {
+        Some(_) => format!("MODELS:fraud,{}", common::byo::MODELS.join(",")),
+        None => "MODELS:fraud".to_string(),
+    };
     // The publish stage fills local R2 (champion, key hashes) and KV (online records)
     // through wrangler.
     let said = wrangler.publish(&store);
     assert!(said.contains("published champion fraud version"), "{said}");
+    if exported.is_some() {
+        assert!(
+            said.contains("published champion onehot version 1"),
+            "{said}"
+        );
+    }
     assert!(said.contains("published online card_activity"), "{said}");
     assert!(said.contains("published keys api-keys"), "{said}");
     // Published once: a second run finds the records and writes nothing.
@@ -170,6 +186,9 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
                 format!("OTEL_EXPORTER_OTLP_ENDPOINT:{}", otlp.endpoint).as_str(),
                 "--var",
                 "OTLP_EXPORT_SECONDS:0",
+                // The champion and the imported models.
+                "--var",
+                served.as_str(),
                 "--var",
                 format!("OTEL_EXPORTER_OTLP_HEADERS:{}", common::OTLP_HEADERS).as_str(),
             ])
@@ -208,6 +227,12 @@ async fn the_worker_serves_the_champion_under_workerd_with_r2_and_kv() {
 
     // The request counts reached the OTLP receiver under the shared metric names.
     common::check_edge_metrics(&otlp, "mlpipe-worker").await;
+
+    // Models imported from other tools (mixed float, int64 and string inputs among them),
+    // published with the champion, answer as onnxruntime does.
+    if let Some(exported) = &exported {
+        common::byo::check(&common::Api::new(&url, Some(&keys.good)), exported).await;
+    }
 
     // A revoked key, republished, is refused within the isolate's key refresh.
     common::keys_cli(&store, &["revoke", "conformance"]);

@@ -1,4 +1,5 @@
-"""Models exported by other tools, for bring-your-own-ONNX (`mlpipe/tests/import.rs`).
+"""Models exported by other tools, for bring-your-own-ONNX (`mlpipe/tests/import.rs`):
+skl2onnx, onnxmltools (LightGBM, XGBoost) and a PyTorch-style graph built with onnx.helper.
 
 usage: skl2onnx_models.py OUT_DIR
 
@@ -221,6 +222,39 @@ probs = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
             "probabilities": np.asarray(probs, dtype=np.float64).tolist(),
         }
     )
+)
+
+# Boosters through onnxmltools: LightGBM (multi-class) and XGBoost (binary).
+import lightgbm  # noqa: E402
+import onnxmltools  # noqa: E402
+import xgboost  # noqa: E402
+from onnxmltools.convert.common.data_types import FloatTensorType as MlFloat  # noqa: E402
+
+
+def booster(name, estimator, x, y, task, convert):
+    xtr, xte, ytr, _ = train_test_split(x, y, test_size=40, random_state=0)
+    estimator.fit(xtr, ytr)
+    xte = xte.astype(np.float32)
+    model = convert(estimator, initial_types=[("X", MlFloat([None, x.shape[1]]))])
+    classes = [str(c) for c in estimator.classes_]
+    save(name, model, {"X": xte}, [tensor("X", xte, "FP32")], classes, task)
+
+
+booster(
+    "lightgbm",
+    lightgbm.LGBMClassifier(n_estimators=20, num_leaves=8, verbose=-1, random_state=0),
+    iris.data,
+    iris.target,
+    "multiclass-classification",
+    onnxmltools.convert_lightgbm,
+)
+booster(
+    "xgboost",
+    xgboost.XGBClassifier(n_estimators=20, max_depth=3, random_state=0),
+    cancer.data,
+    cancer.target,
+    "binary-classification",
+    onnxmltools.convert_xgboost,
 )
 
 # An operator tract cannot run: import refuses it by name.

@@ -164,7 +164,7 @@ fn has_tritonclient(root: &Path) -> bool {
         && Command::new(python(root))
             .args([
                 "-c",
-                "import tritonclient.http, tritonclient.grpc, numpy, scipy, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2, onnxruntime, onnx.reference",
+                "import tritonclient.http, tritonclient.grpc, numpy, scipy, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2, onnxruntime, onnx.reference, skl2onnx, onnxmltools, lightgbm, xgboost",
             ])
             .stderr(std::process::Stdio::null())
             .status()
@@ -196,9 +196,16 @@ fn install_python_tools(root: &Path) -> Result<()> {
         // Exported models are held to onnxruntime and ONNX's reference evaluator.
         "onnxruntime>=1.17,<2",
         "onnx>=1.16,<2",
+        // Models exported by other tools, for bring-your-own ONNX (mlpipe/tests/import.rs).
+        "skl2onnx>=1.17,<2",
+        "onnxmltools>=1.12,<2",
+        "lightgbm>=4,<5",
+        "xgboost-cpu>=2,<4",
     ]))?;
     if !has_tritonclient(root) {
-        bail!("tritonclient, numpy, scipy, onnxruntime and onnx installed but they do not import");
+        bail!(
+            "tritonclient, numpy, scipy, onnxruntime, onnx, skl2onnx, onnxmltools, lightgbm and xgboost installed but they do not import"
+        );
     }
     for bin in [moto_server(root), mlflow(root)] {
         if !bin.is_file() {

@@ -679,15 +679,18 @@ pub async fn publish_models(
             .ok_or_else(|| {
                 PublishError::Missing(format!("model '{model}' has no version {}", alias.version))
             })?;
-        out.push(
-            publish_online(
-                store,
-                &bundle.feature_view,
-                &bundle.feature_view_version,
-                edge,
-            )
-            .await?,
-        );
+        // An imported model has no feature view: nothing online to publish for it.
+        if !bundle.feature_view.is_empty() {
+            out.push(
+                publish_online(
+                    store,
+                    &bundle.feature_view,
+                    &bundle.feature_view_version,
+                    edge,
+                )
+                .await?,
+            );
+        }
         out.push(publish_champion(store, model, edge).await?);
         if store.head(&records::keys::traffic(model)).await?.is_some() {
             out.push(publish_traffic(store, model, edge).await?);
