@@ -87,6 +87,16 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     // API keys, created with the CLI. A manual publish to the same target finds the
     // champion and records published and writes only the key hashes.
     let keys = common::create_test_keys(&store);
+    // Models exported by other tools, imported beside the champion (checked further down).
+    let byo_dir = dir.path().join("byo");
+    let exported = common::byo::export(&byo_dir);
+    for model in exported.iter().flatten() {
+        common::byo::import(&store, &byo_dir, model);
+    }
+    let served = match &exported {
+        Some(_) => format!("fraud,{}", common::byo::MODELS.join(",")),
+        None => "fraud".to_string(),
+    };
     let publish = || {
         let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
             .args(["publish", "--store"])
@@ -104,7 +114,13 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let said = publish();
-    assert!(!said.contains("published champion"), "{said}");
+    assert!(!said.contains("published champion fraud"), "{said}");
+    if exported.is_some() {
+        assert!(
+            said.contains("published champion onehot version 1"),
+            "{said}"
+        );
+    }
     assert!(said.contains("already published"), "{said}");
     assert!(said.contains("published keys api-keys"), "{said}");
     assert!(objects.join("edge/keys.json").is_file());
@@ -117,7 +133,7 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
             .args(["serve", "--port", &port.to_string(), "--host", "127.0.0.1"])
             .arg(&wasm)
             .env("PATH", common::path_with(&bin))
-            .env("MODELS", "fraud")
+            .env("MODELS", &served)
             .env("REGISTRY_URL", &bucket)
             .env("FEATURES_URL", format!("{bucket}/online"))
             .env("LOGS_URL", &bucket)
@@ -142,6 +158,10 @@ async fn the_spin_component_serves_the_champion_under_a_wasi_http_host() {
     .await;
     common::check_access(&url, &keys).await;
     common::check_rate_limited(&url, &keys.slow, &keys.good).await;
+    // Models imported from other tools answer as onnxruntime does.
+    if let Some(exported) = &exported {
+        common::byo::check(&common::Api::new(&url, Some(&keys.good)), exported).await;
+    }
 
     // Prediction logs are PUT to LOGS_URL (the objects folder) under names the component
     // draws, with the request id inside.

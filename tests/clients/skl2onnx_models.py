@@ -1,5 +1,6 @@
 """Models exported by other tools, for bring-your-own-ONNX (`mlpipe/tests/import.rs`):
-skl2onnx, onnxmltools (LightGBM, XGBoost) and a PyTorch-style graph built with onnx.helper.
+skl2onnx, onnxmltools (LightGBM, XGBoost), and PyTorch- and TensorFlow-style float graphs built
+with onnx.helper.
 
 usage: skl2onnx_models.py OUT_DIR
 
@@ -220,6 +221,51 @@ probs = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
             "classes": ["setosa", "versicolor", "virginica"],
             "inputs": [tensor("input", x, "FP32")],
             "probabilities": np.asarray(probs, dtype=np.float64).tolist(),
+        }
+    )
+)
+
+# A TensorFlow/Keras-style binary head: normalisation inside the graph, Gemm, a sigmoid
+# [N, 1] output (the positive class's probability alone).
+scaler = StandardScaler().fit(cancer.data)
+head = LogisticRegression(max_iter=2000).fit(scaler.transform(cancer.data), cancer.target)
+mean = scaler.mean_.astype(np.float32)
+scale = scaler.scale_.astype(np.float32)
+w = head.coef_.T.astype(np.float32)
+b = head.intercept_.astype(np.float32)
+graph = helper.make_graph(
+    [
+        helper.make_node("Sub", ["dense_input", "mean"], ["centred"]),
+        helper.make_node("Div", ["centred", "scale"], ["normalized"]),
+        helper.make_node("Gemm", ["normalized", "kernel", "bias"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["dense_1"]),
+    ],
+    "keras_style",
+    [helper.make_tensor_value_info("dense_input", TensorProto.FLOAT, ["unk__6", 30])],
+    [helper.make_tensor_value_info("dense_1", TensorProto.FLOAT, ["unk__7", 1])],
+    [
+        helper.make_tensor("mean", TensorProto.FLOAT, mean.shape, mean),
+        helper.make_tensor("scale", TensorProto.FLOAT, scale.shape, scale),
+        helper.make_tensor("kernel", TensorProto.FLOAT, w.shape, w.reshape(-1)),
+        helper.make_tensor("bias", TensorProto.FLOAT, b.shape, b),
+    ],
+)
+keras_model = helper.make_model(
+    graph, producer_name="tf2onnx-style", opset_imports=[helper.make_opsetid("", 13)]
+)
+onnx.checker.check_model(keras_model)
+x = cancer.data[:40].astype(np.float32)
+path = OUT / "keras_style.onnx"
+path.write_bytes(keras_model.SerializeToString())
+p = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"dense_input": x})[0]
+p = np.asarray(p, dtype=np.float64).reshape(-1)
+(OUT / "keras_style.json").write_text(
+    json.dumps(
+        {
+            "task": "binary-classification",
+            "classes": ["malignant", "benign"],
+            "inputs": [tensor("dense_input", x, "FP32")],
+            "probabilities": np.stack([1 - p, p], axis=1).tolist(),
         }
     )
 )

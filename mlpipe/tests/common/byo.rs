@@ -1,5 +1,5 @@
-//! Bring-your-own ONNX checks every runtime passes: models exported by skl2onnx and a
-//! PyTorch-style graph (`tests/clients/skl2onnx_models.py`), imported with
+//! Bring-your-own ONNX checks every runtime passes: models exported by skl2onnx and
+//! onnxmltools and PyTorch- and TensorFlow-style graphs (`tests/clients/skl2onnx_models.py`), imported with
 //! `mlpipe models import`, must answer `/v2` infer with what onnxruntime computes on the
 //! original files, within 1e-5.
 
@@ -15,6 +15,7 @@ pub const MODELS: &[&str] = &[
     "forest",
     "gbc",
     "gbr",
+    "keras_style",
     "lightgbm",
     "logreg",
     "mlp",
@@ -97,7 +98,7 @@ pub fn import(store: &Path, dir: &Path, model: &Exported) -> Value {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    if model.name == "torch_style" {
+    if model.name == "torch_style" || model.name == "keras_style" {
         // A bare float graph names no classes: they come from the flag.
         let classes: Vec<&str> = model.doc["classes"]
             .as_array()

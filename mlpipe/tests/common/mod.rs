@@ -15,7 +15,7 @@
 //! | [`check_guessing_is_limited`] (per client address) | yes | yes | no: jco passes no address |
 //! | [`check_slow_body`], [`check_slow_headers`] (408, connection closed) | yes | no: workerd owns the connection | no: jco owns it |
 //! | [`check_edge_metrics`] (OTLP export, names as `records::metrics`) | no: `/metrics` text, `serve.rs` | yes | yes |
-//! | [`byo::check`] (imported skl2onnx and PyTorch-style models = onnxruntime, mixed-type inputs) | yes, `import.rs` | yes | no |
+//! | [`byo::check`] (imported skl2onnx and PyTorch-style models = onnxruntime, mixed-type inputs) | yes, `import.rs` | yes | yes |
 
 #![allow(dead_code, clippy::unwrap_used)] // test helpers fail loudly by design
 

@@ -424,8 +424,24 @@ pub fn prepare(file: &str, bytes: &[u8], opts: &Options) -> Result<Prepared, Imp
             ("served_output".into(), original_output.clone()),
         ]),
     };
-    // 5. The loaders every runtime uses must take it and run a row.
-    check(&onnx, &version)?;
+    // 5. The loaders every runtime uses must take it and run a row. A binary classifier
+    // whose output is the positive class's probability alone (`[N, 1]`, as a sigmoid
+    // head exports) gets the `[1 - p, p]` pair serving reads.
+    let onnx = match check(&onnx, &version) {
+        Ok(_) => onnx,
+        Err(ImportError::Load(e))
+            if version.task == "binary-classification"
+                && e.contains("outputs 1 values per row") =>
+        {
+            let paired = pair_binary_output(&onnx, &output)?;
+            check(&paired, &version)?;
+            rewrites.push(format!(
+                "output '{output}' holds the positive class's probability p alone: served as [1 - p, p]"
+            ));
+            paired
+        }
+        Err(e) => return Err(e),
+    };
     Ok(Prepared {
         onnx,
         version,
@@ -512,6 +528,48 @@ fn binary_logistic_trees(node: &mut pb::NodeProto) -> Option<String> {
         "TreeEnsembleClassifier '{}': binary LOGISTIC leaves with base_values rewritten as [0, w] leaves under SOFTMAX (the same probabilities)",
         node.name
     ))
+}
+
+/// Appends `[1 - p, p]` after a `[N, 1]` probability output.
+fn pair_binary_output(onnx: &[u8], output: &str) -> Result<Vec<u8>, ImportError> {
+    let mut model = pb::ModelProto::decode(onnx)
+        .map_err(|e| ImportError::Decode(output.to_string(), e.to_string()))?;
+    let Some(graph) = model.graph.as_mut() else {
+        return Err(unsupported("the graph is gone"));
+    };
+    let (one, negative, paired) = ("mlpipe_one", "mlpipe_one_minus_p", "mlpipe_probabilities");
+    graph.initializer.push(pb::TensorProto {
+        name: one.into(),
+        dims: vec![],
+        data_type: DataType::Float as i32,
+        float_data: vec![1.0],
+        ..Default::default()
+    });
+    graph.node.push(pb::NodeProto {
+        op_type: "Sub".into(),
+        name: negative.into(),
+        input: vec![one.into(), output.into()],
+        output: vec![negative.into()],
+        ..Default::default()
+    });
+    graph.node.push(pb::NodeProto {
+        op_type: "Concat".into(),
+        name: paired.into(),
+        input: vec![negative.into(), output.into()],
+        output: vec![paired.into()],
+        attribute: vec![pb::AttributeProto {
+            name: "axis".into(),
+            r#type: pb::attribute_proto::AttributeType::Int as i32,
+            i: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    graph.output = vec![pb::ValueInfoProto {
+        name: paired.into(),
+        ..Default::default()
+    }];
+    Ok(model.encode_to_vec())
 }
 
 fn show_dims(d: &[Option<i64>]) -> String {
