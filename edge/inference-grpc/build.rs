@@ -1,5 +1,6 @@
 //! Compiles the Open Inference Protocol's `.proto` with protox (a Rust protobuf compiler:
-//! no `protoc` to download) into prost messages and a tonic server, and keeps the encoded
+//! no `protoc` to download) into prost messages, a tonic server and a client (the load
+//! generator of `cargo xtask bench edge`), and keeps the encoded
 //! descriptor set for gRPC server reflection.
 
 use prost::Message as _;
@@ -12,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bytes = fds.encode_to_vec();
     std::fs::write(out.join("inference_descriptor.bin"), &bytes)?;
     tonic_prost_build::configure()
-        .build_client(false)
+        .build_client(true)
         .build_transport(false)
         .compile_fds(prost::Message::decode(&bytes[..])?)?;
     Ok(())

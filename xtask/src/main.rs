@@ -23,12 +23,14 @@
 //!   Evidently's DataDriftPreset and scipy's ks_2samp on the same Parquet tables.
 //! - `bench edge [--iterations N] [--secs N]`: the sample champion served in process
 //!   (native, and wasm32-wasip2 under jco) next to onnxruntime on the same ONNX: single-row
-//!   predict p50/p99 and cold start; then `mlpipe serve` under wrk (keys off and on) next to
-//!   a bare axum handler.
+//!   predict p50/p99 and cold start; an imported skl2onnx pipeline (float, int64 and string
+//!   inputs) the same way; then `mlpipe serve` under wrk (keys off and on, and its health
+//!   endpoint) next to a bare axum handler, over gRPC under `mlpipe-bench grpc-load` (keys
+//!   off and on), and the Worker under `wrangler dev` under the same wrk load.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -1026,7 +1028,168 @@ fn bench_edge(root: &Path, args: &[String]) -> Result<()> {
         wmean / nmean,
         native.num("cold_start_us_median")? / 1000.0
     );
-    bench_http(root, inputs as usize, flag(args, "--secs", 10)? as u64)
+    bench_imported(root, iterations, &measure)?;
+    let secs = flag(args, "--secs", 10)? as u64;
+    bench_http(root, inputs as usize, secs)?;
+    bench_worker(root, inputs as usize, secs)
+}
+
+/// The Worker under `wrangler dev` (workerd, local R2 and KV filled by `mlpipe publish`)
+/// under the same wrk load as the native server: its requests/s and p99 on this machine.
+fn bench_worker(root: &Path, inputs: usize, secs: u64) -> Result<()> {
+    let build = root.join("edge/edge-worker/build");
+    if !build.join("index.js").is_file() {
+        edge::build_worker(root, None, false)?;
+    }
+    let target = target_dir(root);
+    let work = target.join("bench/edge");
+    let store = work.join("store");
+    let state = work.join("wrangler-state");
+    let _ = std::fs::remove_dir_all(&state);
+    let config = root.join("edge/edge-worker/wrangler.toml");
+    let bin = edge::node_bin(root);
+    run(Command::new(target.join("release/mlpipe"))
+        .args(["publish", "--store"])
+        .arg(&store)
+        .arg("--wrangler-state")
+        .arg(&state)
+        .arg("--wrangler-config")
+        .arg(&config)
+        .arg("--wrangler")
+        .arg(bin.join("wrangler"))
+        .env("PATH", edge::tool_path(root)?)
+        .current_dir(root))?;
+    let port = free_port()?;
+    let mut dev = Command::new(bin.join("wrangler"));
+    dev.args([
+        "dev",
+        "--local",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+    ])
+    .arg("--persist-to")
+    .arg(&state)
+    .arg("-c")
+    .arg(&config)
+    .args([
+        "--show-interactive-dev-session=false",
+        "--log-level",
+        "error",
+    ])
+    .env("PATH", edge::tool_path(root)?)
+    .env("WRANGLER_SEND_METRICS", "false")
+    .current_dir(config.parent().context("wrangler.toml has a folder")?)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let _dev = Killed(dev.spawn().context("starting wrangler dev")?);
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    loop {
+        let ready = Command::new("curl")
+            .args(["-sf", "-o", "/dev/null", &format!("{url}/v2/health/ready")])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ready {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            bail!("wrangler dev did not answer on {url} within 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let load = wrk(
+        &work.join("post.lua"),
+        &format!("{url}/v2/models/fraud/infer"),
+        secs,
+    )?;
+    println!(
+        "the Worker under wrangler dev (workerd, local R2 and KV), same wrk load, {inputs} inputs:"
+    );
+    println!(
+        "{:<48} {:>12.0} {:>10.2} {:>8}",
+        "Worker /v2/models/fraud/infer", load.rps, load.p99_ms, load.failed
+    );
+    if load.failed > 0 {
+        bail!("the Worker answered non-2xx under load");
+    }
+    Ok(())
+}
+
+/// The in-process rows for an imported model: skl2onnx's one-hot pipeline (float, int64
+/// and string inputs, `tests/clients/skl2onnx_models.py`), imported with `mlpipe models
+/// import`, timed by `edge_bench` and by onnxruntime on the same stored ONNX and row.
+fn bench_imported(
+    root: &Path,
+    iterations: usize,
+    measure: &dyn Fn(Command, &str) -> Result<serde_like::Value>,
+) -> Result<()> {
+    run(cargo().args(["build", "--locked", "--release", "-p", "mlpipe"]))?;
+    let target = target_dir(root);
+    let byo = target.join("bench/byo");
+    let store = target.join("bench/byo-store");
+    let _ = std::fs::remove_dir_all(&store);
+    run(Command::new(python(root))
+        .arg(root.join("tests/clients/skl2onnx_models.py"))
+        .arg(&byo))?;
+    run(Command::new(target.join("release/mlpipe"))
+        .args(["models", "import", "onehot", "--onnx"])
+        .arg(byo.join("onehot.onnx"))
+        .arg("--store")
+        .arg(&store))?;
+    let doc = byo.join("onehot.json");
+    let mut native = Command::new(target.join("release/examples/edge_bench"));
+    native
+        .arg(&store)
+        .args(["onehot", "1", &iterations.to_string()])
+        .arg(&doc);
+    let native = measure(native, "edge_bench (imported model)")?;
+    let mut ort = Command::new(python(root));
+    ort.arg(root.join("edge/inference/examples/ort_bench.py"))
+        .arg(store.join("models/onehot/1/model.onnx"))
+        .args(["0", &iterations.to_string()])
+        .arg(&doc);
+    let ort = measure(ort, "ort_bench.py (imported model)")?;
+    println!(
+        "imported model: skl2onnx Pipeline(ColumnTransformer(StandardScaler, OneHotEncoder), LogisticRegression), inputs float + int64 + 2 strings, single-row predict"
+    );
+    for (name, v, lat, cold) in [
+        (
+            "mlpipe in process (tract + ml_ops, native)",
+            &native,
+            "predict_us",
+            "cold_start_us_median",
+        ),
+        (
+            "onnxruntime session.run (1 thread)",
+            &ort,
+            "run_us",
+            "session_us_median",
+        ),
+    ] {
+        println!(
+            "{:<40} {:>10.2} {:>10.2} {:>10.2} {:>12} {:>16.2}",
+            name,
+            v.num(&format!("{lat}_p50"))?,
+            v.num(&format!("{lat}_p99"))?,
+            v.num(&format!("{lat}_mean"))?,
+            "",
+            v.num(cold)? / 1000.0
+        );
+    }
+    println!(
+        "imported: native p50 / onnxruntime p50: {:.2} (goal <= 1.00)",
+        native.num("predict_us_p50")? / ort.num("run_us_p50")?
+    );
+    Ok(())
+}
+
+/// A free loopback port (bound, read, released).
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// One wrk run: requests per second, p99 latency in ms, and answers that were not 2xx.
@@ -1164,8 +1327,6 @@ fn bench_http(root: &Path, inputs: usize, secs: u64) -> Result<()> {
             .args([
                 "--addr",
                 "127.0.0.1:0",
-                "--grpc-addr",
-                "none",
                 "--metrics-addr",
                 "none",
                 "--log-sample",
@@ -1177,6 +1338,8 @@ fn bench_http(root: &Path, inputs: usize, secs: u64) -> Result<()> {
     };
     let mut bare_cmd = Command::new(target.join("release/mlpipe-bench"));
     bare_cmd.args(["bare", "--addr", "127.0.0.1:0"]);
+    let get = work.join("get.lua");
+    std::fs::write(&get, "wrk.method = \"GET\"\n")?;
     let bare = {
         let (_b, url) = start_server(bare_cmd)?;
         wrk(
@@ -1185,13 +1348,37 @@ fn bench_http(root: &Path, inputs: usize, secs: u64) -> Result<()> {
             secs,
         )?
     };
-    let open = {
-        let (_s, url) = serve(&[])?;
-        wrk(
+    let grpc_load = |addr: &str, key: Option<&str>| -> Result<Load> {
+        let mut cmd = Command::new(target.join("release/mlpipe-bench"));
+        cmd.args(["grpc-load", "--addr", addr, "--inputs", &inputs.to_string()])
+            .args(["--secs", &secs.to_string(), "--streams", "16"]);
+        if let Some(k) = key {
+            cmd.args(["--key", k]);
+        }
+        let out = cmd.stderr(Stdio::inherit()).output()?;
+        if !out.status.success() {
+            bail!("mlpipe-bench grpc-load failed");
+        }
+        let v = serde_like::parse(&String::from_utf8_lossy(&out.stdout))?;
+        Ok(Load {
+            rps: v.num("rps")?,
+            p99_ms: v.num("p99_ms")?,
+            failed: v.num("failed")? as u64,
+        })
+    };
+    // The same server answers HTTP and gRPC, one load at a time; its health endpoint
+    // (routing, no model) splits the HTTP gap between the stack and the inference path.
+    let (open, health, grpc_open) = {
+        let port = free_port()?;
+        let grpc_addr = format!("127.0.0.1:{port}");
+        let (_s, url) = serve(&["--grpc-addr", &grpc_addr])?;
+        let open = wrk(
             &script(None)?,
             &format!("{url}/v2/models/fraud/infer"),
             secs,
-        )?
+        )?;
+        let health = wrk(&get, &format!("{url}/v2/health/ready"), secs)?;
+        (open, health, grpc_load(&grpc_addr, None)?)
     };
     let out = Command::new(&mlpipe)
         .args(["keys", "create", "--name", "bench", "--store"])
@@ -1206,13 +1393,23 @@ fn bench_http(root: &Path, inputs: usize, secs: u64) -> Result<()> {
         .context("no key printed")?
         .trim()
         .to_string();
-    let keyed = {
-        let (_s, url) = serve(&["--rate", "1000000000", "--burst", "1000000000"])?;
-        wrk(
+    let (keyed, grpc_keyed) = {
+        let port = free_port()?;
+        let grpc_addr = format!("127.0.0.1:{port}");
+        let (_s, url) = serve(&[
+            "--rate",
+            "1000000000",
+            "--burst",
+            "1000000000",
+            "--grpc-addr",
+            &grpc_addr,
+        ])?;
+        let keyed = wrk(
             &script(Some(&key))?,
             &format!("{url}/v2/models/fraud/infer"),
             secs,
-        )?
+        )?;
+        (keyed, grpc_load(&grpc_addr, Some(&key))?)
     };
     let _ = std::fs::remove_dir_all(store.join("keys"));
     println!(
@@ -1224,6 +1421,7 @@ fn bench_http(root: &Path, inputs: usize, secs: u64) -> Result<()> {
     );
     for (name, l) in [
         ("bare axum handler, fixed body", &bare),
+        ("mlpipe serve, GET /v2/health/ready (no model)", &health),
         ("mlpipe serve, keys off", &open),
         ("mlpipe serve, keys and rate limits on", &keyed),
     ] {
@@ -1233,12 +1431,33 @@ fn bench_http(root: &Path, inputs: usize, secs: u64) -> Result<()> {
         );
     }
     println!(
-        "server / bare handler: {:.2} (goal >= 0.50); front door cost: {:.1}% of throughput (goal <= 5%)",
+        "server / bare handler: {:.2} (goal >= 0.50); front door cost: {:.1}% of throughput (goal <= 5%); health / bare handler: {:.2}",
         open.rps / bare.rps,
-        (1.0 - keyed.rps / open.rps) * 100.0
+        (1.0 - keyed.rps / open.rps) * 100.0,
+        health.rps / bare.rps
     );
-    if open.failed + keyed.failed > 0 {
-        bail!("the server answered non-2xx under load");
+    println!(
+        "gRPC end to end: ModelInfer, one row in raw_input_contents, mlpipe-bench grpc-load 1 thread x 16 streams for {secs} s on loopback"
+    );
+    println!(
+        "{:<48} {:>12} {:>10} {:>8}",
+        "", "requests/s", "p99 (ms)", "failed"
+    );
+    for (name, l) in [
+        ("mlpipe serve gRPC, keys off", &grpc_open),
+        ("mlpipe serve gRPC, keys and rate limits on", &grpc_keyed),
+    ] {
+        println!(
+            "{:<48} {:>12.0} {:>10.2} {:>8}",
+            name, l.rps, l.p99_ms, l.failed
+        );
+    }
+    println!(
+        "gRPC front door cost: {:.1}% of throughput (goal <= 5%)",
+        (1.0 - grpc_keyed.rps / grpc_open.rps) * 100.0
+    );
+    if open.failed + keyed.failed + health.failed + grpc_open.failed + grpc_keyed.failed > 0 {
+        bail!("the server answered errors under load");
     }
     Ok(())
 }

@@ -2,7 +2,9 @@
 as the in-process benchmark (`edge/inference/examples/edge_bench.rs`), through
 `InferenceSession.run` on the CPU provider.
 
-usage: ort_bench.py MODEL_ONNX INPUTS [ITERATIONS]
+usage: ort_bench.py MODEL_ONNX INPUTS [ITERATIONS [INPUTS_JSON]]
+INPUTS_JSON (an imported model's): a document whose `inputs` are Open Inference Protocol
+tensors; the first row of each is fed, by name (as `edge_bench` feeds it).
 Prints one JSON object: session creation (best and median) and run latency percentiles,
 in microseconds, with the version.
 """
@@ -27,20 +29,29 @@ for _ in range(7):
     session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     loads.append((time.perf_counter() - t) * 1e6)
 loads.sort()
-name = session.get_inputs()[0].name
 output = session.get_outputs()[0].name
-row = np.array([[(j * 7 % 11) * 0.5 for j in range(f)]], dtype=np.float32)
+if len(sys.argv) > 4:
+    doc = json.load(open(sys.argv[4]))
+    kinds = {"FP32": np.float32, "INT64": np.int64, "BYTES": object}
+    feeds = {}
+    for i in doc["inputs"]:
+        width = i["shape"][1] if len(i["shape"]) > 1 else 1
+        values = [np.nan if v is None else v for v in i["data"][:width]]
+        feeds[i["name"]] = np.array([values], dtype=kinds[i["datatype"]])
+else:
+    name = session.get_inputs()[0].name
+    feeds = {name: np.array([[(j * 7 % 11) * 0.5 for j in range(f)]], dtype=np.float32)}
 for _ in range(200):
-    session.run([output], {name: row})
+    session.run([output], feeds)
 times = []
 for _ in range(iterations):
     t = time.perf_counter()
-    out = session.run([output], {name: row})
+    out = session.run([output], feeds)
     times.append((time.perf_counter() - t) * 1e6)
 times.sort()
 started = time.perf_counter()
 for _ in range(iterations):
-    session.run([output], {name: row})
+    session.run([output], feeds)
 mean_us = (time.perf_counter() - started) * 1e6 / iterations
 
 

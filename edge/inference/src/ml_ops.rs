@@ -628,3 +628,112 @@ impl TypedOp for Typed {
 
     as_op!();
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn run(op: &MlOp, inputs: Vec<Tensor>) -> Tensor {
+        let inputs: Vec<TValue> = inputs.into_iter().map(|t| t.into_tvalue()).collect();
+        op.eval(&inputs).unwrap()
+    }
+
+    fn floats(t: &Tensor) -> Vec<f32> {
+        t.to_plain_array_view::<f32>()
+            .unwrap()
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    #[test]
+    fn element_wise_operators_follow_the_onnx_ml_spec() {
+        let x = tract_ndarray::arr2(&[[1f32, 10.0], [3.0, f32::NAN]]).into_tensor();
+        let scaled = run(
+            &MlOp::Scaler {
+                offset: vec![1.0, 2.0],
+                scale: vec![2.0, 0.5],
+            },
+            vec![x.clone()],
+        );
+        assert_eq!(floats(&scaled)[..3], [0.0, 4.0, 4.0]);
+        let imputed = run(
+            &MlOp::ImputeF32 {
+                values: vec![7.0, 8.0],
+                replaced: f32::NAN,
+            },
+            vec![x.clone()],
+        );
+        assert_eq!(floats(&imputed), [1.0, 10.0, 3.0, 8.0]);
+        let binary = run(&MlOp::Binarizer { threshold: 2.0 }, vec![x]);
+        assert_eq!(floats(&binary)[..3], [0.0, 1.0, 1.0]);
+    }
+
+    #[test]
+    fn one_hot_appends_an_axis_and_zeros_unknown_categories() {
+        let x = tract_ndarray::arr2(&[["b".to_string()], ["z".to_string()]]).into_tensor();
+        let op = MlOp::OneHot {
+            cats: Cats::Strings(vec!["a".into(), "b".into(), "c".into()]),
+            zeros: true,
+        };
+        let out = run(&op, vec![x.clone()]);
+        assert_eq!(out.shape(), &[2, 1, 3]);
+        assert_eq!(floats(&out), [0.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+        let strict = MlOp::OneHot {
+            cats: Cats::Strings(vec!["a".into()]),
+            zeros: false,
+        };
+        let inputs = vec![x.into_tvalue()];
+        assert!(strict.eval(&inputs).is_err());
+        let picked = run(
+            &MlOp::ArrayFeatureExtractor,
+            vec![
+                tract_ndarray::arr2(&[[1f32, 2.0, 3.0], [4.0, 5.0, 6.0]]).into_tensor(),
+                tract_ndarray::arr1(&[2i64, 0]).into_tensor(),
+            ],
+        );
+        assert_eq!(picked.shape(), &[2, 2]);
+        assert_eq!(floats(&picked), [3.0, 1.0, 6.0, 4.0]);
+    }
+
+    #[test]
+    fn tree_regressors_average_follow_missing_values_and_add_the_base() {
+        // Two stumps on feature 0: x <= 1 (missing goes left) -> 10 else 20; x < 5 -> 1 else 3.
+        let leaf = |w: f32| TreeNode {
+            mode: None,
+            feature: 0,
+            value: 0.0,
+            yes: 0,
+            no: 0,
+            missing_yes: false,
+            leaf: vec![(0, w)],
+        };
+        let split = |mode, value, yes, no, missing_yes| TreeNode {
+            mode: Some(mode),
+            feature: 0,
+            value,
+            yes,
+            no,
+            missing_yes,
+            leaf: vec![],
+        };
+        let trees = Trees {
+            nodes: vec![
+                split(Branch::Leq, 1.0, 1, 2, true),
+                leaf(10.0),
+                leaf(20.0),
+                split(Branch::Lt, 5.0, 4, 5, false),
+                leaf(1.0),
+                leaf(3.0),
+            ],
+            roots: vec![0, 3],
+            targets: 1,
+            aggregate: Aggregate::Average,
+            base: vec![100.0],
+        };
+        let x = [1.0f32, 6.0, f32::NAN];
+        let out = trees.eval(&x, 3, 1).unwrap();
+        assert_eq!(out, [105.5, 111.5, 106.5]);
+    }
+}

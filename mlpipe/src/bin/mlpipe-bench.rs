@@ -78,6 +78,28 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         addr: std::net::SocketAddr,
     },
+    /// The gRPC load generator of `cargo xtask bench edge`: `--streams` concurrent
+    /// ModelInfer calls (one row, `raw_input_contents`) over one HTTP/2 connection, on one
+    /// thread (as wrk runs on one), for `--secs` seconds or `--max-requests` calls. Prints
+    /// one JSON object: requests/s, p50/p99 latency (ms), failures.
+    GrpcLoad {
+        #[arg(long)]
+        addr: String,
+        #[arg(long, default_value = "fraud")]
+        model: String,
+        /// Features per row (FP32).
+        #[arg(long)]
+        inputs: usize,
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        #[arg(long, default_value_t = 16)]
+        streams: usize,
+        #[arg(long, default_value_t = 5_000_000)]
+        max_requests: u64,
+        /// An API key, sent as `authorization: Bearer KEY` metadata.
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Benchmark helper used by `cargo xtask bench ingest`.
     Ingest {
         #[arg(long)]
@@ -148,9 +170,137 @@ async fn bare(addr: std::net::SocketAddr) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One load run's tallies.
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u64>,
+    failed: u64,
+    first_error: Option<String>,
+}
+
+fn grpc_load(
+    addr: &str,
+    model: &str,
+    inputs: usize,
+    secs: u64,
+    streams: usize,
+    max_requests: u64,
+    key: Option<&str>,
+) -> Result<ExitCode> {
+    use inference_grpc::pb::grpc_inference_service_client::GrpcInferenceServiceClient;
+    use inference_grpc::pb::{ModelInferRequest, model_infer_request::InferInputTensor};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // One thread, as wrk runs the HTTP load: the server keeps the other core.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let row: Vec<u8> = (0..inputs)
+        .flat_map(|j| ((j * 7 % 11) as f32 * 0.5).to_le_bytes())
+        .collect();
+    let request = ModelInferRequest {
+        model_name: model.to_string(),
+        inputs: vec![InferInputTensor {
+            name: "features".into(),
+            datatype: "FP32".into(),
+            shape: vec![1, inputs as i64],
+            ..Default::default()
+        }],
+        raw_input_contents: vec![row],
+        ..Default::default()
+    };
+    let bearer: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> =
+        key.map(|k| format!("Bearer {k}").parse()).transpose()?;
+    let (tally, elapsed) = runtime.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        let sent = std::sync::Arc::new(AtomicU64::new(0));
+        let deadline = Instant::now() + std::time::Duration::from_secs(secs);
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..streams.max(1) {
+            let mut client = GrpcInferenceServiceClient::new(channel.clone());
+            let (request, bearer, sent) = (request.clone(), bearer.clone(), sent.clone());
+            tasks.spawn(async move {
+                let mut tally = Tally::default();
+                while Instant::now() < deadline
+                    && sent.fetch_add(1, Ordering::Relaxed) < max_requests
+                {
+                    let mut call = tonic::Request::new(request.clone());
+                    if let Some(b) = &bearer {
+                        call.metadata_mut().insert("authorization", b.clone());
+                    }
+                    let t = Instant::now();
+                    match client.model_infer(call).await {
+                        Ok(_) => tally.latencies_us.push(t.elapsed().as_micros() as u64),
+                        Err(e) => {
+                            tally.failed += 1;
+                            tally.first_error.get_or_insert_with(|| e.to_string());
+                        }
+                    }
+                }
+                tally
+            });
+        }
+        let mut all = Tally::default();
+        while let Some(t) = tasks.join_next().await {
+            let t = t?;
+            all.latencies_us.extend(t.latencies_us);
+            all.failed += t.failed;
+            if all.first_error.is_none() {
+                all.first_error = t.first_error;
+            }
+        }
+        anyhow::Ok((all, started.elapsed().as_secs_f64()))
+    })?;
+    let mut lat = tally.latencies_us;
+    lat.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if lat.is_empty() {
+            return 0.0;
+        }
+        lat[((lat.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "requests": lat.len(),
+            "rps": lat.len() as f64 / elapsed,
+            "p50_ms": pct(0.5),
+            "p99_ms": pct(0.99),
+            "failed": tally.failed,
+            "first_error": tally.first_error,
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Bare { addr } => bare(addr).await,
+        Command::GrpcLoad {
+            addr,
+            model,
+            inputs,
+            secs,
+            streams,
+            max_requests,
+            key,
+        } => {
+            tokio::task::spawn_blocking(move || {
+                grpc_load(
+                    &addr,
+                    &model,
+                    inputs,
+                    secs,
+                    streams,
+                    max_requests,
+                    key.as_deref(),
+                )
+            })
+            .await?
+        }
         Command::Train {
             file,
             label,
