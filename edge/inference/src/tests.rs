@@ -416,6 +416,15 @@ fn every_bad_request_gets_a_json_error_with_the_right_status() {
                 .to_string()
                 .into_bytes(),
             400,
+            "this model takes numbers",
+        ),
+        (
+            "POST",
+            infer,
+            json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "COMPLEX64", "data": [1, 2, 3]}]})
+                .to_string()
+                .into_bytes(),
+            400,
             "not supported",
         ),
         (
