@@ -511,7 +511,7 @@ mod tests {
         );
         assert_eq!(
             batch_output("batch-input/m/a.parquet").as_deref(),
-            Some("batch-output/m/a.parquet")
+            Some("batch-output/m/a.parquet/")
         );
     }
 
