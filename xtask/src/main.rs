@@ -1052,27 +1052,12 @@ fn bench_worker(root: &Path, inputs: usize, secs: u64) -> Result<()> {
     let bin = edge::node_bin(root);
     // The Worker always wants a key: one at the top rate tier (1,000 a second).
     let _ = std::fs::remove_dir_all(store.join("keys"));
-    let out = Command::new(target.join("release/mlpipe"))
-        .args([
-            "keys",
-            "create",
-            "--name",
-            "bench-worker",
-            "--rate",
-            "1000",
-            "--store",
-        ])
-        .arg(&store)
-        .output()?;
-    if !out.status.success() {
-        bail!("mlpipe keys create failed");
-    }
-    let key = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .context("no key printed")?
-        .trim()
-        .to_string();
+    let key = bench_key(
+        &target.join("release/mlpipe"),
+        &store,
+        "bench-worker",
+        &["--rate", "1000"],
+    )?;
     let script = work.join("post-worker.lua");
     let body = std::fs::read_to_string(work.join("post.lua"))?;
     std::fs::write(
@@ -1218,6 +1203,25 @@ fn bench_imported(
         native.num("predict_us_p50")? / ort.num("run_us_p50")?
     );
     Ok(())
+}
+
+/// A new API key in the bench store (`mlpipe keys create --name NAME EXTRA`), as printed.
+fn bench_key(mlpipe: &Path, store: &Path, name: &str, extra: &[&str]) -> Result<String> {
+    let out = Command::new(mlpipe)
+        .args(["keys", "create", "--name", name])
+        .args(extra)
+        .arg("--store")
+        .arg(store)
+        .output()?;
+    if !out.status.success() {
+        bail!("mlpipe keys create failed");
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .context("no key printed")?
+        .trim()
+        .to_string())
 }
 
 /// A free loopback port (bound, read, released).
@@ -1426,19 +1430,7 @@ fn bench_http(root: &Path, inputs: usize, secs: u64) -> Result<()> {
         let health = wrk(&get, &format!("{url}/v2/health/ready"), secs)?;
         (open, health, grpc_load(&grpc_addr, None)?)
     };
-    let out = Command::new(&mlpipe)
-        .args(["keys", "create", "--name", "bench", "--store"])
-        .arg(&store)
-        .output()?;
-    if !out.status.success() {
-        bail!("mlpipe keys create failed");
-    }
-    let key = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .context("no key printed")?
-        .trim()
-        .to_string();
+    let key = bench_key(&mlpipe, &store, "bench", &[])?;
     let (keyed, grpc_keyed) = {
         let port = free_port()?;
         let grpc_addr = format!("127.0.0.1:{port}");

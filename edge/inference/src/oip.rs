@@ -132,11 +132,48 @@ fn element_size(datatype: &str) -> Option<usize> {
     })
 }
 
-fn binary_size_of(input: &InputTensor) -> Option<&Value> {
-    input
+/// Where an input's values are: its JSON `data`, or its `binary_data_size` bytes taken from
+/// the front of the binary part (`rest` moves past them).
+enum Source<'a, 'b> {
+    Json(&'a Value),
+    Binary(&'b [u8]),
+}
+
+fn source_of<'a, 'b>(
+    input: &'a InputTensor,
+    rest: &mut &'b [u8],
+) -> Result<Source<'a, 'b>, InferenceError> {
+    let name = &input.name;
+    let binary_size = input
         .parameters
         .as_ref()
-        .and_then(|p| p.get("binary_data_size"))
+        .and_then(|p| p.get("binary_data_size"));
+    match (binary_size, &input.data) {
+        (Some(_), Some(_)) => Err(bad(format!(
+            "input '{name}' has both `data` and `binary_data_size`"
+        ))),
+        (None, None) => Err(bad(format!("input '{name}' has no data"))),
+        (None, Some(data)) => Ok(Source::Json(data)),
+        (Some(n), None) => {
+            let n = n
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "input '{name}': binary_data_size must be a byte count"
+                    ))
+                })?;
+            if n > rest.len() {
+                return Err(bad(format!(
+                    "input '{name}' declares {n} bytes of binary data, only {} remain",
+                    rest.len()
+                )));
+            }
+            let (bytes, tail) = rest.split_at(n);
+            *rest = tail;
+            Ok(Source::Binary(bytes))
+        }
+    }
 }
 
 /// A `BYTES` input: JSON strings, or binary elements each a 4-byte little-endian length and
@@ -145,25 +182,8 @@ fn decode_bytes(input: &InputTensor, rest: &mut &[u8]) -> Result<Decoded, Infere
     let (shape, count) = shape_of(input)?;
     let name = &input.name;
     let mut text: Vec<String> = Vec::with_capacity(count.min(1 << 16));
-    match (binary_size_of(input), &input.data) {
-        (Some(_), Some(_)) => {
-            return Err(bad(format!(
-                "input '{name}' has both `data` and `binary_data_size`"
-            )));
-        }
-        (None, None) => return Err(bad(format!("input '{name}' has no data"))),
-        (Some(n), None) => {
-            let n = n
-                .as_u64()
-                .and_then(|n| usize::try_from(n).ok())
-                .filter(|n| *n <= rest.len())
-                .ok_or_else(|| {
-                    bad(format!(
-                        "input '{name}': binary_data_size must be a byte count within the body"
-                    ))
-                })?;
-            let (mut bytes, tail) = rest.split_at(n);
-            *rest = tail;
+    match source_of(input, rest)? {
+        Source::Binary(mut bytes) => {
             while !bytes.is_empty() {
                 if bytes.len() < 4 {
                     return Err(bad(format!(
@@ -171,7 +191,7 @@ fn decode_bytes(input: &InputTensor, rest: &mut &[u8]) -> Result<Decoded, Infere
                     )));
                 }
                 let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
-                let Some(element) = bytes.get(4..4 + len) else {
+                let Some(element) = bytes[4..].get(..len) else {
                     return Err(bad(format!(
                         "input '{name}': a BYTES element says {len} bytes, fewer remain"
                     )));
@@ -183,10 +203,10 @@ fn decode_bytes(input: &InputTensor, rest: &mut &[u8]) -> Result<Decoded, Infere
                     ))
                 })?;
                 text.push(s.to_string());
-                bytes = &bytes[4 + len..];
+                bytes = &bytes[4..][len..];
             }
         }
-        (None, Some(data)) => flatten_strings(name, data, &mut text)?,
+        Source::Json(data) => flatten_strings(name, data, &mut text)?,
     }
     if text.len() != count {
         return Err(bad(format!(
@@ -259,42 +279,20 @@ fn decode_input(input: &InputTensor, rest: &mut &[u8]) -> Result<Decoded, Infere
             input.datatype
         )));
     };
-    let binary_size = binary_size_of(input);
     let mut ints = None;
-    let values = match (binary_size, &input.data) {
-        (Some(_), Some(_)) => {
-            return Err(bad(format!(
-                "input '{name}' has both `data` and `binary_data_size`"
-            )));
-        }
-        (None, None) => return Err(bad(format!("input '{name}' has no data"))),
-        (Some(n), None) => {
-            let n = n
-                .as_u64()
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| {
-                    bad(format!(
-                        "input '{name}': binary_data_size must be a byte count"
-                    ))
-                })?;
-            if n > rest.len() {
-                return Err(bad(format!(
-                    "input '{name}' declares {n} bytes of binary data, only {} remain",
-                    rest.len()
-                )));
-            }
+    let values = match source_of(input, rest)? {
+        Source::Binary(bytes) => {
+            let n = bytes.len();
             if n != count.saturating_mul(size) {
                 return Err(bad(format!(
                     "input '{name}': {n} bytes of {} do not fit shape {:?} ({count} elements of {size} bytes)",
                     input.datatype, input.shape
                 )));
             }
-            let (bytes, tail) = rest.split_at(n);
-            *rest = tail;
             ints = decode_ints(&input.datatype, bytes, size);
             decode_binary(&input.datatype, bytes, size)
         }
-        (None, Some(data)) => {
+        Source::Json(data) => {
             let mut out = Vec::with_capacity(count.min(1 << 20));
             flatten_json(name, &input.datatype, data, &mut out)?;
             if decode_ints(&input.datatype, &[], size).is_some() {
