@@ -114,8 +114,13 @@ impl Moto {
             Some(repo_root().join(".venv/bin/moto_server")),
             Some(PathBuf::from("moto_server")),
         ];
-        let port = free_port();
+        // Held from choosing the port until the server listens on it: two tests of one binary
+        // starting servers at once could otherwise be handed the same free port, and the
+        // loser's readiness probe would reach the winner's server (seen in CI: the winner's
+        // test ended, its server stopped, and the other test's requests were refused).
+        let _starting = start_lock();
         for bin in candidates.into_iter().flatten() {
+            let port = free_port();
             let child = Group::spawn(
                 Command::new(&bin)
                     .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -144,8 +149,8 @@ impl Moto {
             if let Ok(Some(_)) = self.child.child().try_wait() {
                 return false;
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return true;
+            if http_answers(self.port) {
+                return owns_port(&mut self.child);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -175,6 +180,39 @@ impl Moto {
     }
 }
 
+/// Serialises server starts within one test binary (see [`Moto::start`]); a poisoned lock
+/// (a test panicked while starting) still serialises.
+fn start_lock() -> std::sync::MutexGuard<'static, ()> {
+    static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    STARTING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether an HTTP server answers on the port. A bare TCP connect is not enough: a connect
+/// to a local port nobody listens on can be given that same port as its source and connect
+/// to itself (TCP self-connect), which then reads back its own request, not a status line.
+fn http_answers(port: u16) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/"
+}
+
+/// After something answered on the port: true when it is this server, that is when its
+/// process is still running a moment later (a server that lost the port exits on the bind).
+fn owns_port(child: &mut Group) -> bool {
+    std::thread::sleep(Duration::from_millis(200));
+    matches!(child.child().try_wait(), Ok(None))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -202,6 +240,7 @@ impl Mlflow {
             Some(repo_root().join(".venv/bin/mlflow")),
             Some(PathBuf::from("mlflow")),
         ];
+        let _starting = start_lock();
         let port = free_port();
         let backend = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
         let artifacts = dir.path().join("artifacts");
@@ -247,7 +286,7 @@ impl Mlflow {
             let ok = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
                 && probe::blocking_health(&self.uri());
             if ok {
-                return true;
+                return owns_port(&mut self.child);
             }
             std::thread::sleep(Duration::from_millis(250));
         }
