@@ -8,8 +8,8 @@ For each model NAME this writes OUT_DIR/NAME.onnx (skl2onnx's export with its de
 ZipMap included, or a PyTorch-style float graph built with onnx.helper) and OUT_DIR/NAME.json:
 the task and classes, Open Inference Protocol input tensors for held-out rows, and
 onnxruntime's outputs on the original file for those rows (`probabilities` [N, k] in class
-order, or `values` [N]). `svc.onnx` uses an operator tract lacks (SVMClassifier): import must
-refuse it by name.
+order, or `values` [N]). `label_encoder.onnx` uses an operator mlpipe does not run
+(LabelEncoder): import must refuse it by name.
 """
 
 import json
@@ -36,7 +36,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.svm import SVC
+from sklearn.svm import SVC, SVR
 
 OUT = Path(sys.argv[1])
 OUT.mkdir(parents=True, exist_ok=True)
@@ -303,9 +303,37 @@ booster(
     onnxmltools.convert_xgboost,
 )
 
-# An operator tract cannot run: import refuses it by name.
-svc = SVC(random_state=0).fit(iris.data, iris.target)
-(OUT / "svc.onnx").write_bytes(
-    to_onnx(svc, initial_types=[("X", FloatTensorType([None, 4]))]).SerializeToString()
+# Support vector machines: one-vs-one votes (iris, RBF), Platt probabilities (a scaled
+# polynomial-kernel binary classifier), and a scaled RBF regressor.
+float_model("svc", SVC(random_state=0), iris.data, iris.target, "multiclass-classification")
+float_model(
+    "svc_proba",
+    make_pipeline(StandardScaler(), SVC(kernel="poly", probability=True, random_state=0)),
+    cancer.data,
+    cancer.target,
+    "binary-classification",
 )
+float_model("svr", make_pipeline(StandardScaler(), SVR()), diabetes.data, diabetes.target, "regression")
+
+# An operator neither tract nor mlpipe runs (ai.onnx.ml LabelEncoder): import refuses it by name.
+encoder = helper.make_model(
+    helper.make_graph(
+        [
+            helper.make_node(
+                "LabelEncoder",
+                ["city"],
+                ["code"],
+                domain="ai.onnx.ml",
+                keys_strings=["paris", "lyon"],
+                values_int64s=[0, 1],
+            ),
+            helper.make_node("Cast", ["code"], ["value"], to=TensorProto.FLOAT),
+        ],
+        "label_encoder",
+        [helper.make_tensor_value_info("city", TensorProto.STRING, [None, 1])],
+        [helper.make_tensor_value_info("value", TensorProto.FLOAT, [None, 1])],
+    ),
+    opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 2)],
+)
+(OUT / "label_encoder.onnx").write_bytes(encoder.SerializeToString())
 print(json.dumps(sorted(p.stem for p in OUT.glob("*.json"))))

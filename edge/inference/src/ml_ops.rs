@@ -1,6 +1,7 @@
 //! ONNX-ML operators tract 0.23 lacks, which the common exporters emit (skl2onnx's
 //! pipelines, onnxmltools' boosters): `Scaler`, `Imputer`, `OneHotEncoder`, `Binarizer`,
-//! `ArrayFeatureExtractor` and `TreeEnsembleRegressor`, registered through tract's operator
+//! `ArrayFeatureExtractor`, `TreeEnsembleRegressor`, `SVMClassifier` and `SVMRegressor`
+//! ([`svm`]), registered through tract's operator
 //! register ([`onnx`]), so every runtime (native, the Worker, Spin) loads the same graphs.
 //!
 //! Each is one plain evaluation over the input tensor, written to the ONNX-ML operator
@@ -11,6 +12,8 @@
 use tract_hir::internal::*;
 use tract_onnx::model::{OnnxOpRegister, ParsingContext};
 use tract_onnx::pb::NodeProto;
+
+mod svm;
 
 /// tract's ONNX front end with the operators of this module registered.
 pub fn onnx() -> tract_onnx::Onnx {
@@ -27,6 +30,8 @@ pub const ADDED: &[&str] = &[
     "Binarizer",
     "ArrayFeatureExtractor",
     "TreeEnsembleRegressor",
+    "SVMClassifier",
+    "SVMRegressor",
 ];
 
 fn register(reg: &mut OnnxOpRegister) {
@@ -36,6 +41,12 @@ fn register(reg: &mut OnnxOpRegister) {
     reg.insert("Binarizer", binarizer);
     reg.insert("ArrayFeatureExtractor", array_feature_extractor);
     reg.insert("TreeEnsembleRegressor", tree_ensemble_regressor);
+    reg.insert("SVMClassifier", |_, node| {
+        built(MlOp::SvmClassifier(Arc::new(svm::Classifier::read(node)?)))
+    });
+    reg.insert("SVMRegressor", |_, node| {
+        built(MlOp::SvmRegressor(Arc::new(svm::Regressor::read(node)?)))
+    });
 }
 
 type Built = TractResult<(Box<dyn InferenceOp>, Vec<String>)>;
@@ -321,6 +332,8 @@ enum MlOp {
     Binarizer { threshold: f32 },
     ArrayFeatureExtractor,
     Trees(Arc<Trees>),
+    SvmClassifier(Arc<svm::Classifier>),
+    SvmRegressor(Arc<svm::Regressor>),
 }
 
 impl MlOp {
@@ -332,6 +345,16 @@ impl MlOp {
             MlOp::Binarizer { .. } => "Binarizer",
             MlOp::ArrayFeatureExtractor => "ArrayFeatureExtractor",
             MlOp::Trees(_) => "TreeEnsembleRegressor",
+            MlOp::SvmClassifier(_) => "SVMClassifier",
+            MlOp::SvmRegressor(_) => "SVMRegressor",
+        }
+    }
+
+    /// Outputs: a classifier's label and scores, one tensor for the others.
+    fn outputs(&self) -> usize {
+        match self {
+            MlOp::SvmClassifier(_) => 2,
+            _ => 1,
         }
     }
 
@@ -342,7 +365,26 @@ impl MlOp {
         }
     }
 
-    /// Output type and shape from the inputs' (`None`: the extra axis's size is unknown).
+    /// Each output's type and shape from the inputs'.
+    fn output_facts(
+        &self,
+        dt: DatumType,
+        shape: &[TDim],
+        second: Option<&[TDim]>,
+    ) -> TVec<(DatumType, TVec<TDim>)> {
+        let rows = || shape.first().cloned().unwrap_or_else(|| 1.to_dim());
+        match self {
+            MlOp::SvmClassifier(c) => tvec![
+                (c.labels.datum_type(), tvec![rows()]),
+                (DatumType::F32, tvec![rows(), c.width.to_dim()]),
+            ],
+            MlOp::SvmRegressor(_) => tvec![(DatumType::F32, tvec![rows(), 1.to_dim()])],
+            _ => tvec![self.output(dt, shape, second)],
+        }
+    }
+
+    /// The one output's type and shape from the inputs' (`None`: the extra axis's size is
+    /// unknown).
     fn output(
         &self,
         dt: DatumType,
@@ -351,6 +393,9 @@ impl MlOp {
     ) -> (DatumType, TVec<TDim>) {
         let mut out: TVec<TDim> = shape.iter().cloned().collect();
         match self {
+            MlOp::SvmClassifier(_) | MlOp::SvmRegressor(_) => {
+                self.output_facts(dt, shape, second).swap_remove(0)
+            }
             MlOp::Scaler { .. } | MlOp::ImputeF32 { .. } | MlOp::Binarizer { .. } => {
                 (DatumType::F32, out)
             }
@@ -378,6 +423,18 @@ impl MlOp {
                 let n = shape.first().cloned().unwrap_or_else(|| 1.to_dim());
                 (DatumType::F32, tvec![n, t.targets.to_dim()])
             }
+        }
+    }
+
+    /// Every output of the operator.
+    fn eval_all(&self, inputs: &[TValue]) -> TractResult<TVec<Tensor>> {
+        match self {
+            MlOp::SvmClassifier(c) => {
+                let (labels, scores) = c.eval(&inputs[0])?;
+                Ok(tvec![labels, scores])
+            }
+            MlOp::SvmRegressor(r) => Ok(tvec![r.eval(&inputs[0])?]),
+            _ => Ok(tvec![self.eval(inputs)?]),
         }
     }
 
@@ -520,6 +577,7 @@ impl MlOp {
                 let v = trees.eval(&flat, rows, width)?;
                 tract_ndarray::Array2::from_shape_vec((rows, trees.targets), v)?.into_tensor()
             }
+            MlOp::SvmClassifier(_) | MlOp::SvmRegressor(_) => self.eval_all(inputs)?.swap_remove(0),
         })
     }
 }
@@ -558,9 +616,22 @@ impl Expansion for Ml {
         outputs: &'p [TensorProxy],
     ) -> InferenceResult {
         check_input_arity(inputs, self.0.arity())?;
-        check_output_arity(outputs, 1)?;
+        check_output_arity(outputs, self.0.outputs())?;
         let op = &self.0;
         match op {
+            MlOp::SvmClassifier(_) | MlOp::SvmRegressor(_) => {
+                s.given(&inputs[0].shape, move |s, shape| {
+                    for (o, (dt, out)) in op
+                        .output_facts(DatumType::F32, &shape, None)
+                        .into_iter()
+                        .enumerate()
+                    {
+                        s.equals(&outputs[o].datum_type, dt)?;
+                        s.equals(&outputs[o].shape, out)?;
+                    }
+                    Ok(())
+                })
+            }
             MlOp::ArrayFeatureExtractor => {
                 s.equals(&outputs[0].datum_type, &inputs[0].datum_type)?;
                 s.given_2(&inputs[0].shape, &inputs[1].shape, move |s, a, b| {
@@ -579,6 +650,10 @@ impl Expansion for Ml {
                 })
             }
         }
+    }
+
+    fn nboutputs(&self) -> TractResult<usize> {
+        Ok(self.0.outputs())
     }
 
     fn wire(
@@ -612,7 +687,12 @@ impl EvalOp for Typed {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        Ok(tvec!(self.0.eval(&inputs)?.into_tvalue()))
+        Ok(self
+            .0
+            .eval_all(&inputs)?
+            .into_iter()
+            .map(Tensor::into_tvalue)
+            .collect())
     }
 }
 
@@ -620,10 +700,12 @@ impl TypedOp for Typed {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let shape = inputs[0].shape.to_tvec();
         let second = inputs.get(1).map(|f| f.shape.to_tvec());
-        let (dt, out) = self
+        Ok(self
             .0
-            .output(inputs[0].datum_type, &shape, second.as_deref());
-        Ok(tvec!(TypedFact::dt_shape(dt, out)))
+            .output_facts(inputs[0].datum_type, &shape, second.as_deref())
+            .into_iter()
+            .map(|(dt, out)| TypedFact::dt_shape(dt, out))
+            .collect())
     }
 
     as_op!();

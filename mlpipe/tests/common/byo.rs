@@ -20,6 +20,9 @@ pub const MODELS: &[&str] = &[
     "logreg",
     "mlp",
     "onehot",
+    "svc",
+    "svc_proba",
+    "svr",
     "torch_style",
     "xgboost",
 ];
