@@ -32,6 +32,15 @@ pub fn describe_kind(kind: &FeatureKind) -> String {
             column, encoding, ..
         } => format!("{encoding:?} encoding of {column}").to_lowercase(),
         FeatureKind::Aggregate {
+            agg: features::Agg::Last,
+            column,
+            window_us,
+            ..
+        } if *window_us == features::UNBOUNDED_US => format!(
+            "latest value of {} within the ttl",
+            column.as_deref().unwrap_or("events")
+        ),
+        FeatureKind::Aggregate {
             agg,
             column,
             window_us,

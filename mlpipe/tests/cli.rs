@@ -15,9 +15,33 @@ fn mlpipe(store: &std::path::Path, args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn run_json_reports_versions_rows_and_quarantine_and_is_idempotent() {
+fn run_reports_each_stage_versions_rows_and_quarantine_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
+    // The human form (in a store of its own): one readable line per stage event, never a
+    // raw JSON object.
+    let human = mlpipe(&dir.path().join("store-human"), &["run"]);
+    assert!(
+        human.status.success(),
+        "{}",
+        String::from_utf8_lossy(&human.stderr)
+    );
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        !text.lines().any(|l| l.contains('{') || l.contains('}')),
+        "raw JSON in the human output:\n{text}"
+    );
+    for wanted in [
+        "  ingest raw/transactions/",
+        "  features snapshots/transactions/",
+        "view card_activity version ",
+        "  train ",
+        "model fraud version 1 (",
+        "drift check of fraud v1",
+        "pipeline quiet in ",
+    ] {
+        assert!(text.contains(wanted), "no '{wanted}' in:\n{text}");
+    }
     let out = mlpipe(&store, &["run", "--json"]);
     assert!(
         out.status.success(),

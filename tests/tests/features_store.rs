@@ -430,3 +430,280 @@ async fn a_redelivered_snapshot_is_computed_once() {
     assert_eq!(contracts::sha256_hex(&profile), manifest.profile.sha256);
     assert!(manifest.profile.key.contains(&manifest.profile.sha256));
 }
+
+/// Writes a small project in `dir`: hourly weather per airport (the view's dataset) and
+/// departures (a separate labels dataset) whose own fields, distance and carrier, the
+/// weather dataset does not have.
+fn flights_project(dir: &Path) -> LoadedProject {
+    let files = [
+        (
+            "mlpipe.toml",
+            r#"name = "flights"
+features = ["features/airport_weather.toml"]
+[datasets.weather]
+contract = "contracts/weather.toml"
+[datasets.departures]
+contract = "contracts/departures.toml"
+"#,
+        ),
+        (
+            "contracts/weather.toml",
+            r#"dataset = "weather"
+version = 1
+format = "csv"
+entity_key = "origin"
+event_time = "time_hour"
+[[columns]]
+name = "origin"
+type = "string"
+nullable = false
+[[columns]]
+name = "time_hour"
+type = "timestamp"
+nullable = false
+[[columns]]
+name = "wind_speed"
+type = "float"
+"#,
+        ),
+        (
+            "contracts/departures.toml",
+            r#"dataset = "departures"
+version = 1
+format = "csv"
+event_time = "sched_dep"
+[[columns]]
+name = "origin"
+type = "string"
+nullable = false
+[[columns]]
+name = "sched_dep"
+type = "timestamp"
+nullable = false
+[[columns]]
+name = "distance"
+type = "float"
+[[columns]]
+name = "carrier"
+type = "string"
+[[columns]]
+name = "delayed"
+type = "boolean"
+nullable = false
+"#,
+        ),
+        (
+            "features/airport_weather.toml",
+            r#"view = "airport_weather"
+dataset = "weather"
+ttl = "1d"
+[labels]
+dataset = "departures"
+column = "delayed"
+[[features]]
+name = "wind_3h"
+aggregate = "mean"
+column = "wind_speed"
+window = "3h"
+[[features]]
+name = "readings_6h"
+aggregate = "count"
+window = "6h"
+[[features]]
+name = "distance"
+column = "distance"
+log1p = true
+[[features]]
+name = "carrier"
+column = "carrier"
+encoding = "one-hot"
+"#,
+        ),
+    ];
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    LoadedProject::load(dir).expect("the flights project loads")
+}
+
+const HOUR_US: i64 = 3_600_000_000;
+/// 2026-01-01T00:00:00Z.
+const START_US: i64 = 1_767_225_600_000_000;
+const ORIGINS: [&str; 3] = ["EWR", "JFK", "LGA"];
+const CARRIERS: [&str; 4] = ["AA", "B6", "DL", "UA"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_labels_dataset_supplies_request_fields_offline_and_online() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::local(&dir.path().join("store")).unwrap();
+    let online = Arc::new(
+        Backend::open(&format!(
+            "embedded:{}",
+            dir.path().join("online.redb").display()
+        ))
+        .await
+        .unwrap(),
+    );
+    let stack = LocalStack::with_config(
+        &store,
+        Config {
+            online: Some(online.clone()),
+        },
+    );
+    let project = flights_project(&dir.path().join("project"));
+    pipeline::push_project(stack.store(), &project)
+        .await
+        .unwrap();
+
+    // 48 hours of weather per airport (a missing reading now and then), then 400 departures
+    // within those hours.
+    let mut weather = String::from("origin,time_hour,wind_speed\n");
+    for h in 0..48i64 {
+        for (o, origin) in ORIGINS.iter().enumerate() {
+            if (h + o as i64) % 7 == 3 {
+                continue;
+            }
+            let wind = ((h * 13 + o as i64 * 5) % 23) as f64 * 0.7;
+            weather.push_str(&format!(
+                "{origin},{},{wind}\n",
+                rfc3339(START_US + h * HOUR_US)
+            ));
+        }
+    }
+    let mut departures = String::from("origin,sched_dep,distance,carrier,delayed\n");
+    for k in 0..400i64 {
+        let at = START_US + 2 * HOUR_US + k * 397_000_000;
+        let distance = if k % 17 == 0 {
+            String::new()
+        } else {
+            format!("{}", 200 + (k * 37) % 2400)
+        };
+        departures.push_str(&format!(
+            "{},{},{distance},{},{}\n",
+            ORIGINS[(k % 3) as usize],
+            rfc3339(at),
+            CARRIERS[(k % 4) as usize],
+            u8::from(k % 3 == 1 || k % 5 == 0),
+        ));
+    }
+    for (dataset, text) in [("weather", &weather), ("departures", &departures)] {
+        let path = dir.path().join(format!("{dataset}.csv"));
+        std::fs::write(&path, text).unwrap();
+        pipeline::upload(&stack, dataset, &path).await.unwrap();
+        let deliveries = stack.run_until_quiet(|_| {}).await;
+        assert!(deliveries.iter().all(|d| d.ok), "{deliveries:#?}");
+    }
+    let manifest = pipeline::latest_view_version(&store, "airport_weather")
+        .await
+        .unwrap()
+        .expect("the view was computed once both datasets arrived");
+    assert_eq!(manifest.snapshot.dataset, "weather");
+    assert_eq!(
+        manifest
+            .labels_snapshot
+            .as_ref()
+            .map(|s| s.dataset.as_str()),
+        Some("departures")
+    );
+    assert_eq!(manifest.rows.rows, 400, "{:?}", manifest.rows);
+    let spec: ViewSpec = feature_stage::load_spec(&store, &manifest).await.unwrap();
+    // The stored table's request fields are the departures' own.
+    let table = tests::read_parquet(&store.get(&manifest.table.key).await.unwrap().bytes);
+    let distance: Vec<Option<f64>> = table
+        .column("distance")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
+    let expected = |k: i64| (k % 17 != 0).then(|| ((200 + (k * 37) % 2400) as f64).ln_1p());
+    assert_eq!(distance, (0..400).map(expected).collect::<Vec<_>>());
+
+    // Requests after the last weather reading: offline through polars with the requests as
+    // label events, online through the shared evaluator and the online store.
+    let events = feature_stage::load_snapshot(
+        &store,
+        &snapshot_of(&manifest),
+        &feature_stage::event_columns(&spec.view),
+    )
+    .await
+    .unwrap();
+    let last = START_US + 47 * HOUR_US;
+    let deltas_s = [1i64, 1799, 3 * 3600, 6 * 3600 + 1, 86_399, 86_401];
+    let mut requests = Vec::new();
+    for (i, origin) in ORIGINS.iter().chain(&["SFO"]).enumerate() {
+        for (j, d) in deltas_s.iter().enumerate() {
+            let k = (i * deltas_s.len() + j) as i64;
+            requests.push((
+                origin.to_string(),
+                last + d * 1_000_000 + k,
+                (k % 5 != 0).then_some(100.0 + k as f64 * 11.0),
+                (k % 6 != 5).then(|| ["AA", "DL", "ZZ"][(k % 3) as usize]),
+            ));
+        }
+    }
+    let n = requests.len();
+    let sched = Column::new(
+        "sched_dep".into(),
+        requests.iter().map(|r| r.1).collect::<Vec<_>>(),
+    )
+    .cast(&DataType::Datetime(
+        TimeUnit::Microseconds,
+        Some(TimeZone::UTC),
+    ))
+    .unwrap();
+    let labels = DataFrame::new(
+        n,
+        vec![
+            Column::new(
+                "origin".into(),
+                requests.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+            ),
+            sched,
+            Column::new(
+                "distance".into(),
+                requests.iter().map(|r| r.2).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "carrier".into(),
+                requests.iter().map(|r| r.3).collect::<Vec<_>>(),
+            ),
+            Column::new("delayed".into(), vec![false; n]),
+        ],
+    )
+    .unwrap();
+    let offline =
+        feature_stage::build_table(&spec.view, &events, Some(&labels), Some(&spec.vocabularies))
+            .unwrap();
+    assert_eq!(offline.columns, spec.output_columns());
+    let table = &offline.table;
+    let row_time = feature_stage::offline::micros(table, "sched_dep").unwrap();
+    let mut compared = 0;
+    for (row, t) in row_time.iter().enumerate() {
+        let r = requests.iter().find(|r| Some(r.1) == *t).unwrap();
+        let mut request = Map::new();
+        request.insert("origin".into(), json!(r.0));
+        request.insert("sched_dep".into(), json!(rfc3339(r.1)));
+        request.insert("distance".into(), r.2.map_or(Value::Null, |d| json!(d)));
+        if let Some(c) = r.3 {
+            request.insert("carrier".into(), json!(c));
+        }
+        let served = features::online_features(&*online, &spec, &request, r.1)
+            .await
+            .unwrap();
+        for (j, name) in offline.columns.iter().enumerate() {
+            let a = table.column(name).unwrap().f64().unwrap().get(row);
+            let b = served.assembled.values[j];
+            assert!(
+                close(a, b),
+                "{name} for {} at {}: offline {a:?}, online {b:?}",
+                r.0,
+                rfc3339(r.1)
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= n * 4, "compared {compared} values");
+}

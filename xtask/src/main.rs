@@ -19,6 +19,9 @@
 //! - `bench features [--rows N] [--labels N] [--reads N]`: the offline feature table and
 //!   point-in-time features against plain polars (Python polars from PyPI: `rolling` and
 //!   `join_asof`), and online reads from the embedded store (p50/p99).
+//! - `bench quality`: the shipped multi-class and regression projects and statsmodels'
+//!   `fair` data against scikit-learn's HistGradientBoosting and a scaled linear model on the
+//!   same exported rows, with the goal's tolerance fixed up front.
 //! - `bench drift [--rows N] [--reference N] [--features N]`: the drift stage's check next to
 //!   Evidently's DataDriftPreset and scipy's ks_2samp on the same Parquet tables.
 //! - `bench edge [--iterations N] [--secs N]`: the sample champion served in process
@@ -61,6 +64,7 @@ fn main() -> Result<()> {
             Some("ingest") => bench_ingest(&root, &args[2..]),
             Some("features") => bench_features(&root, &args[2..]),
             Some("train") => bench_train(&root),
+            Some("quality") => bench_quality(&root),
             Some("drift") => bench_drift(&root, &args[2..]),
             Some("edge") => bench_edge(&root, &args[2..]),
             other => {
@@ -71,7 +75,7 @@ fn main() -> Result<()> {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench drift [--rows N] [--reference N] [--features N] | cargo xtask bench edge [--iterations N] [--secs N]"
+                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench quality | cargo xtask bench drift [--rows N] [--reference N] [--features N] | cargo xtask bench edge [--iterations N] [--secs N]"
             );
             std::process::exit(2);
         }
@@ -899,6 +903,186 @@ fn bench_train(root: &Path) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// `cargo xtask bench quality`: model quality against scikit-learn on the same rows. For the
+/// shipped multi-class (`examples/wine`) and regression (`examples/energy`) projects, the
+/// pipeline's own run (`mlpipe run --project`) and its champion's test metrics, and for
+/// statsmodels' `fair` data (the training benchmark's) the search on the prepared table;
+/// next to scikit-learn's HistGradientBoosting and a scaled logistic or linear regression
+/// fitted on the same exported table's train + validation rows and scored on the same test
+/// rows (`xtask/bench/quality_reference.py`). The goal and its tolerance are fixed up
+/// front: accuracy >= best - 1/n_test; ROC-AUC and R^2 >= best - 0.005; RMSE <= best x 1.005.
+fn bench_quality(root: &Path) -> Result<()> {
+    install_python_tools(root)?;
+    run(Command::new(venv(root).join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "statsmodels>=0.14",
+        "scikit-learn>=1.5",
+        "pyarrow>=15",
+    ]))?;
+    let (bin, bench, work, _) = bench_setup(root, 1000)?;
+    let dir = work.join("quality");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let python = venv(root).join("bin/python");
+    run(Command::new(&python)
+        .arg(root.join("xtask/bench/train_reference.py"))
+        .arg("prepare")
+        .arg(&dir))?;
+    // (name, table, label, task, our test metrics, their key prefix)
+    let mut cases: Vec<(String, PathBuf, String, &str, serde_like::Value, &str)> = Vec::new();
+    for (project, view, model, label, task) in [
+        ("wine", "wine_chemistry", "wine", "cultivar", "multiclass"),
+        ("energy", "building_load", "energy", "kwh", "regression"),
+    ] {
+        let store = dir.join(format!("store-{project}"));
+        run(Command::new(&bin)
+            .args(["run", "--store"])
+            .arg(&store)
+            .arg("--project")
+            .arg(root.join("examples").join(project))
+            .stdout(Stdio::null()))?;
+        let table = dir.join(format!("{project}.parquet"));
+        run(Command::new(&bin)
+            .args(["features", "training-set", view, "--store"])
+            .arg(&store)
+            .arg("--out")
+            .arg(&table))?;
+        // The run record (pretty JSON) holds the champion's test metrics in one flat object.
+        let mut ours = None;
+        for entry in std::fs::read_dir(store.join("runs"))? {
+            let text = std::fs::read_to_string(entry?.path().join("run.json"))?;
+            let compact: String = text.split_whitespace().collect();
+            if !(compact.contains(&format!("\"model\":\"{model}\""))
+                && compact.contains("\"status\":\"finished\""))
+            {
+                continue;
+            }
+            let key = "\"test_metrics\":";
+            let start = compact
+                .find(key)
+                .context("a run record without test_metrics")?
+                + key.len();
+            let end = start
+                + compact[start..]
+                    .find('}')
+                    .context("test_metrics not closed")?
+                + 1;
+            ours = Some(serde_like::parse(&compact[start..end])?);
+        }
+        let ours = ours.with_context(|| format!("no finished training run of {model}"))?;
+        cases.push((
+            format!("examples/{project} ({task})"),
+            table,
+            label.to_string(),
+            task,
+            ours,
+            "",
+        ));
+    }
+    let fair = dir.join("fair.parquet");
+    let out = Command::new(&bench)
+        .arg("train")
+        .arg("--file")
+        .arg(&fair)
+        .args(["--label", "y", "--metric", "roc_auc"])
+        .stderr(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        bail!("mlpipe-bench train on fair failed");
+    }
+    cases.push((
+        "statsmodels fair (binary)".into(),
+        fair,
+        "y".into(),
+        "binary",
+        serde_like::parse(&String::from_utf8_lossy(&out.stdout))?,
+        "test_",
+    ));
+    println!(
+        "model quality on the test split: mlpipe against scikit-learn fitted on the same train + validation rows"
+    );
+    println!(
+        "{:<32} {:<9} {:>9} {:>9} {:>9} {:>11} status",
+        "dataset", "metric", "mlpipe", "hgb", "linear", "goal"
+    );
+    let mut missed = 0;
+    for (name, table, label, task, ours, prefix) in cases {
+        let out = Command::new(&python)
+            .arg("-W")
+            .arg("ignore")
+            .arg(root.join("xtask/bench/quality_reference.py"))
+            .arg(&table)
+            .args([label.as_str(), task])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "scikit-learn reference on {name} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let reference = serde_like::parse(&String::from_utf8_lossy(&out.stdout))?;
+        let n_test = reference.num("rows_test")?;
+        let metrics: &[&str] = match task {
+            "binary" => &["roc_auc"],
+            "multiclass" => &["accuracy", "log_loss"],
+            _ => &["r2", "rmse"],
+        };
+        for metric in metrics {
+            // Our figure: the run record's `test_metrics`, or mlpipe-bench's `test_` fields.
+            let mine = ours.num(&format!("{prefix}{metric}"))?;
+            let (h, l) = (
+                reference.num(&format!("hgb_{metric}"))?,
+                reference.num(&format!("linear_{metric}"))?,
+            );
+            let (met, shown) = match *metric {
+                "accuracy" => {
+                    let g = h.max(l) - 1.0 / n_test;
+                    (mine >= g - 1e-12, format!(">= {g:.4}"))
+                }
+                "roc_auc" | "r2" => {
+                    let g = h.max(l) - 0.005;
+                    (mine >= g, format!(">= {g:.4}"))
+                }
+                "rmse" => {
+                    let g = h.min(l) * 1.005;
+                    (mine <= g, format!("<= {g:.4}"))
+                }
+                // Log loss: reported beside accuracy, no goal.
+                _ => (true, "-".to_string()),
+            };
+            if !met {
+                missed += 1;
+            }
+            println!(
+                "{:<32} {:<9} {:>9.4} {:>9.4} {:>9.4} {:>11} {}",
+                name,
+                metric,
+                mine,
+                h,
+                l,
+                shown,
+                if shown == "-" {
+                    ""
+                } else if met {
+                    "met"
+                } else {
+                    "MISSED"
+                }
+            );
+        }
+        println!(
+            "{:<32} {} train + validation rows, {} test rows",
+            "",
+            reference.num("rows_fit")?,
+            n_test
+        );
+    }
+    println!("goals missed: {missed}");
     Ok(())
 }
 

@@ -334,11 +334,15 @@ pub async fn load_snapshot(
     }
 }
 
-/// The dataset columns a view reads.
+/// The dataset columns a view reads. Request-time fields come from the label events: the
+/// view's own rows, or a separate labels dataset's (`label_columns`), whose fields the view's
+/// dataset need not have.
 pub fn event_columns(view: &FeatureView) -> Vec<String> {
     let mut cols: Vec<String> = view.entity.clone();
     cols.extend(view.event_time.iter().cloned());
-    cols.extend(view.inputs.keys().cloned());
+    if !matches!(view.label, Some(LabelSource::Dataset { .. })) {
+        cols.extend(view.inputs.keys().cloned());
+    }
     for f in &view.features {
         if let features::FeatureKind::Aggregate {
             column: Some(c), ..

@@ -94,9 +94,19 @@ aggregate = "time_since_previous"
 [[features]]
 name = "vs_mean"
 ratio = ["amount", "mean_1d"]
+[[features]]
+name = "last_amount"
+aggregate = "last"
+column = "amount"
+[[features]]
+name = "last_amount_2h"
+aggregate = "last"
+column = "amount"
+window = "2h"
+bucket = "10m"
 "#;
 
-const STATE: [&str; 10] = [
+const STATE: [&str; 12] = [
     "n_1h",
     "n_amount_2h",
     "sum_2h",
@@ -107,6 +117,8 @@ const STATE: [&str; 10] = [
     "cats_1d",
     "since",
     "vs_mean",
+    "last_amount",
+    "last_amount_2h",
 ];
 
 fn view() -> FeatureView {
@@ -237,6 +249,10 @@ fn brute_force(events: &[Event], entity: &str, t: i64, amount: Option<f64>) -> V
         .filter_map(|e| e.cat.as_deref())
         .collect();
     let mean_1d = mean(&w1d);
+    // The newest event (ties: the later one in input order, as events are read) and its
+    // value, null when that event's amount is null.
+    let latest =
+        |es: &[&Event]| -> Option<f64> { es.iter().max_by_key(|e| e.ts_us).and_then(|e| e.amount) };
     vec![
         Some(w1h.len() as f64),
         Some(w2h.len() as f64),
@@ -255,6 +271,8 @@ fn brute_force(events: &[Event], entity: &str, t: i64, amount: Option<f64>) -> V
             (Some(a), Some(m)) if m != 0.0 => Some(a / m),
             _ => None,
         },
+        if expired { None } else { latest(&prior) },
+        latest(&window(10, 12)),
     ]
 }
 

@@ -37,6 +37,7 @@ fn main() {
         },
         threads,
         1,
+        None,
     )
     .unwrap();
     let secs = t.elapsed().as_secs_f64();

@@ -133,29 +133,19 @@ fn holdout(n: usize, params: &GbmParams, seed: u64) -> (Vec<usize>, Vec<usize>) 
     (fit, held)
 }
 
-/// Fits on column-major `cols` with targets `y` (0/1, class index or value) and weights.
-pub fn fit(
-    cols: &[Vec<f64>],
-    y: &[f64],
-    weights: &[f64],
-    output: TreeOutput,
-    params: &GbmParams,
-    threads: usize,
-    seed: u64,
-) -> Result<Gbm, TrainError> {
-    params.check()?;
-    let n = cols.first().map_or(0, Vec::len);
-    if n == 0 || y.len() != n || weights.len() != n {
-        return Err(TrainError::Fit(
-            "gbm: no rows, or targets/weights do not match the rows".into(),
-        ));
-    }
-    let (fit_rows, held_rows) = holdout(n, params, seed);
-    let x = flatten(cols, &fit_rows);
-    let xh = flatten(cols, &held_rows);
-    let w: Vec<f64> = fit_rows.iter().map(|&i| weights[i]).collect();
-    let wh: Vec<f64> = held_rows.iter().map(|&i| weights[i]).collect();
-    let targets: Vec<Vec<f64>> = match output {
+/// Rows a fit stops on: their features (column-major), targets and weights. A
+/// cross-validation fold passes its held-out fold here, so the boosting rounds are chosen
+/// on rows the trees never saw.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldOut<'a> {
+    pub cols: &'a [Vec<f64>],
+    pub y: &'a [f64],
+    pub weights: &'a [f64],
+}
+
+/// Per-booster targets: `y` itself, or one 0/1 target per class.
+fn targets_of(y: &[f64], output: TreeOutput) -> Vec<Vec<f64>> {
+    match output {
         TreeOutput::Binary | TreeOutput::Regression => vec![y.to_vec()],
         TreeOutput::Multiclass(k) => (0..k)
             .map(|c| {
@@ -164,6 +154,70 @@ pub fn fit(
                     .collect()
             })
             .collect(),
+    }
+}
+
+/// Fits on column-major `cols` with targets `y` (0/1, class index or value) and weights.
+/// Early stopping uses `held_out` when given (every row of `cols` is then fitted), else a
+/// seeded 10% of the rows on fits above [`EARLY_STOPPING_MIN_ROWS`].
+#[allow(clippy::too_many_arguments)] // one fit's data, model shape and budget
+pub fn fit(
+    cols: &[Vec<f64>],
+    y: &[f64],
+    weights: &[f64],
+    output: TreeOutput,
+    params: &GbmParams,
+    threads: usize,
+    seed: u64,
+    held_out: Option<HeldOut<'_>>,
+) -> Result<Gbm, TrainError> {
+    params.check()?;
+    let n = cols.first().map_or(0, Vec::len);
+    if n == 0 || y.len() != n || weights.len() != n {
+        return Err(TrainError::Fit(
+            "gbm: no rows, or targets/weights do not match the rows".into(),
+        ));
+    }
+    let targets = targets_of(y, output);
+    let (fit_rows, x, w, held_n, xh, wh, held_targets) = match held_out {
+        Some(h) => {
+            let m = h.cols.first().map_or(0, Vec::len);
+            if h.cols.len() != cols.len() || h.y.len() != m || h.weights.len() != m {
+                return Err(TrainError::Fit(
+                    "gbm: the held-out rows do not match the training columns".into(),
+                ));
+            }
+            let all: Vec<usize> = (0..n).collect();
+            let x = flatten(cols, &all);
+            let xh = flatten(h.cols, &(0..m).collect::<Vec<_>>());
+            let held_targets = if params.early_stopping_rounds == 0 {
+                Vec::new()
+            } else {
+                targets_of(h.y, output)
+            };
+            let m = if held_targets.is_empty() { 0 } else { m };
+            (
+                all,
+                x,
+                weights.to_vec(),
+                m,
+                xh,
+                h.weights.to_vec(),
+                held_targets,
+            )
+        }
+        None => {
+            let (fit_rows, held_rows) = holdout(n, params, seed);
+            let x = flatten(cols, &fit_rows);
+            let xh = flatten(cols, &held_rows);
+            let w: Vec<f64> = fit_rows.iter().map(|&i| weights[i]).collect();
+            let wh: Vec<f64> = held_rows.iter().map(|&i| weights[i]).collect();
+            let held_targets: Vec<Vec<f64>> = targets
+                .iter()
+                .map(|t| held_rows.iter().map(|&i| t[i]).collect())
+                .collect();
+            (fit_rows, x, w, held_rows.len(), xh, wh, held_targets)
+        }
     };
     // forust's objective and metric types are not Clone: made fresh for each booster.
     let regression = output == TreeOutput::Regression;
@@ -184,7 +238,7 @@ pub fn fit(
     let mut boosters = Vec::with_capacity(targets.len());
     for (c, target) in targets.iter().enumerate() {
         let yf: Vec<f64> = fit_rows.iter().map(|&i| target[i]).collect();
-        let yh: Vec<f64> = held_rows.iter().map(|&i| target[i]).collect();
+        let yh: &[f64] = held_targets.get(c).map_or(&[], Vec::as_slice);
         if output != TreeOutput::Regression && !(yf.contains(&1.0) && yf.contains(&0.0)) {
             return Err(TrainError::Fit(format!(
                 "gbm: class {c} is absent or alone in the training rows"
@@ -207,17 +261,13 @@ pub fn fit(
             .set_missing(f64::NAN)
             .set_create_missing_branch(false);
         b.grow_policy = GrowPolicy::LossGuide;
-        let eval = if held_rows.is_empty() {
+        let eval = if held_n == 0 {
             None
         } else {
             b = b
                 .set_evaluation_metric(Some(metric()))
                 .set_early_stopping_rounds(Some(params.early_stopping_rounds));
-            Some(vec![(
-                Matrix::new(&xh, held_rows.len(), cols.len()),
-                &yh[..],
-                &wh[..],
-            )])
+            Some(vec![(Matrix::new(&xh, held_n, cols.len()), yh, &wh[..])])
         };
         b.fit(&Matrix::new(&x, fit_rows.len(), cols.len()), &yf, &w, eval)
             .map_err(|e| TrainError::Fit(format!("gbm: {e}")))?;
@@ -236,6 +286,15 @@ pub fn fit(
 }
 
 impl Gbm {
+    /// Boosting rounds: the most trees any one booster kept (after early stopping).
+    pub fn rounds(&self) -> usize {
+        self.boosters
+            .iter()
+            .map(|b| b.trees.len())
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn n_trees(&self) -> usize {
         self.boosters.iter().map(|b| b.trees.len()).sum()
     }

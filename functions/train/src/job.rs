@@ -556,6 +556,7 @@ pub async fn train_version(
         trials: 0,
         error: None,
         mlflow: None,
+        selection: None,
     };
     tracking::write_run(store, &record).await?;
     let start_ms = chrono::Utc::now().timestamp_millis();
@@ -615,6 +616,7 @@ async fn train_and_register(
     let run = record.run_id.clone();
     record.trials = cand.trials.len();
     record.best_trial = Some(cand.best_trial);
+    record.selection = Some(cand.selection.clone());
     record.params = cand.params.flat().into_iter().collect();
     record.test_metrics = cand.test_metrics.clone();
     record.interval = cand.interval;
@@ -635,6 +637,7 @@ async fn train_and_register(
     let mut tags: BTreeMap<String, String> = cand.params.flat().into_iter().collect();
     tags.insert("code_version".into(), CODE_VERSION.into());
     tags.insert("metric".into(), cand.metric.name().into());
+    tags.insert("selection".into(), cand.selection.describe());
     tags.insert(
         "importance".into(),
         serde_json::to_string(&cand.importance.iter().take(20).collect::<Vec<_>>())

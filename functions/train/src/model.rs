@@ -109,8 +109,22 @@ pub fn fit(
     params: &Params,
     budget: Budget,
 ) -> Result<Fitted, TrainError> {
+    fit_with_eval(ds, rows, weights, params, budget, None)
+}
+
+/// [`fit`], with gradient-boosted trees stopping on `eval` (rows of `ds` and their weights)
+/// instead of a share of `rows`: a cross-validation fold's held-out rows. Networks train
+/// their fixed epochs either way.
+pub fn fit_with_eval(
+    ds: &Dataset,
+    rows: &[usize],
+    weights: &[f64],
+    params: &Params,
+    budget: Budget,
+    eval: Option<(&[usize], &[f64])>,
+) -> Result<Fitted, TrainError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        fit_inner(ds, rows, weights, params, budget)
+        fit_inner(ds, rows, weights, params, budget, eval)
     }))
     .unwrap_or_else(|panic| {
         let what = panic
@@ -131,6 +145,7 @@ fn fit_inner(
     weights: &[f64],
     params: &Params,
     budget: Budget,
+    eval: Option<(&[usize], &[f64])>,
 ) -> Result<Fitted, TrainError> {
     let r = budget.resource.clamp(1e-6, 1.0);
     match params {
@@ -158,6 +173,7 @@ fn fit_inner(
             let output = tree_output(ds);
             let cols = ds.columns(&rows);
             let y = ds.targets(&rows);
+            let held = eval.map(|(r, w)| (ds.columns(r), ds.targets(r), w));
             Ok(Fitted::Gbm(gbm::fit(
                 &cols,
                 &y,
@@ -166,6 +182,8 @@ fn fit_inner(
                 p,
                 budget.threads,
                 budget.seed,
+                held.as_ref()
+                    .map(|(cols, y, weights)| gbm::HeldOut { cols, y, weights }),
             )?))
         }
         Params::Linear(p) | Params::Mlp(p) => {

@@ -14,7 +14,7 @@ use crate::evaluate::{self, Outputs};
 use crate::export;
 use crate::metrics::{self, Interval};
 use crate::model::{self, Budget, Fitted, Params};
-use crate::search::{self, Trial};
+use crate::search::{self, Selection, Trial};
 
 /// Largest difference allowed between tract's outputs and the training library's own
 /// (absolute, or relative for values beyond 1 in magnitude).
@@ -31,6 +31,8 @@ pub struct Candidate {
     pub best_trial: usize,
     pub trials: Vec<Trial>,
     pub rungs: Vec<f64>,
+    /// How the search judged its trials (holdout, or cross-validation on small data).
+    pub selection: Selection,
     pub threshold: Option<f64>,
     /// Test-split metrics of the re-fitted model.
     pub test_metrics: BTreeMap<String, f64>,
@@ -61,6 +63,9 @@ pub struct Summary {
     pub best_trial: usize,
     pub model: String,
     pub parity_max_abs_diff: f64,
+    /// How the search judged its trials (absent in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<Selection>,
 }
 
 impl Candidate {
@@ -74,6 +79,7 @@ impl Candidate {
             best_trial: self.best_trial,
             model: self.description.clone(),
             parity_max_abs_diff: self.parity,
+            selection: Some(self.selection.clone()),
         }
     }
 }
@@ -122,7 +128,9 @@ pub fn train(
             model::task_name(ds.task)
         )));
     }
-    if ds.task != Task::Regression {
+    // Judged on a validation split, the search needs every class there; cross-validation
+    // (small data) draws its folds from train + validation, stratified.
+    if ds.task != Task::Regression && !search::uses_cross_validation(ds) {
         let valid = ds.rows(Split::Validation);
         let seen: std::collections::BTreeSet<u64> = valid.iter().map(|&i| ds.y[i] as u64).collect();
         if seen.len() < ds.n_classes() {
@@ -147,17 +155,24 @@ pub fn train(
 
     let valid = ds.rows(Split::Validation);
     let test = ds.rows(Split::Test);
+    // The threshold is chosen on the predictions the search judged: the validation split's,
+    // or every train + validation row's out-of-fold prediction.
     let threshold = (ds.task == Task::BinaryClassification).then(|| {
-        let y: Vec<bool> = valid.iter().map(|&i| ds.y[i] == 1.0).collect();
+        let y: Vec<bool> = outcome
+            .selection_rows
+            .iter()
+            .map(|&i| ds.y[i] == 1.0)
+            .collect();
         metrics::choose_threshold(cfg.threshold, &y, &outcome.validation_predictions)
     });
 
     // Re-fit the winner on train + validation with the full resource.
     let best = &outcome.trials[outcome.best];
     progress(&format!(
-        "best trial {} ({}); re-fitting on train + validation",
+        "best trial {} ({}) by {}; re-fitting on train + validation",
         best.id,
-        model::family_name(best.params.family())
+        model::family_name(best.params.family()),
+        outcome.selection.describe()
     ));
     let started = Instant::now();
     let mut rows = ds.rows(Split::Train);
@@ -172,7 +187,7 @@ pub fn train(
         ds,
         &rows,
         &w,
-        &best.params,
+        &outcome.final_params,
         Budget {
             resource: 1.0,
             threads,
@@ -230,10 +245,11 @@ pub fn train(
         classes: ds.classes.clone(),
         features: ds.features.clone(),
         metric,
-        params: best.params.clone(),
+        params: outcome.final_params.clone(),
         best_trial: best.id,
         trials: outcome.trials.clone(),
         rungs: outcome.rungs.clone(),
+        selection: outcome.selection.clone(),
         threshold,
         test_metrics,
         main,

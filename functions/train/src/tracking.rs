@@ -71,6 +71,9 @@ pub struct TrainingRun {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mlflow: Option<String>,
+    /// How the search judged its trials: holdout, or k-fold cross-validation on small data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<crate::search::Selection>,
 }
 
 pub async fn write_run(store: &Store, run: &TrainingRun) -> Result<(), TrainError> {

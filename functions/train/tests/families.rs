@@ -10,6 +10,7 @@ use train::config::{Family, Task, TrainingConfig};
 use train::data::{Dataset, Split, class_weights};
 use train::model::{self, Budget, Params};
 use train::pipeline::{self, PARITY_TOLERANCE};
+use train::search::{self, Selection};
 
 /// `n` rows, 6 features (one often missing, one constant-ish), a label of the task.
 fn synthetic(n: usize, task: Task, seed: u64) -> DataFrame {
@@ -177,7 +178,9 @@ min_resource = 0.34
 
 #[test]
 fn the_search_is_seeded_and_reproducible() {
-    let ds = dataset(3000, Task::BinaryClassification);
+    // Above the cross-validation limit: train + validation is 80% of the rows.
+    let ds = dataset(7000, Task::BinaryClassification);
+    assert!(!search::uses_cross_validation(&ds));
     let cfg = config(r#""gbm", "linear""#);
     let a = pipeline::train(&ds, &cfg, &|_| {}).unwrap();
     let b = pipeline::train(&ds, &cfg, &|_| {}).unwrap();
@@ -193,6 +196,17 @@ fn the_search_is_seeded_and_reproducible() {
             .collect()
     };
     assert_eq!(metrics(&a), metrics(&b));
+    assert!(
+        matches!(
+            a.selection,
+            Selection::Holdout {
+                train_rows: 4200,
+                validation_rows: 1400
+            }
+        ),
+        "{:?}",
+        a.selection
+    );
     if a.params.family() == Family::Gbm {
         assert_eq!(a.onnx, b.onnx, "same seed, same trees");
     }
@@ -215,6 +229,93 @@ fn the_search_is_seeded_and_reproducible() {
         "fn",
     ] {
         assert!(a.test_metrics.contains_key(key), "{key} missing");
+    }
+}
+
+#[test]
+fn small_data_selects_by_stratified_cross_validation_and_refits_on_all_of_it() {
+    let metrics = |c: &pipeline::Candidate| -> Vec<Option<f64>> {
+        c.trials
+            .iter()
+            .flat_map(|t| t.rungs.iter().map(|r| r.metric))
+            .collect()
+    };
+    for task in [
+        Task::BinaryClassification,
+        Task::MulticlassClassification,
+        Task::Regression,
+    ] {
+        // 600 rows: 480 train + validation, under the limit whatever the dataset.
+        let ds = dataset(600, task);
+        assert!(search::uses_cross_validation(&ds));
+        let cfg = config(r#""gbm", "linear""#);
+        let a = pipeline::train(&ds, &cfg, &|_| {}).unwrap();
+        let b = pipeline::train(&ds, &cfg, &|_| {}).unwrap();
+        assert_eq!(metrics(&a), metrics(&b), "{task:?}: seeded");
+        assert_eq!(a.params, b.params);
+        let Selection::CrossValidation {
+            folds,
+            rows,
+            stratified,
+            rounds,
+        } = &a.selection
+        else {
+            panic!("{task:?}: {:?}", a.selection)
+        };
+        assert_eq!((*folds, *rows), (5, 480), "{task:?}");
+        assert_eq!(*stratified, task != Task::Regression);
+        // Every trial judged once, out of fold, on the full resource.
+        assert_eq!(a.trials.len(), 6);
+        assert!(
+            a.trials.iter().all(|t| t.rungs.len() == 1
+                && t.rungs[0].resource == 1.0
+                && t.rungs[0].metric.is_some()),
+            "{task:?}: {:?}",
+            a.trials
+        );
+        // Trees are refitted with the folds' mean early-stopped rounds, and grow exactly those.
+        match (&a.params, rounds) {
+            (Params::Gbm(p), Some(r)) => {
+                assert_eq!(p.max_trees, *r);
+                assert_eq!(p.early_stopping_rounds, 0);
+                let per_booster = if task == Task::MulticlassClassification {
+                    3
+                } else {
+                    1
+                };
+                assert_eq!(a.model.describe(), format!("{} trees", r * per_booster));
+            }
+            (Params::Gbm(_), None) => panic!("{task:?}: trees without rounds"),
+            (_, r) => assert!(r.is_none(), "{task:?}"),
+        }
+        // The run record names the selection.
+        assert_eq!(a.summary().selection.as_ref(), Some(&a.selection));
+        if task == Task::BinaryClassification {
+            assert!(a.threshold.is_some_and(|t| (0.0..=1.0).contains(&t)));
+        }
+        assert!(
+            a.main.is_some(),
+            "{task:?}: evaluated on the untouched test split"
+        );
+    }
+
+    // The folds: seeded, covering every row once, every class in proportion.
+    let ds = dataset(600, Task::BinaryClassification);
+    let mut rows = ds.rows(Split::Train);
+    rows.extend(ds.rows(Split::Validation));
+    rows.sort_unstable();
+    let folds = search::assign_folds(&ds, &rows, 5, 1);
+    assert_eq!(folds, search::assign_folds(&ds, &rows, 5, 1));
+    assert_ne!(folds, search::assign_folds(&ds, &rows, 5, 2));
+    let positives = rows.iter().filter(|&&r| ds.y[r] == 1.0).count() as f64;
+    for f in 0..5 {
+        let members: Vec<usize> = (0..rows.len()).filter(|&p| folds[p] == f).collect();
+        assert!((members.len() as f64 - rows.len() as f64 / 5.0).abs() <= 1.0);
+        let pos = members.iter().filter(|&&p| ds.y[rows[p]] == 1.0).count() as f64;
+        assert!(
+            (pos - positives / 5.0).abs() <= 1.0,
+            "fold {f}: {pos} of {positives}"
+        );
     }
 }
 

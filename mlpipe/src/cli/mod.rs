@@ -242,6 +242,107 @@ pub async fn drain(stack: &LocalStack, quiet: bool) -> Vec<Delivery> {
     deliveries
 }
 
+/// One line for a delivery of the feature, training, drift or batch stage: what ran, on
+/// which object, the outcome and its key figures (never the raw JSON; `--json` has that).
+pub fn describe_delivery(d: &Delivery) -> String {
+    let r = &d.result;
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    let stage = d.stage.name();
+    let key = &d.key;
+    match d.stage {
+        events::Stage::Features => {
+            let views: Vec<String> = r["views"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|v| match v["outcome"].as_str() {
+                    Some("committed") => format!(
+                        "view {} version {}: {} rows, {} features, {} entities ({} online records written)",
+                        s(&v["view"]),
+                        s(&v["version"]),
+                        v["rows"],
+                        v["features"],
+                        v["entities"],
+                        v["online_written"]
+                    ),
+                    _ => format!(
+                        "view {} version {} already computed",
+                        s(&v["view"]),
+                        s(&v["version"])
+                    ),
+                })
+                .collect();
+            let snapshot = s(&r["snapshot"]);
+            if views.is_empty() {
+                format!("{stage} {key}: snapshot {snapshot}, no view reads it yet")
+            } else {
+                format!("{stage} {key}: snapshot {snapshot}; {}", views.join("; "))
+            }
+        }
+        events::Stage::Train => {
+            let runs: Vec<String> = r
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(mlpipe::train_ops::describe_outcome)
+                .collect();
+            if runs.is_empty() {
+                format!("{stage} {key}: no training file uses this view")
+            } else {
+                format!("{stage} {key}: {}", runs.join("; "))
+            }
+        }
+        events::Stage::Drift => {
+            let models: Vec<String> = r
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|m| {
+                    let windows = m["checked"]
+                        .as_array()
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    let drifted = windows
+                        .iter()
+                        .filter(|w| w["dataset_drift"].as_bool() == Some(true))
+                        .count();
+                    let mut line = format!(
+                        "model {}: {} window(s) checked, {} with dataset drift",
+                        s(&m["model"]),
+                        windows.len(),
+                        drifted
+                    );
+                    if let Some(note) = m["note"].as_str() {
+                        line.push_str(&format!(" ({note})"));
+                    }
+                    if let Some(req) = m["retrain_request"].as_str() {
+                        line.push_str(&format!(", retrain requested ({req})"));
+                    }
+                    line
+                })
+                .collect();
+            format!("{stage} {key}: {}", models.join("; "))
+        }
+        events::Stage::BatchPredict => match r["outcome"].as_str() {
+            Some("committed") => format!(
+                "{stage} {key}: model {} version {}, {} rows, {} scored, {} refused ({} mode) -> {}",
+                s(&r["model"]),
+                r["version"],
+                r["rows"],
+                r["scored"],
+                r["errors"],
+                s(&r["mode"]),
+                s(&r["predictions"])
+            ),
+            _ => format!("{stage} {key}: already scored ({})", s(&r["manifest_key"])),
+        },
+        _ => format!("{stage} {key}: {}", r["outcome"].as_str().unwrap_or("done")),
+    }
+}
+
 /// One line per delivery: what each stage committed, published or why it failed.
 pub fn print_deliveries(deliveries: &[Delivery]) {
     for d in deliveries {
@@ -269,6 +370,8 @@ pub fn print_deliveries(deliveries: &[Delivery]) {
                     r["reason"].as_str().unwrap_or("?")
                 ),
             }
+        } else if d.ok && d.stage != events::Stage::Ingest {
+            println!("  {}", describe_delivery(d));
         } else if d.ok {
             let r = &d.result;
             match r["outcome"].as_str() {
@@ -287,7 +390,7 @@ pub fn print_deliveries(deliveries: &[Delivery]) {
                     d.key,
                     r["version"].as_str().unwrap_or("?")
                 ),
-                _ => println!("  {} {}: {}", d.stage.name(), d.key, r),
+                _ => println!("  {}", describe_delivery(d)),
             }
         } else {
             println!(

@@ -84,6 +84,11 @@ pub async fn run(ctx: &Context, command: RunsCommand) -> Result<ExitCode> {
                     r["config_hash"].as_str().unwrap_or("?"),
                     r["code_version"].as_str().unwrap_or("?")
                 );
+                if let Ok(selection) =
+                    serde_json::from_value::<train::search::Selection>(r["selection"].clone())
+                {
+                    println!("  selection: {}", selection.describe());
+                }
                 println!("  params {}", r["params"]);
                 println!("  test {}", r["test_metrics"]);
                 if let Some(e) = r["error"].as_str() {

@@ -204,7 +204,14 @@ pub enum Agg {
     Max,
     Std,
     DistinctCount,
+    /// The column's value at the entity's most recent earlier event (null when that event's
+    /// value is null), within the window when one is given, else within the TTL.
+    Last,
 }
+
+/// The bucket width (and window) of a latest-value feature without a window: one bucket
+/// that every event after 1970 falls into, so the newest event is always the one read.
+pub const UNBOUNDED_US: i64 = i64::MAX;
 
 impl Agg {
     fn parse(s: &str) -> Option<Agg> {
@@ -216,6 +223,7 @@ impl Agg {
             "max" => Agg::Max,
             "std" | "stddev" => Agg::Std,
             "distinct_count" | "count_distinct" | "nunique" => Agg::DistinctCount,
+            "last" | "latest" | "last_value" => Agg::Last,
             _ => return None,
         })
     }
@@ -276,11 +284,12 @@ impl FeatureView {
                 format!("no dataset '{}' in the project", raw.dataset),
             )
         })?;
-        let check = Check {
+        let mut check = Check {
             file,
             dataset: &raw.dataset,
             contract,
             contracts,
+            request: (&raw.dataset, contract),
         };
         let entity = check.entity(raw.entity)?;
         let event_time = check.event_time(raw.event_time)?;
@@ -289,6 +298,11 @@ impl FeatureView {
             None => None,
         };
         let label = check.label(raw.label, raw.labels, &entity, event_time.as_deref())?;
+        if let Some(LabelSource::Dataset { dataset, .. }) = &label
+            && let Some((name, c)) = contracts.get_key_value(dataset)
+        {
+            check.request = (name.as_str(), c);
+        }
         let split = check.split(raw.split, event_time.as_deref())?;
         let shape = Shape {
             has_entity: !entity.is_empty(),
@@ -390,6 +404,10 @@ struct Check<'a> {
     dataset: &'a str,
     contract: &'a Contract,
     contracts: &'a BTreeMap<String, Contract>,
+    /// The dataset request-time features read, and its contract: a `[labels]` dataset's
+    /// rows are the label events (offline) that requests stand for (online), so its columns
+    /// are the request's fields; otherwise the view's own dataset.
+    request: (&'a str, &'a Contract),
 }
 
 impl Check<'_> {
@@ -407,6 +425,24 @@ impl Check<'_> {
             self.invalid(
                 field,
                 format!("dataset '{}' has no column '{name}'", self.dataset),
+            )
+        })
+    }
+
+    /// The type of the request's field `name`: a column of the dataset request-time
+    /// features read (see `request`).
+    fn request_type(&self, field: &str, name: &str) -> Result<ColumnType, FeatureError> {
+        let (dataset, contract) = self.request;
+        contract.column(name).map(|c| c.ty).ok_or_else(|| {
+            let labels = if dataset == self.dataset {
+                String::new()
+            } else {
+                " (request-time features read the labels dataset, whose rows the requests stand for)"
+                    .to_string()
+            };
+            self.invalid(
+                field,
+                format!("dataset '{dataset}' has no column '{name}'{labels}"),
             )
         })
     }
@@ -670,12 +706,23 @@ impl Check<'_> {
         let agg = Agg::parse(agg).ok_or_else(|| {
             bad(format!(
                 "aggregate '{agg}' is not one of: count, sum, mean, min, max, std, \
-                 distinct_count, time_since_previous"
+                 distinct_count, last, time_since_previous"
             ))
         })?;
         if let Some(c) = &f.column {
             let ty = self.column_type(field, c)?;
-            if agg != Agg::Count
+            if agg == Agg::Last {
+                if !matches!(
+                    ty,
+                    ColumnType::Integer | ColumnType::Float | ColumnType::Boolean
+                ) {
+                    return Err(bad(format!(
+                        "last needs a numeric or boolean column; '{c}' is {} (encode it in \
+                         the data as a number)",
+                        ty.name()
+                    )));
+                }
+            } else if agg != Agg::Count
                 && agg != Agg::DistinctCount
                 && !matches!(ty, ColumnType::Integer | ColumnType::Float)
             {
@@ -686,6 +733,17 @@ impl Check<'_> {
             }
         } else if agg != Agg::Count {
             return Err(bad(format!("{agg:?} needs a `column`")));
+        }
+        if agg == Agg::Last && f.window.is_none() {
+            if f.bucket.is_some() {
+                return Err(bad("`bucket` needs a `window`".into()));
+            }
+            return Ok(FeatureKind::Aggregate {
+                agg,
+                column: f.column.clone(),
+                window_us: UNBOUNDED_US,
+                bucket_us: UNBOUNDED_US,
+            });
         }
         let window = f
             .window
@@ -769,7 +827,7 @@ impl Check<'_> {
         inputs: &mut BTreeMap<String, ColumnType>,
     ) -> Result<FeatureKind, FeatureError> {
         let bad = |message: String| self.invalid(field, message);
-        let ty = self.column_type(field, c)?;
+        let ty = self.request_type(field, c)?;
         if shape.entity.iter().any(|e| e == c) && f.encoding.is_none() {
             return Err(bad(format!(
                 "'{c}' is the entity key; use it through aggregates, or give an encoding"

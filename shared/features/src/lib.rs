@@ -19,6 +19,7 @@ pub mod window;
 
 pub use definition::{
     Agg, Encoding, Feature, FeatureKind, FeatureView, LabelSource, Split, SplitMethod, TimePart,
+    UNBOUNDED_US,
 };
 pub use online::{FeatureVector, OnlineRecord, OnlineStore, SnapshotStore, online_features};
 pub use spec::{Assembled, KEY_SEPARATOR, ViewSpec};

@@ -121,7 +121,16 @@ impl ViewSpec {
 
     /// The record's event time in microseconds, when it carries the view's event-time field.
     pub fn event_time_us(&self, record: &Map<String, Value>) -> Result<Option<i64>, EvalError> {
-        let Some(column) = &self.view.event_time else {
+        // A request stands for a label event: with a separate labels dataset its time is the
+        // labels' time column (as offline), and the view's own event-time name still works.
+        let labels_time = match &self.view.label {
+            Some(crate::LabelSource::Dataset { time, .. }) => Some(time),
+            _ => None,
+        };
+        let Some(column) = labels_time
+            .filter(|t| record.get(t.as_str()).is_some_and(|v| !v.is_null()))
+            .or(self.view.event_time.as_ref())
+        else {
             return Ok(None);
         };
         match record.get(column) {

@@ -185,6 +185,89 @@ fn mistakes_name_the_file_and_the_feature() {
     }
 }
 
+#[test]
+fn request_fields_of_a_labels_dataset_are_checked_against_its_contract() {
+    // Hourly weather per airport; departures are the label events and carry their own
+    // fields (carrier, distance), which the weather dataset does not have.
+    let weather = r#"
+dataset = "weather"
+entity_key = "origin"
+event_time = "time_hour"
+[[columns]]
+name = "origin"
+type = "string"
+[[columns]]
+name = "time_hour"
+type = "timestamp"
+[[columns]]
+name = "wind_speed"
+type = "float"
+"#;
+    let departures = r#"
+dataset = "departures"
+event_time = "sched_dep"
+[[columns]]
+name = "origin"
+type = "string"
+[[columns]]
+name = "sched_dep"
+type = "timestamp"
+[[columns]]
+name = "distance"
+type = "float"
+[[columns]]
+name = "carrier"
+type = "string"
+[[columns]]
+name = "delayed"
+type = "boolean"
+"#;
+    let contracts = BTreeMap::from([
+        (
+            "weather".to_string(),
+            Contract::from_toml(weather, "weather.toml").unwrap(),
+        ),
+        (
+            "departures".to_string(),
+            Contract::from_toml(departures, "departures.toml").unwrap(),
+        ),
+    ]);
+    let view = |features: &str| {
+        FeatureView::from_toml(
+            &format!(
+                "view = \"w\"\ndataset = \"weather\"\n[labels]\ndataset = \"departures\"\ncolumn = \"delayed\"\n{features}"
+            ),
+            "w.toml",
+            &contracts,
+        )
+        .map_err(|e| e.to_string())
+    };
+    let v = view(
+        "[[features]]\nname = \"wind_3h\"\naggregate = \"mean\"\ncolumn = \"wind_speed\"\nwindow = \"3h\"\n\
+         [[features]]\nname = \"distance\"\ncolumn = \"distance\"\n\
+         [[features]]\nname = \"carrier\"\ncolumn = \"carrier\"\nencoding = \"one-hot\"",
+    )
+    .unwrap();
+    let inputs: Vec<&str> = v.inputs.keys().map(String::as_str).collect();
+    assert_eq!(inputs, ["carrier", "distance"]);
+    assert_eq!(v.datasets(), ["weather", "departures"]);
+    // A weather column is not a field of the departures a request stands for.
+    let err = view("[[features]]\nname = \"wind\"\ncolumn = \"wind_speed\"").unwrap_err();
+    assert!(
+        err.contains("dataset 'departures' has no column 'wind_speed'") && err.contains("labels"),
+        "{err}"
+    );
+    // Aggregates still read the view's own dataset.
+    let err = view(
+        "[[features]]\nname = \"d\"\naggregate = \"sum\"\ncolumn = \"distance\"\nwindow = \"1h\"",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("dataset 'weather' has no column 'distance'"),
+        "{err}"
+    );
+}
+
 fn spec() -> ViewSpec {
     let view = parse(VIEW).unwrap();
     ViewSpec::new(
@@ -344,4 +427,62 @@ fn buckets_outside_every_window_are_pruned() {
     // 1h of 1-minute buckets and 1d of 1-hour buckets.
     assert_eq!(state.slots[0].len(), 60);
     assert!(state.slots[1].len() <= 24);
+}
+
+#[test]
+fn latest_value_reads_the_newest_earlier_event_within_the_ttl_or_window() {
+    let view = parse(
+        "ttl = \"1d\"\nlabel = \"fraud\"\n\
+         [[features]]\nname = \"last\"\naggregate = \"last\"\ncolumn = \"amount\"\n\
+         [[features]]\nname = \"last_1h\"\naggregate = \"latest\"\ncolumn = \"amount\"\nwindow = \"1h\"\n\
+         [[features]]\nname = \"sum_1h\"\naggregate = \"sum\"\ncolumn = \"amount\"\nwindow = \"1h\"",
+    )
+    .unwrap();
+    let spec = ViewSpec::new(view, "v1".into(), BTreeMap::new());
+    let plan = &spec.plan;
+    // One latest-value slot without a window, one with 1-minute buckets, one stats slot.
+    assert_eq!(plan.slots.len(), 3);
+    assert!(plan.slots[0].last && plan.slots[1].last && !plan.slots[2].last);
+    let min = 60_000_000i64;
+    let t0 = 1_700_000_000_000_000i64;
+    let mut state = EntityState::new(plan);
+    let amount = |x: Option<f64>| x.map_or(SlotValue::Missing, SlotValue::Number);
+    // Evaluation is always later than every event added (strictly before, as offline).
+    for (t, x) in [(0, Some(5.0)), (10, Some(7.0)), (10, Some(9.0))] {
+        let v = amount(x);
+        state.add(plan, t0 + t * min, &[v, v, v]);
+    }
+    let mut out = Vec::new();
+    // At 20 min: the newest event is the later of the two at 10 min.
+    state.evaluate(plan, t0 + 20 * min, &mut out);
+    assert_eq!(out, vec![Some(9.0), Some(9.0), Some(21.0)]);
+    // An event at 30 min without an amount: at 40 min the latest value is null, not older.
+    state.add(plan, t0 + 30 * min, &[SlotValue::Missing; 3]);
+    state.evaluate(plan, t0 + 40 * min, &mut out);
+    assert_eq!(out, vec![None, None, Some(21.0)]);
+    // Two hours later the 1h window is empty; the unbounded one still reads the newest.
+    let mut later = state.clone();
+    later.add(plan, t0 + 90 * min, &[amount(Some(4.0)); 3]);
+    later.evaluate(plan, t0 + 200 * min, &mut out);
+    assert_eq!(out, vec![Some(4.0), None, Some(0.0)]);
+    // Past the TTL everything reads as empty.
+    later.evaluate(plan, t0 + 90 * min + 86_400_000_001, &mut out);
+    assert_eq!(out[..2], [None, None]);
+    // The online record keeps its format: it round-trips through the same encoding.
+    let record = OnlineRecord {
+        view: "v".into(),
+        version: "v1".into(),
+        entity: "c1".into(),
+        materialized_at_us: 0,
+        state: later.clone(),
+    };
+    let back = OnlineRecord::decode(&record.encode().unwrap()).unwrap();
+    assert_eq!(back.state, later);
+    // A string column has no latest numeric value.
+    let err = parse("[[features]]\nname = \"c\"\naggregate = \"last\"\ncolumn = \"channel\"")
+        .unwrap_err();
+    assert!(
+        err.contains("last needs a numeric or boolean column"),
+        "{err}"
+    );
 }

@@ -85,6 +85,10 @@ pub enum SlotValue {
 pub struct Slot {
     pub column: Option<String>,
     pub distinct: bool,
+    /// A latest-value slot: each bucket's stats hold only its newest event's value (none
+    /// when that value was null), so the online record keeps its format.
+    #[serde(default)]
+    pub last: bool,
     pub bucket_us: i64,
     /// Buckets kept behind the newest one: the longest window on this slot, in buckets.
     pub keep: i64,
@@ -136,17 +140,22 @@ impl AggPlan {
                     bucket_us,
                 } => {
                     let distinct = *agg == Agg::DistinctCount;
+                    let last = *agg == Agg::Last;
                     // A plain event count needs no column; numeric counts count non-null values.
                     let column = column.clone();
                     let buckets = window_us / bucket_us;
                     let slot = match slots.iter().position(|s| {
-                        s.column == column && s.distinct == distinct && s.bucket_us == *bucket_us
+                        s.column == column
+                            && s.distinct == distinct
+                            && s.last == last
+                            && s.bucket_us == *bucket_us
                     }) {
                         Some(i) => i,
                         None => {
                             slots.push(Slot {
                                 column,
                                 distinct,
+                                last,
                                 bucket_us: *bucket_us,
                                 keep: 0,
                             });
@@ -228,14 +237,22 @@ impl EntityState {
             };
             if let Some(b) = newest {
                 b.events += 1;
-                match *value {
-                    SlotValue::Number(x) => b.stats.push(x),
-                    SlotValue::Hash(h) => {
-                        if let Err(pos) = b.distinct.binary_search(&h) {
-                            b.distinct.insert(pos, h);
-                        }
+                if slot.last {
+                    // Events arrive in time order (ties in input order): the newest wins.
+                    b.stats = Stats::default();
+                    if let SlotValue::Number(x) = *value {
+                        b.stats.push(x);
                     }
-                    SlotValue::Missing => {}
+                } else {
+                    match *value {
+                        SlotValue::Number(x) => b.stats.push(x),
+                        SlotValue::Hash(h) => {
+                            if let Err(pos) = b.distinct.binary_search(&h) {
+                                b.distinct.insert(pos, h);
+                            }
+                        }
+                        SlotValue::Missing => {}
+                    }
                 }
             }
             let oldest_needed = index - slot.keep + 1;
@@ -299,6 +316,21 @@ impl EntityState {
         let Some(list) = self.slots.get(slot) else {
             return m;
         };
+        if spec.last {
+            // The newest bucket in the window that saw an event holds the newest event.
+            let unbounded = spec.bucket_us == crate::definition::UNBOUNDED_US;
+            if let Some(b) = list
+                .iter()
+                .rev()
+                .filter(|b| unbounded || b.index <= newest)
+                .take_while(|b| unbounded || b.index >= oldest)
+                .find(|b| b.events > 0)
+            {
+                m.events = b.events;
+                m.stats = b.stats;
+            }
+            return m;
+        }
         // Newest first: buckets are sorted, so the scan stops at the window's old end.
         for b in list
             .iter()
@@ -344,6 +376,8 @@ impl Merged {
             Agg::Max => (s.count > 0).then_some(s.max),
             Agg::Std => (s.count > 1).then(|| (s.m2.max(0.0) / (s.count - 1) as f64).sqrt()),
             Agg::DistinctCount => Some(self.distinct.len() as f64),
+            // A latest-value slot's merge holds the newest event's value alone.
+            Agg::Last => (s.count > 0).then_some(s.mean),
         }
     }
 }
