@@ -16,7 +16,7 @@ mod common;
 
 use common::ROOT;
 
-/// `mlpipe run --project examples/NAME --json` into a fresh store: the store and summary.
+/// `mlpipe run --project examples/<name> --json` into a fresh store: the store and summary.
 fn run_example(dir: &Path, name: &str) -> (PathBuf, Value) {
     let store = dir.join(format!("store-{name}"));
     let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
