@@ -215,18 +215,7 @@ pub fn run(
     }
     let train_w: Vec<f64> = train.iter().map(|&i| weights[i]).collect();
     let valid_y = ds.targets(&valid);
-    let mut trials: Vec<Trial> = Vec::new();
-    for family in families {
-        for params in sample(*family, search.trials, search.seed) {
-            let id = trials.len();
-            trials.push(Trial {
-                id,
-                seed: search.seed.wrapping_mul(1_000_003).wrapping_add(id as u64),
-                params,
-                rungs: Vec::new(),
-            });
-        }
-    }
+    let mut trials = new_trials(families, search);
     let resources = rungs(search);
     let (parallel, threads) = parallelism(search);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -296,18 +285,7 @@ pub fn run(
         });
         last.clear();
         for (id, score, fitted) in results {
-            progress(&format!(
-                "  trial {id} ({}): {} = {} in {:.2}s{}",
-                model::family_name(trials[id].params.family()),
-                metric.name(),
-                score.metric.map_or("n/a".into(), |v| format!("{v:.5}")),
-                score.seconds,
-                score
-                    .error
-                    .as_deref()
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default()
-            ));
+            progress(&trial_line(&trials[id], &score, metric, ""));
             trials[id].rungs.push(score);
             last.push((id, fitted));
         }
@@ -333,15 +311,7 @@ pub fn run(
     }
     let best = alive[0];
     if trials[best].last_metric().is_none() {
-        let why: Vec<String> = trials
-            .iter()
-            .filter_map(|t| t.rungs.last().and_then(|r| r.error.clone()))
-            .take(3)
-            .collect();
-        return Err(TrainError::Fit(format!(
-            "no trial produced a usable model ({})",
-            why.join("; ")
-        )));
+        return Err(no_usable_model(&trials));
     }
     let (model, validation_predictions) = last
         .into_iter()
@@ -362,6 +332,53 @@ pub fn run(
         },
         final_params,
     })
+}
+
+/// Every family's `trials` configurations, numbered, each with its own seed.
+fn new_trials(families: &[Family], search: &Search) -> Vec<Trial> {
+    let mut trials: Vec<Trial> = Vec::new();
+    for family in families {
+        for params in sample(*family, search.trials, search.seed) {
+            let id = trials.len();
+            trials.push(Trial {
+                id,
+                seed: search.seed.wrapping_mul(1_000_003).wrapping_add(id as u64),
+                params,
+                rungs: Vec::new(),
+            });
+        }
+    }
+    trials
+}
+
+/// One trial's progress line: its family, `what` metric value, time and error.
+fn trial_line(trial: &Trial, score: &RungScore, metric: Metric, what: &str) -> String {
+    format!(
+        "  trial {} ({}): {what}{} = {} in {:.2}s{}",
+        trial.id,
+        model::family_name(trial.params.family()),
+        metric.name(),
+        score.metric.map_or("n/a".into(), |v| format!("{v:.5}")),
+        score.seconds,
+        score
+            .error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default()
+    )
+}
+
+/// The error when no trial produced a model, with the first trials' reasons.
+fn no_usable_model(trials: &[Trial]) -> TrainError {
+    let why: Vec<String> = trials
+        .iter()
+        .filter_map(|t| t.rungs.last().and_then(|r| r.error.clone()))
+        .take(3)
+        .collect();
+    TrainError::Fit(format!(
+        "no trial produced a usable model ({})",
+        why.join("; ")
+    ))
 }
 
 /// Whether the search selects by cross-validation: at most [`CV_MAX_ROWS`] train +
@@ -487,18 +504,7 @@ fn run_cv(
     let folds = assign_folds(ds, &rows, k, search.seed);
     let y = ds.targets(&rows);
     let stratified = ds.task != crate::config::Task::Regression;
-    let mut trials: Vec<Trial> = Vec::new();
-    for family in families {
-        for params in sample(*family, search.trials, search.seed) {
-            let id = trials.len();
-            trials.push(Trial {
-                id,
-                seed: search.seed.wrapping_mul(1_000_003).wrapping_add(id as u64),
-                params,
-                rungs: Vec::new(),
-            });
-        }
-    }
+    let mut trials = new_trials(families, search);
     progress(&format!(
         "{} train + validation rows (at most {CV_MAX_ROWS}): {} trial(s) judged by {k}-fold{} cross-validation",
         rows.len(),
@@ -564,18 +570,7 @@ fn run_cv(
     });
     let mut fits: Vec<Option<CvFit>> = Vec::with_capacity(results.len());
     for (id, (score, fit)) in results.into_iter().enumerate() {
-        progress(&format!(
-            "  trial {id} ({}): out-of-fold {} = {} in {:.2}s{}",
-            model::family_name(trials[id].params.family()),
-            metric.name(),
-            score.metric.map_or("n/a".into(), |v| format!("{v:.5}")),
-            score.seconds,
-            score
-                .error
-                .as_deref()
-                .map(|e| format!(" ({e})"))
-                .unwrap_or_default()
-        ));
+        progress(&trial_line(&trials[id], &score, metric, "out-of-fold "));
         trials[id].rungs.push(score);
         fits.push(fit);
     }
@@ -586,15 +581,7 @@ fn run_cv(
         }
     }
     let Some(cv) = fits.get_mut(best).and_then(Option::take) else {
-        let why: Vec<String> = trials
-            .iter()
-            .filter_map(|t| t.rungs.last().and_then(|r| r.error.clone()))
-            .take(3)
-            .collect();
-        return Err(TrainError::Fit(format!(
-            "no trial produced a usable model ({})",
-            why.join("; ")
-        )));
+        return Err(no_usable_model(&trials));
     };
     if trials[best].last_metric().is_none() {
         return Err(TrainError::Fit(
