@@ -81,10 +81,15 @@ pub async fn holdout(store: &Store) -> Result<Vec<HoldoutCheck>> {
         let Some(bundle) = registry::bundle(store, &model, alias.version).await? else {
             continue;
         };
-        let key = format!(
-            "features/{}/v={}/table.parquet",
-            bundle.feature_view, bundle.feature_view_version
-        );
+        // A model over several views trained on its own joined table; one view's model on
+        // the view version's table.
+        let key = match &bundle.training_table {
+            Some(t) => t.key.clone(),
+            None => format!(
+                "features/{}/v={}/table.parquet",
+                bundle.feature_view, bundle.feature_view_version
+            ),
+        };
         let bytes = store.get(&key).await?.bytes;
         let df = ParquetReader::new(std::io::Cursor::new(bytes.to_vec()))
             .finish()
@@ -107,7 +112,10 @@ pub async fn holdout(store: &Store) -> Result<Vec<HoldoutCheck>> {
         let rows: Vec<Vec<Option<f64>>> = (0..df.height())
             .map(|i| cols.iter().map(|c| c[i]).collect())
             .collect();
-        let run = format!("holdout-{}", bundle.feature_view_version);
+        let run = match &bundle.training_table {
+            Some(t) => format!("holdout-{}", &t.sha256[..t.sha256.len().min(16)]),
+            None => format!("holdout-{}", bundle.feature_view_version),
+        };
         let report = drift::check_table(store, &model, &run, &inputs, &rows).await?;
         out.push(HoldoutCheck {
             model: model.clone(),

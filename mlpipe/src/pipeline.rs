@@ -70,11 +70,10 @@ pub async fn push_project(
             .display()
             .to_string();
         let cfg = train::TrainingConfig::from_toml(text, &shown)?;
-        if !views.iter().any(|(v, _)| v.name == cfg.view) {
-            anyhow::bail!(
-                "{shown}: view '{}' is not one of the project's feature views",
-                cfg.view
-            );
+        for name in cfg.views() {
+            if !views.iter().any(|(v, _)| v.name == name) {
+                anyhow::bail!("{shown}: view '{name}' is not one of the project's feature views");
+            }
         }
         // The [drift] table is the drift stage's: checked here, before anything runs on it.
         drift::DriftSettings::from_training_toml(text, &shown)?;

@@ -277,3 +277,500 @@ async fn the_regression_example_runs_end_to_end_with_window_and_latest_value_fea
         );
     }
 }
+
+/// A project whose model reads two feature views about two entities: the departure
+/// airport's weather and the aircraft's recent use, both joined point-in-time onto one set
+/// of label events (departures, which carry both keys).
+fn two_view_project(dir: &Path) {
+    const HOUR: i64 = 3600;
+    let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .timestamp();
+    let at = |s: i64| {
+        chrono::DateTime::from_timestamp(s, 0)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let origins = ["EWR", "JFK", "LGA"];
+    let tails = ["N101", "N202", "N303", "N404", "N505"];
+    let mut weather = String::from("origin,time_hour,wind_speed\n");
+    for h in 0..48i64 {
+        for (o, origin) in origins.iter().enumerate() {
+            if (h + o as i64) % 7 != 3 {
+                let wind = ((h * 13 + o as i64 * 5) % 23) as f64 * 0.7;
+                weather.push_str(&format!("{origin},{},{wind}\n", at(start + h * HOUR)));
+            }
+        }
+    }
+    let mut log = String::from("tailnum,logged_at,hours\n");
+    for k in 0..160i64 {
+        let hours = 0.5 + ((k * 7) % 11) as f64 * 0.4;
+        log.push_str(&format!(
+            "{},{},{hours}\n",
+            tails[(k % 5) as usize],
+            at(start + k * 1070)
+        ));
+    }
+    let mut departures = String::from("origin,tailnum,sched_dep,distance,delayed\n");
+    for k in 0..600i64 {
+        let hour = 2 + (k * 44) / 600;
+        let wind = ((hour * 13 + (k % 3) * 5) % 23) as f64 * 0.7;
+        let busy = (k % 5) < 2;
+        departures.push_str(&format!(
+            "{},{},{},{},{}\n",
+            origins[(k % 3) as usize],
+            tails[((k * 3) % 5) as usize],
+            at(start + hour * HOUR + (k % 7) * 300),
+            200 + (k * 37) % 2400,
+            (wind > 8.0 && busy) || k % 11 == 0,
+        ));
+    }
+    let files = [
+        (
+            "mlpipe.toml",
+            r#"name = "flights"
+features = ["features/airport_weather.toml", "features/aircraft_activity.toml"]
+training = ["training/delays.toml"]
+[datasets.weather]
+contract = "contracts/weather.toml"
+samples = ["data/weather.csv"]
+[datasets.aircraft_log]
+contract = "contracts/aircraft_log.toml"
+samples = ["data/aircraft_log.csv"]
+[datasets.departures]
+contract = "contracts/departures.toml"
+samples = ["data/departures.csv"]
+"#
+            .to_string(),
+        ),
+        (
+            "contracts/weather.toml",
+            r#"dataset = "weather"
+version = 1
+format = "csv"
+entity_key = "origin"
+event_time = "time_hour"
+[[columns]]
+name = "origin"
+type = "string"
+nullable = false
+[[columns]]
+name = "time_hour"
+type = "timestamp"
+nullable = false
+[[columns]]
+name = "wind_speed"
+type = "float"
+"#
+            .to_string(),
+        ),
+        (
+            "contracts/aircraft_log.toml",
+            r#"dataset = "aircraft_log"
+version = 1
+format = "csv"
+entity_key = "tailnum"
+event_time = "logged_at"
+[[columns]]
+name = "tailnum"
+type = "string"
+nullable = false
+[[columns]]
+name = "logged_at"
+type = "timestamp"
+nullable = false
+[[columns]]
+name = "hours"
+type = "float"
+"#
+            .to_string(),
+        ),
+        (
+            "contracts/departures.toml",
+            r#"dataset = "departures"
+version = 1
+format = "csv"
+event_time = "sched_dep"
+[[columns]]
+name = "origin"
+type = "string"
+nullable = false
+[[columns]]
+name = "tailnum"
+type = "string"
+nullable = false
+[[columns]]
+name = "sched_dep"
+type = "timestamp"
+nullable = false
+[[columns]]
+name = "distance"
+type = "float"
+[[columns]]
+name = "delayed"
+type = "boolean"
+nullable = false
+"#
+            .to_string(),
+        ),
+        (
+            "features/airport_weather.toml",
+            r#"view = "airport_weather"
+dataset = "weather"
+ttl = "1d"
+[labels]
+dataset = "departures"
+column = "delayed"
+[[features]]
+name = "wind_3h"
+aggregate = "mean"
+column = "wind_speed"
+window = "3h"
+[[features]]
+name = "wind_last"
+aggregate = "last"
+column = "wind_speed"
+[[features]]
+name = "distance"
+column = "distance"
+log1p = true
+"#
+            .to_string(),
+        ),
+        (
+            "features/aircraft_activity.toml",
+            r#"view = "aircraft_activity"
+dataset = "aircraft_log"
+ttl = "2d"
+[labels]
+dataset = "departures"
+column = "delayed"
+[[features]]
+name = "hours_12h"
+aggregate = "sum"
+column = "hours"
+window = "12h"
+[[features]]
+name = "logs_6h"
+aggregate = "count"
+window = "6h"
+[[features]]
+name = "hours_last"
+aggregate = "last"
+column = "hours"
+"#
+            .to_string(),
+        ),
+        (
+            "training/delays.toml",
+            r#"model = "delays"
+views = ["airport_weather", "aircraft_activity"]
+task = "binary-classification"
+families = ["linear"]
+[search]
+trials = 2
+seed = 3
+reduction_factor = 2
+min_resource = 0.5
+"#
+            .to_string(),
+        ),
+        ("data/weather.csv", weather),
+        ("data/aircraft_log.csv", log),
+        ("data/departures.csv", departures),
+    ];
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_over_two_views_trains_once_and_serves_what_its_joined_table_holds() {
+    use feature_stage::polars::prelude::*;
+
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("flights");
+    two_view_project(&project);
+    let store = dir.path().join("store");
+    let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+        .args(["run", "--json", "--project"])
+        .arg(&project)
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["ok"], true, "{summary}");
+    // Two views, one upload each of their data: one training run for the combination.
+    let outcomes: Vec<&Value> = summary["training"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["model"] == "delays")
+        .collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|t| t["outcome"] == "trained")
+            .count(),
+        1,
+        "{outcomes:#?}"
+    );
+    assert!(
+        outcomes.len() >= 2,
+        "both views' manifests reached training: {outcomes:#?}"
+    );
+    let runs = || {
+        std::fs::read_dir(store.join("runs"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("delays-"))
+            .count()
+    };
+    assert_eq!(runs(), 1, "one run directory per combination");
+    // The same uploads again (every event delivered again): nothing trains twice.
+    let again = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+        .args(["run", "--json", "--project"])
+        .arg(&project)
+        .arg("--store")
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(runs(), 1, "a redelivery trains nothing new");
+    drift_checked(&summary, "delays");
+
+    // The bundle names both views and their versions, and the joined objects.
+    let (bundle, onnx) = champion(&store, "delays");
+    assert_eq!(bundle["format"], 2, "{bundle}");
+    let views: Vec<&str> = bundle["views"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["view"].as_str().unwrap())
+        .collect();
+    assert_eq!(views, ["airport_weather", "aircraft_activity"], "{bundle}");
+    let spec_key = bundle["feature_spec"]["key"].as_str().unwrap();
+    assert!(
+        spec_key.starts_with("models/delays/features/"),
+        "{spec_key}"
+    );
+    let set =
+        features::FeatureSet::from_json(&std::fs::read(store.join(spec_key)).unwrap()).unwrap();
+    let names = common::input_names(&bundle);
+    assert_eq!(set.output_columns(), names);
+    assert!(names.contains(&"wind_last".to_string()) && names.contains(&"hours_12h".to_string()));
+
+    // Requests after the last events, for known and unknown entities of either view.
+    let requests: Vec<Value> = [
+        ("EWR", "N101", "2026-01-03T00:20:00Z", 900.0),
+        ("JFK", "N303", "2026-01-03T02:00:00Z", 300.0),
+        ("LGA", "N505", "2026-01-03T07:59:00Z", 1500.0),
+        ("SFO", "N404", "2026-01-03T01:00:00Z", 700.0),
+        ("EWR", "N999", "2026-01-03T00:30:00Z", 2100.0),
+    ]
+    .iter()
+    .map(|(o, t, at, d)| json!({"origin": o, "tailnum": t, "sched_dep": at, "distance": d}))
+    .collect();
+
+    // Offline: each view evaluated at the requests as label events (the training join).
+    let records: Vec<(String, String, i64, f64)> = requests
+        .iter()
+        .map(|r| {
+            let at = chrono::DateTime::parse_from_rfc3339(r["sched_dep"].as_str().unwrap())
+                .unwrap()
+                .timestamp_micros();
+            (
+                r["origin"].as_str().unwrap().to_string(),
+                r["tailnum"].as_str().unwrap().to_string(),
+                at,
+                r["distance"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let n = records.len();
+    let labels = DataFrame::new(
+        n,
+        vec![
+            Column::new(
+                "origin".into(),
+                records.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "tailnum".into(),
+                records.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "sched_dep".into(),
+                records.iter().map(|r| r.2).collect::<Vec<_>>(),
+            )
+            .cast(&DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(TimeZone::UTC),
+            ))
+            .unwrap(),
+            Column::new(
+                "distance".into(),
+                records.iter().map(|r| r.3).collect::<Vec<_>>(),
+            ),
+            Column::new("delayed".into(), vec![false; n]),
+        ],
+    )
+    .unwrap();
+    let local = storage::Store::local(&store).unwrap();
+    let mut offline = vec![Vec::new(); n];
+    for (spec, v) in set.views.iter().zip(bundle["views"].as_array().unwrap()) {
+        let version = v["version"].as_str().unwrap();
+        let manifest: records::pipeline::FeatureManifest = serde_json::from_slice(
+            &std::fs::read(store.join(format!(
+                "features/{}/v={version}/_manifest.json",
+                spec.view.name
+            )))
+            .unwrap(),
+        )
+        .unwrap();
+        let snapshot = records::pipeline::Snapshot {
+            format: 1,
+            dataset: manifest.snapshot.dataset.clone(),
+            hash: manifest.snapshot.hash.clone(),
+            versions: manifest.snapshot.versions.clone(),
+            contract_lineage: 1,
+            created_at: String::new(),
+        };
+        let as_of =
+            feature_stage::join::as_of_label_events(&spec.view, "requests", "sched_dep", "delayed");
+        let events =
+            feature_stage::load_snapshot(&local, &snapshot, &feature_stage::event_columns(&as_of))
+                .await
+                .unwrap();
+        let t =
+            feature_stage::build_table(&as_of, &events, Some(&labels), Some(&spec.vocabularies))
+                .unwrap();
+        let times = feature_stage::offline::micros(&t.table, "sched_dep").unwrap();
+        for c in &t.columns {
+            let values: Vec<Option<f64>> =
+                t.table.column(c).unwrap().f64().unwrap().iter().collect();
+            for (row, value) in values.iter().enumerate() {
+                let i = records
+                    .iter()
+                    .position(|r| Some(r.2) == times[row])
+                    .unwrap();
+                offline[i].push(*value);
+            }
+        }
+    }
+
+    // Online: every view's record from the online store `mlpipe run` filled.
+    {
+        let backend = online::Backend::open(&format!(
+            "embedded:{}",
+            store.join("_online/features.redb").display()
+        ))
+        .await
+        .unwrap();
+        for (i, r) in requests.iter().enumerate() {
+            let fv = set
+                .online_features(&backend, r.as_object().unwrap(), records[i].2)
+                .await
+                .unwrap();
+            assert_eq!(fv.entity, records[i].0);
+            for (j, name) in names.iter().enumerate() {
+                let (a, b) = (offline[i][j], fv.assembled.values[j]);
+                let same = match (a, b) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                    _ => false,
+                };
+                assert!(same, "request {i}, {name}: offline {a:?}, online {b:?}");
+            }
+        }
+        // An unknown airport and an unknown aircraft read as such.
+        let fv = set
+            .online_features(&backend, requests[4].as_object().unwrap(), records[4].2)
+            .await
+            .unwrap();
+        assert!(fv.assembled.unknown_entity);
+    }
+
+    // /v1 answers with what the model gives on the offline vectors.
+    let width = names.len();
+    let flat: Vec<f32> = offline
+        .iter()
+        .flatten()
+        .map(|v| v.map_or(f32::NAN, |v| v as f32))
+        .collect();
+    let direct = train::export::run_onnx(&onnx, &flat, n, width).unwrap();
+    let (server, url) = common::native_server(&store);
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v1/models/delays/predict"))
+        .json(&json!({ "records": requests }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v1: Value = r.json().await.unwrap();
+    let p = v1["predictions"].as_array().unwrap();
+    for (i, pred) in p.iter().enumerate() {
+        let served = pred["probability"].as_f64().unwrap();
+        let want = f64::from(*direct[i].last().unwrap());
+        assert!(
+            (served - want).abs() <= 1e-5,
+            "request {i}: /v1 {served}, offline {want}: {v1}"
+        );
+        assert_eq!(pred["entity"], records[i].0, "{pred}");
+    }
+    assert_eq!(p[3]["unknown_entity"], true, "an unknown airport: {v1}");
+
+    drop(server); // it holds the embedded online store's lock
+    // Batch inference reads both views the same way: online (the records are after every
+    // materialized event) and point-in-time from the curated data.
+    let input = dir.path().join("requests.jsonl");
+    let lines: Vec<String> = requests.iter().map(|r| r.to_string()).collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    for (mode, extra) in [("online", None), ("point-in-time", Some("--point-in-time"))] {
+        let output = dir.path().join(format!("scored-{mode}.parquet"));
+        let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+            .args(["predict", "--json", "--model", "delays", "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(&output)
+            .args(extra)
+            .arg("--store")
+            .arg(&store)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let df = ParquetReader::new(std::fs::File::open(&output).unwrap())
+            .finish()
+            .unwrap();
+        let scored: Vec<f64> = df
+            .column("probability_true")
+            .unwrap()
+            .cast(&DataType::Float64)
+            .unwrap()
+            .f64()
+            .unwrap()
+            .iter()
+            .map(Option::unwrap)
+            .collect();
+        assert_eq!(scored.len(), n, "{mode}: {df}");
+        for (i, got) in scored.iter().enumerate() {
+            let want = f64::from(*direct[i].last().unwrap());
+            assert!(
+                (got - want).abs() <= 1e-5,
+                "{mode}, request {i}: {got} vs {want}"
+            );
+        }
+    }
+}

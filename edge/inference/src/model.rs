@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use features::ViewSpec;
+use features::FeatureSet;
 use registry::{BUNDLE_FORMAT, Bundle};
 use tract_onnx::prelude::*;
 
@@ -111,8 +111,8 @@ pub struct Prediction {
 pub struct Model {
     pub bundle: Bundle,
     pub task: Task,
-    /// The feature view's spec, when the bundle came with it (needed by `/v1` predict).
-    pub spec: Option<ViewSpec>,
+    /// The feature views' specs, when the bundle came with them (needed by `/v1` predict).
+    pub spec: Option<FeatureSet>,
     /// Decision threshold on the positive-class probability (binary).
     pub threshold: f32,
     /// How the graph takes its inputs.
@@ -137,9 +137,9 @@ pub use contracts::sha256_hex;
 pub fn parse_bundle(bytes: &[u8]) -> Result<Bundle, BundleError> {
     let bundle: Bundle =
         serde_json::from_slice(bytes).map_err(|e| BundleError::Bundle(e.to_string()))?;
-    if bundle.format != BUNDLE_FORMAT {
+    if !bundle.format_supported() {
         return Err(BundleError::Bundle(format!(
-            "format {} is not supported (expected {BUNDLE_FORMAT})",
+            "format {} is not supported (this build reads formats 1 to {BUNDLE_FORMAT})",
             bundle.format
         )));
     }
@@ -219,7 +219,8 @@ fn layout_of(bundle: &Bundle) -> Result<Layout, BundleError> {
 }
 
 impl Model {
-    /// Loads a model from its bundle, ONNX bytes and (optionally) feature-view spec. The ONNX
+    /// Loads a model from its bundle, ONNX bytes and (optionally) feature spec: a view's
+    /// `spec.json` or, for a model over several views, its feature set. The ONNX
     /// and spec bytes must hash to what the bundle records: a model that does not match its
     /// bundle is never served.
     pub fn load(
@@ -261,8 +262,7 @@ impl Model {
                         actual,
                     });
                 }
-                let spec: ViewSpec =
-                    serde_json::from_slice(bytes).map_err(|e| BundleError::Spec(e.to_string()))?;
+                let spec = FeatureSet::from_json(bytes).map_err(BundleError::Spec)?;
                 let columns = spec.output_columns();
                 let names: Vec<String> = bundle.inputs.iter().map(|i| i.name.clone()).collect();
                 if columns != names {

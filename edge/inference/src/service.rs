@@ -660,6 +660,7 @@ pub fn metadata(model: &Model) -> Value {
             "threshold": b.threshold,
             "feature_view": b.feature_view,
             "feature_view_version": b.feature_view_version,
+            "feature_views": b.views(),
             "content_hash": b.content_hash,
             "metrics": b.metrics,
         },
@@ -727,8 +728,7 @@ async fn predict<M: Models, S: OnlineStore>(
         champion
             .spec
             .as_ref()
-            .filter(|spec| !spec.view.entity.is_empty())
-            .and_then(|spec| spec.entity_key(records.first()?.as_object()?).ok())
+            .and_then(|spec| spec.routing_key(records.first()?.as_object()?))
             .unwrap_or_else(|| id.clone())
     })
     .await
@@ -852,7 +852,8 @@ async fn score<S: OnlineStore>(
                 settings.max_future_skew_us / 1_000_000
             )));
         }
-        let fv = features::online_features(online, spec, record, now_us)
+        let fv = spec
+            .online_features(online, record, now_us)
             .await
             .map_err(|e| match e {
                 features::EvalError::Field { .. } => {

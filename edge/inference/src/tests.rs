@@ -61,6 +61,8 @@ fn bundle(onnx: &[u8]) -> Bundle {
         training_run: "r".into(),
         metrics: BTreeMap::new(),
         tags: BTreeMap::new(),
+        views: Vec::new(),
+        training_table: None,
     }
 }
 
@@ -841,4 +843,25 @@ fn every_route_of_the_table_routes_and_nothing_else_does() {
             .status(),
         404
     );
+}
+
+#[test]
+fn a_format_one_bundle_still_loads_and_a_newer_format_is_refused() {
+    let onnx = onnx();
+    let mut v = serde_json::to_value(bundle(&onnx)).unwrap();
+    v["format"] = 1.into();
+    assert!(v.get("views").is_none(), "format 1 has no views list");
+    let m = Model::load(&serde_json::to_vec(&v).unwrap(), &onnx, None).unwrap();
+    assert_eq!(
+        m.bundle.views(),
+        vec![registry::ViewVersion {
+            view: "v".into(),
+            version: "x".into()
+        }]
+    );
+    v["format"] = (registry::BUNDLE_FORMAT + 1).into();
+    let err = Model::load(&serde_json::to_vec(&v).unwrap(), &onnx, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not supported"), "{err}");
 }

@@ -51,23 +51,36 @@ impl Entities {
         if let Some(b) = backend {
             return Ok(Entities::Backend(b));
         }
-        let view = &spec.view.name;
-        let manifest = feature_stage::view_versions(store, view)
-            .await
-            .map_err(|e| BatchError::Features(e.to_string()))?
-            .pop()
-            .ok_or_else(|| BatchError::Features(format!("feature view '{view}' has no version")))?;
-        let part = manifest.online_snapshot.ok_or_else(|| {
-            BatchError::Features(format!(
-                "no online store, and version {} of '{view}' carries no online records: configure an online store",
-                manifest.version
-            ))
-        })?;
-        let bytes = store.get(&part.key).await?.bytes;
-        let records = SnapshotStore::decode(&bytes).map_err(BatchError::Online)?;
+        // Every view's newest records in one snapshot (records are keyed by view).
+        let mut all = Vec::new();
+        let mut keys = Vec::new();
+        for v in spec
+            .views
+            .iter()
+            .filter(|v| !v.plan.is_empty() && !v.view.entity.is_empty())
+        {
+            let view = &v.view.name;
+            let manifest = feature_stage::view_versions(store, view)
+                .await
+                .map_err(|e| BatchError::Features(e.to_string()))?
+                .pop()
+                .ok_or_else(|| {
+                    BatchError::Features(format!("feature view '{view}' has no version"))
+                })?;
+            let part = manifest.online_snapshot.ok_or_else(|| {
+                BatchError::Features(format!(
+                    "no online store, and version {} of '{view}' carries no online records: configure an online store",
+                    manifest.version
+                ))
+            })?;
+            let bytes = store.get(&part.key).await?.bytes;
+            let records = SnapshotStore::decode(&bytes).map_err(BatchError::Online)?;
+            all.extend(records.records().cloned());
+            keys.push(part.key);
+        }
         Ok(Entities::Snapshot {
-            key: part.key,
-            records,
+            key: keys.join(", "),
+            records: SnapshotStore::from_records(all),
         })
     }
 

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use feature_stage::polars::prelude::*;
-use features::{LabelSource, OnlineStore, ViewSpec};
+use features::{FeatureSet, LabelSource, OnlineStore, ViewSpec};
 use inference::Model;
 use serde::Serialize;
 use serde_json::Value;
@@ -267,9 +267,15 @@ pub async fn run<S: OnlineStore>(
         (false, false, Some(_)) => Mode::Online,
         (false, true, Some(_)) => Mode::PointInTime,
     };
-    // Point-in-time: the view's curated history, loaded once (as training loads it).
+    // Point-in-time: each view's curated history, loaded once (as training loads it).
     let history = match (mode, &spec) {
-        (Mode::PointInTime, Some(spec)) => Some(history(store, spec).await?),
+        (Mode::PointInTime, Some(spec)) => {
+            let mut h = Vec::with_capacity(spec.views.len());
+            for view in &spec.views {
+                h.push(history(store, view).await?);
+            }
+            Some(h)
+        }
         _ => None,
     };
     let keys = key_columns(spec.as_ref(), &columns);
@@ -342,11 +348,13 @@ fn missing(wanted: &[String], have: &[String]) -> String {
 
 /// The input's key columns the output repeats: the view's entity columns and event time
 /// when the input has them, and an `id` column if there is one.
-fn key_columns(spec: Option<&ViewSpec>, columns: &[String]) -> Vec<String> {
+fn key_columns(spec: Option<&FeatureSet>, columns: &[String]) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
     if let Some(spec) = spec {
-        keys.extend(spec.view.entity.iter().cloned());
-        keys.extend(spec.view.event_time.iter().cloned());
+        for v in &spec.views {
+            keys.extend(v.view.entity.iter().cloned());
+        }
+        keys.extend(spec.first().view.event_time.iter().cloned());
     }
     keys.push("id".into());
     let mut out = Vec::new();
@@ -398,10 +406,10 @@ fn vectors_of(
     (rows, x)
 }
 
-/// Raw records against the online state, as `/v1` computes them; a record older than its
-/// entity's last materialized event is refused.
+/// Raw records against the online state, as `/v1` computes them (each view's entity record);
+/// a record older than an entity's last materialized event is refused.
 async fn online_vectors<S: OnlineStore>(
-    spec: &ViewSpec,
+    spec: &FeatureSet,
     online: &S,
     chunk: &[Row],
     now_us: i64,
@@ -422,22 +430,21 @@ async fn online_vectors<S: OnlineStore>(
                 continue;
             }
         };
-        let record = if spec.view.entity.is_empty() || spec.plan.is_empty() {
-            None
-        } else {
-            let entity = match spec.entity_key(&row.fields) {
-                Ok(k) => k,
-                Err(e) => {
-                    refused.push(field(e)?);
-                    continue;
-                }
-            };
-            online.read(&spec.view.name, &entity).await?
+        let found = match spec.lookup(online, &row.fields).await {
+            Ok(found) => found,
+            Err(e) => {
+                refused.push(field(e)?);
+                continue;
+            }
         };
-        if let Some(last) = record.as_ref().and_then(|r| r.state.last_event_us)
+        let latest = found
+            .iter()
+            .filter_map(|(_, r)| r.as_ref()?.state.last_event_us)
+            .max();
+        if let Some(last) = latest
             && at < last
         {
-            let column = spec.view.event_time.clone().unwrap_or_default();
+            let column = spec.first().view.event_time.clone().unwrap_or_default();
             refused.push(row.error(
                 file,
                 &column,
@@ -448,7 +455,7 @@ async fn online_vectors<S: OnlineStore>(
             ));
             continue;
         }
-        match spec.evaluate(&row.fields, record.as_ref().map(|r| &r.state), at) {
+        match spec.evaluate(&row.fields, &found, at) {
             Ok(a) => {
                 x.extend(a.model_input());
                 rows.push(row.clone());
@@ -484,27 +491,34 @@ async fn history(store: &Store, spec: &ViewSpec) -> Result<DataFrame, BatchError
 
 /// The label column point-in-time queries carry (the join needs one; it is not read).
 const QUERY_LABEL: &str = "__mlpipe_query";
+/// The column of the queries' times.
+const QUERY_TIME: &str = "__mlpipe_time";
 
-/// Raw records point-in-time: the records become the label events of the training join.
+/// Raw records point-in-time: the records become the label events of the training join,
+/// each view evaluated from its own dataset's history (`histories`, in view order).
 fn pit_vectors(
-    spec: &ViewSpec,
-    history: &DataFrame,
+    spec: &FeatureSet,
+    histories: &[DataFrame],
     chunk: &[Row],
     file: &str,
     refused: &mut Vec<RowError>,
 ) -> Result<(Vec<Row>, Vec<f32>), BatchError> {
-    let Some(time) = spec.view.event_time.clone() else {
+    let first = spec.first();
+    let Some(time) = first.view.event_time.clone() else {
         return Err(BatchError::Usage(format!(
             "view '{}' has no event time: point-in-time needs one",
-            spec.view.name
+            first.view.name
         )));
     };
-    // Validate first, as online scoring would: entity key and event time.
+    // Validate first, as online scoring would: every view's entity key and the event time.
     let mut rows: Vec<Row> = Vec::with_capacity(chunk.len());
     let mut times = Vec::with_capacity(chunk.len());
     for row in chunk {
         let checked = spec
-            .entity_key(&row.fields)
+            .views
+            .iter()
+            .filter(|v| !v.view.entity.is_empty())
+            .try_for_each(|v| v.entity_key(&row.fields).map(|_| ()))
             .and_then(|_| spec.event_time_us(&row.fields));
         match checked {
             Ok(Some(t)) => {
@@ -525,35 +539,46 @@ fn pit_vectors(
     if rows.is_empty() {
         return Ok((rows, Vec::new()));
     }
-    let queries = input::frame(&rows, &[QUERY_LABEL])
+    // Each record's time as the label view reads it (its own event time, or a labels
+    // dataset's time column), in one column every view joins on.
+    let mut queries = input::frame(&rows, &[QUERY_LABEL])
         .map_err(|e| BatchError::Features(format!("the records as a table: {e}")))?;
-    let mut view = spec.view.clone();
-    view.label = Some(LabelSource::Dataset {
-        dataset: file.to_string(),
-        entity: view.entity.clone(),
-        time: time.clone(),
-        column: QUERY_LABEL.into(),
-    });
-    let table =
-        feature_stage::build_table(&view, history, Some(&queries), Some(&spec.vocabularies))
-            .map_err(|e| BatchError::Features(e.to_string()))?;
-    // The table is in time order (stable, as here): put it back in input order.
+    let times_error = |e: PolarsError| BatchError::Features(format!("the records' times: {e}"));
+    let at = Column::new(QUERY_TIME.into(), times.clone())
+        .cast(&DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        ))
+        .map_err(times_error)?;
+    queries.with_column(at).map_err(times_error)?;
+    // The tables are in time order (stable, as here): put them back in input order.
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| times[i]);
-    let columns = spec.output_columns();
-    let width = columns.len();
+    let width = spec.output_columns().len();
     let mut sorted = vec![0f32; rows.len() * width];
-    for (j, name) in columns.iter().enumerate() {
-        let c = table
-            .table
-            .column(name)
-            .and_then(|c| c.cast(&DataType::Float64))
-            .map_err(|e| BatchError::Features(format!("feature '{name}': {e}")))?;
-        let values = c
-            .f64()
-            .map_err(|e| BatchError::Features(format!("feature '{name}': {e}")))?;
-        for (k, v) in values.iter().enumerate() {
-            sorted[k * width + j] = v.map_or(f32::NAN, |v| v as f32);
+    let mut offset = 0;
+    for (view_spec, history) in spec.views.iter().zip(histories) {
+        let view = as_of_queries(&view_spec.view, QUERY_TIME);
+        let table = feature_stage::build_table(
+            &view,
+            history,
+            Some(&queries),
+            Some(&view_spec.vocabularies),
+        )
+        .map_err(|e| BatchError::Features(format!("view '{}': {e}", view.name)))?;
+        for name in view_spec.output_columns() {
+            let c = table
+                .table
+                .column(&name)
+                .and_then(|c| c.cast(&DataType::Float64))
+                .map_err(|e| BatchError::Features(format!("feature '{name}': {e}")))?;
+            let values = c
+                .f64()
+                .map_err(|e| BatchError::Features(format!("feature '{name}': {e}")))?;
+            for (k, v) in values.iter().enumerate() {
+                sorted[k * width + offset] = v.map_or(f32::NAN, |v| v as f32);
+            }
+            offset += 1;
         }
     }
     let mut x = vec![0f32; rows.len() * width];
@@ -561,6 +586,18 @@ fn pit_vectors(
         x[i * width..(i + 1) * width].copy_from_slice(&sorted[k * width..(k + 1) * width]);
     }
     Ok((rows, x))
+}
+
+/// `view` with the records as its label events, at their time column `time`.
+fn as_of_queries(view: &features::FeatureView, time: &str) -> features::FeatureView {
+    let mut view = view.clone();
+    view.label = Some(LabelSource::Dataset {
+        dataset: "records".into(),
+        entity: view.entity.clone(),
+        time: time.to_string(),
+        column: QUERY_LABEL.into(),
+    });
+    view
 }
 
 mod output {

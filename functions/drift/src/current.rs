@@ -32,8 +32,17 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn from_spec(spec: &ViewSpec) -> Layout {
+    /// The layout of every view a model reads, in view order.
+    pub fn from_set(set: &features::FeatureSet) -> Layout {
         let mut layout = Layout::default();
+        for spec in &set.views {
+            layout.add_view(spec);
+        }
+        layout
+    }
+
+    fn add_view(&mut self, spec: &ViewSpec) {
+        let layout = self;
         for f in spec.view.features.iter().filter(|f| f.output) {
             match &f.kind {
                 FeatureKind::Encoded { encoding, .. } => {
@@ -57,7 +66,6 @@ impl Layout {
                 _ => layout.numeric.push(f.name.clone()),
             }
         }
-        layout
     }
 
     /// The reference's raw category counts of `feature` in the model's buckets: the

@@ -366,12 +366,12 @@ async fn champion(store: &Store, model: &str) -> Result<Option<Champion>, DriftE
     }
     let settings = settings(store, model).await?;
     let spec_bytes = store.get(&bundle.feature_spec.key).await?.bytes;
-    let spec: features::ViewSpec =
-        serde_json::from_slice(&spec_bytes).map_err(|e| DriftError::Invalid {
+    let spec =
+        features::FeatureSet::from_json(&spec_bytes).map_err(|message| DriftError::Invalid {
             key: bundle.feature_spec.key.clone(),
-            message: e.to_string(),
+            message,
         })?;
-    let layout = current::Layout::from_spec(&spec);
+    let layout = current::Layout::from_set(&spec);
     let profile_key = bundle.reference_profile.key.clone();
     let profile = store.get(&profile_key).await?.bytes;
     let reference = reference::read_profile(&profile, &profile_key)?;
@@ -817,6 +817,8 @@ mod tests {
             training_run: "r".into(),
             metrics: BTreeMap::new(),
             tags: BTreeMap::new(),
+            joined_views: Vec::new(),
+            training_table: None,
         };
         let reg = registry::register(&store, "m", b"onnx", new).await.unwrap();
         registry::move_alias(

@@ -11,6 +11,7 @@
 //! `_manifest.json`; and the profile at `features/<view>/profiles/<sha256>.parquet`.
 
 pub mod definitions;
+pub mod join;
 pub mod offline;
 pub mod profile;
 
@@ -32,6 +33,7 @@ use records::pipeline::{
 use serde::Serialize;
 use storage::{Created, StorageError, Store};
 
+pub use join::{JoinedTable, joined_table};
 pub use offline::{OfflineTable, build_table};
 
 /// Online records larger than this in total are not also written as one `online.bin` blob.

@@ -679,17 +679,26 @@ pub async fn publish_models(
             .ok_or_else(|| {
                 PublishError::Missing(format!("model '{model}' has no version {}", alias.version))
             })?;
-        // An imported model has no feature view: nothing online to publish for it.
-        if !bundle.feature_view.is_empty() {
-            out.push(
-                publish_online(
-                    store,
-                    &bundle.feature_view,
-                    &bundle.feature_view_version,
-                    edge,
-                )
-                .await?,
-            );
+        // Every view the model reads (none for an imported model), except a view that
+        // keeps no online state (plain rows: nothing to look up).
+        for v in bundle.views() {
+            let manifest_key = records::keys::feature_manifest(&v.view, &v.version);
+            let keeps_state = match store.get_opt(&manifest_key).await? {
+                Some(o) => {
+                    serde_json::from_slice::<records::pipeline::FeatureManifest>(&o.bytes)
+                        .map_err(|e| PublishError::Invalid {
+                            key: manifest_key.clone(),
+                            message: e.to_string(),
+                        })?
+                        .online
+                        .records
+                        > 0
+                }
+                None => true,
+            };
+            if keeps_state {
+                out.push(publish_online(store, &v.view, &v.version, edge).await?);
+            }
         }
         out.push(publish_champion(store, model, edge).await?);
         if store.head(&records::keys::traffic(model)).await?.is_some() {

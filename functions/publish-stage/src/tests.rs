@@ -59,6 +59,8 @@ async fn registered(store: &Store) -> u64 {
         training_run: "r".into(),
         metrics: BTreeMap::new(),
         tags: BTreeMap::new(),
+        joined_views: Vec::new(),
+        training_table: None,
     };
     let reg = registry::register(store, "m", b"onnx bytes", new)
         .await

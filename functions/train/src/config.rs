@@ -144,7 +144,9 @@ impl Default for Promotion {
 #[serde(deny_unknown_fields)]
 struct TrainingFile {
     model: String,
-    view: String,
+    view: Option<String>,
+    /// Several views: the first provides the label events, the others are joined onto them.
+    views: Option<Vec<String>>,
     task: Option<Task>,
     #[serde(default)]
     families: Vec<Family>,
@@ -193,8 +195,11 @@ fn bootstrap() -> usize {
 pub struct TrainingConfig {
     /// Registry name of the model.
     pub model: String,
-    /// The feature view whose training table is used.
+    /// The feature view whose label events (and split) the model trains on.
     pub view: String,
+    /// Further views joined point-in-time onto those label events, in input order.
+    #[serde(default)]
+    pub join: Vec<String>,
     /// `None`: inferred from the label when training starts.
     pub task: Option<Task>,
     pub families: Vec<Family>,
@@ -234,6 +239,31 @@ impl TrainingConfig {
                 ),
             ));
         }
+        let (view, join) = match (raw.view, raw.views) {
+            (Some(v), None) => (v, Vec::new()),
+            (None, Some(vs)) if !vs.is_empty() => {
+                let mut vs = vs.into_iter();
+                let first = vs.next().unwrap_or_default();
+                (first, vs.collect())
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "views",
+                    "give either view (one) or views (several), not both".into(),
+                ));
+            }
+            (None, _) => {
+                return Err(invalid(
+                    "view",
+                    "name the feature view to train on (view = \"...\"), or several (views = [...], the first providing the labels)".into(),
+                ));
+            }
+        };
+        for (i, v) in std::iter::once(&view).chain(&join).enumerate() {
+            if std::iter::once(&view).chain(&join).take(i).any(|w| w == v) {
+                return Err(invalid("views", format!("view '{v}' is listed twice")));
+            }
+        }
         let families = if raw.families.is_empty() {
             vec![Family::Gbm, Family::Linear]
         } else {
@@ -270,7 +300,8 @@ impl TrainingConfig {
         }
         Ok(TrainingConfig {
             model: raw.model,
-            view: raw.view,
+            view,
+            join,
             task: raw.task,
             families,
             metric: raw.metric,
@@ -282,6 +313,11 @@ impl TrainingConfig {
             class_weight: raw.class_weight,
             positive_class: raw.positive_class,
         })
+    }
+
+    /// Every view the model reads, label view first.
+    pub fn views(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.view.as_str()).chain(self.join.iter().map(String::as_str))
     }
 
     /// The metric to optimise for `task`.
@@ -326,6 +362,18 @@ min_improvement = 0.005
     }
 
     #[test]
+    fn several_views_name_the_label_view_first() {
+        let c = TrainingConfig::from_toml(
+            "model = \"m\"\nviews = [\"departures\", \"aircraft\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.view, "departures");
+        assert_eq!(c.join, vec!["aircraft".to_string()]);
+        assert_eq!(c.views().collect::<Vec<_>>(), ["departures", "aircraft"]);
+    }
+
+    #[test]
     fn defaults_and_mistakes() {
         let c = TrainingConfig::from_toml("model = \"m\"\nview = \"v\"\n", "t.toml").unwrap();
         assert_eq!(c.families, vec![Family::Gbm, Family::Linear]);
@@ -346,6 +394,12 @@ min_improvement = 0.005
                 "not in [0, 1]",
             ),
             ("model = \"m\"\nview = \"v\"\nsurprise = 1", "unknown field"),
+            ("model = \"m\"", "name the feature view"),
+            (
+                "model = \"m\"\nview = \"v\"\nviews = [\"v\", \"w\"]",
+                "not both",
+            ),
+            ("model = \"m\"\nviews = [\"v\", \"v\"]", "listed twice"),
             (
                 "model = \"m\"\nview = \"v\"\nfamilies = [\"svm\"]",
                 "unknown variant",

@@ -6,7 +6,6 @@
 //! version); a finished run is not repeated, and registration is idempotent by content hash.
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,6 +21,7 @@ use crate::config::TrainingConfig;
 use crate::data::{Dataset, Split};
 use crate::evaluate::{self, Outputs};
 use crate::export;
+use crate::inputs::{self, Resolved, TrainingSet};
 use crate::mlflow::{self, MlflowRun};
 use crate::model::{family_name, task_name};
 use crate::pipeline::{self, Candidate};
@@ -252,7 +252,7 @@ async fn handle_inner(
         let manifest = read_manifest(store, key).await?;
         let mut out = Vec::new();
         for (cfg, hash) in current_configs(store).await? {
-            if cfg.view != view {
+            if !cfg.views().any(|v| v == view) {
                 continue;
             }
             if !cfg.train_on_new_features {
@@ -262,7 +262,23 @@ async fn handle_inner(
                 });
                 continue;
             }
-            out.push(train_version(store, &cfg, &hash, &manifest, key, job).await?);
+            // One view: this version. Several: the current version of each, once every
+            // view is computed from its newest data (one run per combination).
+            let set = if cfg.join.is_empty() {
+                TrainingSet::single(manifest.clone())
+            } else {
+                match inputs::current_set(store, &cfg).await? {
+                    Resolved::Ready(set) => *set,
+                    Resolved::Waiting(reason) => {
+                        out.push(TrainOutcome::Skipped {
+                            model: cfg.model.clone(),
+                            reason,
+                        });
+                        continue;
+                    }
+                }
+            };
+            out.push(train_version(store, &cfg, &hash, &set, key, job).await?);
         }
         return Ok(out);
     }
@@ -280,8 +296,8 @@ async fn handle_inner(
     )))
 }
 
-/// Trains `req.model` on the feature version of its view built from `req.snapshot` (or
-/// the newest).
+/// Trains `req.model` on the feature version of its (label) view built from `req.snapshot`
+/// (or the newest), with the newest version of any view joined onto it.
 pub async fn retrain(
     store: &Store,
     req: &RetrainRequest,
@@ -314,7 +330,11 @@ pub async fn retrain(
             TrainError::Config(format!("view '{}' has no feature version yet", cfg.view))
         })?,
     };
-    train_version(store, &cfg, &hash, &manifest, trigger, job).await
+    let set = TrainingSet {
+        label: manifest,
+        joined: inputs::joined_versions(store, &cfg).await?,
+    };
+    train_version(store, &cfg, &hash, &set, trigger, job).await
 }
 
 /// The run id of training `config_hash` on `feature_version` with this code.
@@ -330,28 +350,9 @@ pub async fn load_dataset(
     cfg: &TrainingConfig,
     manifest: &FeatureManifest,
 ) -> Result<Dataset, TrainError> {
-    let label = manifest.label.clone().ok_or_else(|| {
-        TrainError::Config(format!(
-            "feature view '{}' has no label, so it cannot train '{}'",
-            manifest.view, cfg.model
-        ))
-    })?;
-    let obj = store.get(&manifest.table.key).await?;
-    let df = ParquetReader::new(Cursor::new(obj.bytes.as_ref()))
-        .finish()
-        .map_err(|e| TrainError::Record {
-            key: manifest.table.key.clone(),
-            message: e.to_string(),
-        })?;
-    let split = df.column(SPLIT_COLUMN).is_ok().then_some(SPLIT_COLUMN);
-    Dataset::from_frame(
-        &df,
-        &manifest.features,
-        &label,
-        split,
-        cfg.task,
-        cfg.positive_class.as_deref(),
-    )
+    inputs::load(store, cfg, &TrainingSet::single(manifest.clone()))
+        .await
+        .map(|(ds, _)| ds)
 }
 
 fn rows_per_split(ds: &Dataset) -> BTreeMap<String, u64> {
@@ -509,16 +510,17 @@ pub fn promotion_decision(
     }
 }
 
-/// Trains `cfg` on one feature version: the whole job.
+/// Trains `cfg` on one feature version (or one combination of view versions): the whole job.
 pub async fn train_version(
     store: &Store,
     cfg: &TrainingConfig,
     config_hash: &str,
-    manifest: &FeatureManifest,
+    set: &TrainingSet,
     trigger: &str,
     job: &JobConfig,
 ) -> Result<TrainOutcome, TrainError> {
-    let run = run_id(&cfg.model, config_hash, &manifest.version);
+    let manifest = &set.label;
+    let run = run_id(&cfg.model, config_hash, &set.version());
     if let Some(prev) = tracking::read_run(store, &run).await?
         && prev.status == "finished"
     {
@@ -533,8 +535,8 @@ pub async fn train_version(
         status: "running".into(),
         model: cfg.model.clone(),
         view: manifest.view.clone(),
-        feature_version: manifest.version.clone(),
-        dataset_snapshot: format!("{}@{}", manifest.snapshot.dataset, manifest.snapshot.hash),
+        feature_version: set.version(),
+        dataset_snapshot: set.snapshots(),
         trigger: trigger.into(),
         config_hash: config_hash.into(),
         code_version: CODE_VERSION.into(),
@@ -560,7 +562,7 @@ pub async fn train_version(
     };
     tracking::write_run(store, &record).await?;
     let start_ms = chrono::Utc::now().timestamp_millis();
-    match train_and_register(store, cfg, manifest, &mut record, job).await {
+    match train_and_register(store, cfg, set, &mut record, job).await {
         Ok(outcome) => {
             record.status = "finished".into();
             record.finished_at = Some(now());
@@ -589,19 +591,21 @@ pub async fn train_version(
 async fn train_and_register(
     store: &Store,
     cfg: &TrainingConfig,
-    manifest: &FeatureManifest,
+    set: &TrainingSet,
     record: &mut TrainingRun,
     job: &JobConfig,
 ) -> Result<TrainOutcome, TrainError> {
+    let manifest = &set.label;
     let started = Instant::now();
-    let ds = Arc::new(load_dataset(store, cfg, manifest).await?);
+    let (ds, joined) = inputs::load(store, cfg, set).await?;
+    let ds = Arc::new(ds);
     record
         .timings_s
         .insert("load_s".into(), started.elapsed().as_secs_f64());
     record.task = Some(task_name(ds.task).into());
     record.metric = Some(cfg.metric_for(ds.task).name().into());
     record.rows = rows_per_split(&ds);
-    tracing::info!(model = %cfg.model, view = %manifest.view, version = %manifest.version, rows = ds.n_rows(), features = ds.n_features(), task = task_name(ds.task), "training");
+    tracing::info!(model = %cfg.model, view = %manifest.view, version = %set.version(), rows = ds.n_rows(), features = ds.n_features(), task = task_name(ds.task), "training");
     let (ds2, cfg2) = (ds.clone(), cfg.clone());
     let model_name = cfg.model.clone();
     let cand = tokio::task::spawn_blocking(move || {
@@ -643,6 +647,24 @@ async fn train_and_register(
         serde_json::to_string(&cand.importance.iter().take(20).collect::<Vec<_>>())
             .unwrap_or_default(),
     );
+    // One view: its spec and profile. Several: the joined feature set, table and profile.
+    let (feature_spec, reference_profile, training_table) = match &joined {
+        None => (
+            registry::ObjectRef {
+                key: manifest.spec.key.clone(),
+                sha256: manifest.spec.sha256.clone(),
+            },
+            registry::ObjectRef {
+                key: manifest.profile.key.clone(),
+                sha256: manifest.profile.sha256.clone(),
+            },
+            None,
+        ),
+        Some(j) => {
+            let o = inputs::write_joined(store, &cfg.model, j).await?;
+            (o.spec, o.profile, Some(o.table))
+        }
+    };
     let new = registry::NewVersion {
         task: task_name(cand.task).into(),
         family: family_name(cand.params.family()).into(),
@@ -659,18 +681,21 @@ async fn train_and_register(
         threshold: cand.threshold,
         feature_view: manifest.view.clone(),
         feature_view_version: manifest.version.clone(),
-        feature_spec: registry::ObjectRef {
-            key: manifest.spec.key.clone(),
-            sha256: manifest.spec.sha256.clone(),
-        },
+        feature_spec,
         dataset_snapshot: record.dataset_snapshot.clone(),
-        reference_profile: registry::ObjectRef {
-            key: manifest.profile.key.clone(),
-            sha256: manifest.profile.sha256.clone(),
-        },
+        reference_profile,
         training_run: run.clone(),
         metrics,
         tags,
+        joined_views: set
+            .joined
+            .iter()
+            .map(|m| registry::ViewVersion {
+                view: m.view.clone(),
+                version: m.version.clone(),
+            })
+            .collect(),
+        training_table,
     };
     let registered = registry::register(store, &cfg.model, &cand.onnx, new).await?;
     let bundle = registered.bundle().clone();

@@ -14,6 +14,7 @@ pub mod data;
 pub mod evaluate;
 pub mod export;
 pub mod gbm;
+pub mod inputs;
 pub mod job;
 /// The metrics live in their own crate (the drift stage computes live metrics with them).
 pub use model_metrics as metrics;
@@ -46,6 +47,8 @@ pub enum TrainError {
     Record { key: String, message: String },
     #[error("MLflow: {0}")]
     Mlflow(String),
+    #[error("features: {0}")]
+    Features(feature_stage::FeatureStageError),
 }
 
 impl stage::StageError for TrainError {
@@ -54,6 +57,7 @@ impl stage::StageError for TrainError {
         match self {
             TrainError::Store(e) => e.is_retryable(),
             TrainError::Registry(e) => e.is_retryable(),
+            TrainError::Features(e) => e.is_retryable(),
             _ => false,
         }
     }

@@ -846,6 +846,8 @@ pub async fn add_challenger(store: &Path) -> (u64, u64) {
         training_run: bundle.training_run,
         metrics: bundle.metrics,
         tags: bundle.tags,
+        joined_views: Vec::new(),
+        training_table: None,
     };
     let challenger = registry::register(&s, "fraud", &onnx, new)
         .await

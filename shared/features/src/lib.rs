@@ -8,12 +8,14 @@
 //! - [`spec`]: a view version's spec (definition + vocabularies) and the pure request-time
 //!   evaluator.
 //! - [`online`]: the online-store trait, the record format and the in-memory snapshot store.
+//! - [`set`]: what a model reads: one or several view specs, joined in order.
 //!
 //! Invariant: no polars, no I/O, no async runtime; this crate builds for wasm32 so the edge
 //! evaluates exactly what training saw.
 
 pub mod definition;
 pub mod online;
+pub mod set;
 pub mod spec;
 pub mod window;
 
@@ -22,6 +24,7 @@ pub use definition::{
     UNBOUNDED_US,
 };
 pub use online::{FeatureVector, OnlineRecord, OnlineStore, SnapshotStore, online_features};
+pub use set::FeatureSet;
 pub use spec::{Assembled, KEY_SEPARATOR, ViewSpec};
 pub use window::{AggPlan, EntityState, SlotValue, entity_pass};
 

@@ -486,3 +486,87 @@ fn latest_value_reads_the_newest_earlier_event_within_the_ttl_or_window() {
         "{err}"
     );
 }
+
+#[test]
+fn a_feature_set_joins_views_by_their_own_entities_in_order() {
+    use crate::FeatureSet;
+    let card = spec();
+    let mut view = parse(
+        "entity = \"channel\"\n[[features]]\nname = \"per_channel_1h\"\naggregate = \"count\"\nwindow = \"1h\"\n",
+    )
+    .unwrap();
+    view.name = "w".into();
+    let channel = ViewSpec::new(view, "w1".into(), BTreeMap::new());
+    let set = FeatureSet {
+        views: vec![card.clone(), channel.clone()],
+    };
+    set.check().unwrap();
+    assert_eq!(
+        FeatureSet::from_json(&serde_json::to_vec(&set).unwrap()).unwrap(),
+        set
+    );
+    // One view's spec.json reads as a set of one.
+    assert_eq!(
+        FeatureSet::from_json(&serde_json::to_vec(&card).unwrap())
+            .unwrap()
+            .views,
+        vec![card.clone()]
+    );
+    let mut columns = card.output_columns();
+    columns.push("per_channel_1h".into());
+    assert_eq!(set.output_columns(), columns);
+    // The same view twice produces every column twice: refused.
+    let mut twice = card.clone();
+    twice.view.name = "v2".into();
+    let err = FeatureSet {
+        views: vec![card.clone(), twice],
+    }
+    .check()
+    .unwrap_err();
+    assert!(err.contains("both produce the column"), "{err}");
+    assert!(FeatureSet::from_json(br#"{"views": []}"#).is_err());
+
+    // Each view reads its own entity's record.
+    let mut web = EntityState::new(&channel.plan);
+    web.add(&channel.plan, 5 * H, &[SlotValue::Missing]);
+    web.add(&channel.plan, 5 * H + H / 2, &[SlotValue::Missing]);
+    let record = |view: &str, entity: &str, state: EntityState| OnlineRecord {
+        view: view.into(),
+        version: "x".into(),
+        entity: entity.into(),
+        materialized_at_us: 5 * H,
+        state,
+    };
+    let req = request(json!({"card": "c1", "channel": "web", "amount": 10.0}));
+    let store = SnapshotStore::from_records([record("w", "web", web.clone())]);
+    let fv = ready_now(set.online_features(&store, &req, 6 * H)).unwrap();
+    assert_eq!(fv.entity, "c1", "the first entity key names the request");
+    assert_eq!(fv.assembled.values.last(), Some(&Some(1.0)));
+    assert!(fv.assembled.unknown_entity, "no record of card c1");
+    assert_eq!(set.routing_key(&req).as_deref(), Some("c1"));
+    let mut c1 = EntityState::new(&card.plan);
+    c1.add(
+        &card.plan,
+        5 * H,
+        &[SlotValue::Missing, SlotValue::Number(1.5)],
+    );
+    let store = SnapshotStore::from_records([record("w", "web", web), record("v", "c1", c1)]);
+    let fv = ready_now(set.online_features(&store, &req, 6 * H)).unwrap();
+    assert!(!fv.assembled.unknown_entity);
+    assert_eq!(fv.record_version.as_deref(), Some("x+x"));
+    // A request without the second view's entity key names the field.
+    let req = request(json!({"card": "c1", "amount": 10.0}));
+    let err = ready_now(set.online_features(&store, &req, 6 * H)).unwrap_err();
+    assert!(err.to_string().contains("channel"), "{err}");
+}
+
+/// Polls a future that never waits (the snapshot store answers at once).
+fn ready_now<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the snapshot store never waits"),
+    }
+}

@@ -413,6 +413,8 @@ pub fn prepare(file: &str, bytes: &[u8], opts: &Options) -> Result<Prepared, Imp
         },
         training_run: String::new(),
         metrics: BTreeMap::new(),
+        joined_views: Vec::new(),
+        training_table: None,
         tags: BTreeMap::from([
             (
                 "imported_from".to_string(),
@@ -602,6 +604,8 @@ fn check(onnx: &[u8], v: &NewVersion) -> Result<inference::Model, ImportError> {
         training_run: String::new(),
         metrics: BTreeMap::new(),
         tags: v.tags.clone(),
+        views: Vec::new(),
+        training_table: None,
     };
     let json = serde_json::to_vec(&bundle).map_err(|e| ImportError::Load(e.to_string()))?;
     inference::Model::load(&json, onnx, None).map_err(|e| ImportError::Load(e.to_string()))

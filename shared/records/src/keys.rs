@@ -233,6 +233,13 @@ pub fn version_key(model: &str, version: u64, file: &str) -> String {
     format!("{MODELS}{model}/{version}/{file}")
 }
 
+/// `models/<model>/features/<sha256>.<ext>`: what a model over several feature views reads
+/// (its feature set, training table and reference profile), addressed by content so a
+/// retried training run writes the same objects.
+pub fn model_features_object(model: &str, sha256: &str, ext: &str) -> String {
+    format!("{MODELS}{model}/features/{sha256}.{ext}")
+}
+
 pub fn alias_key(model: &str, alias: &str) -> String {
     format!("{MODELS}{model}/aliases/{alias}.json")
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub const BUNDLE_FORMAT: u32 = 1;
+/// The bundle format this code writes. Format 1 (one feature view, no `views` list) is still
+/// read: [`Bundle::views`] fills the list from its single view.
+pub const BUNDLE_FORMAT: u32 = 2;
 
 /// One model input, in order.
 ///
@@ -35,6 +37,13 @@ impl Input {
     }
 }
 
+/// One feature view version a model reads, in the order its columns enter the model input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewVersion {
+    pub view: String,
+    pub version: String,
+}
+
 /// An object a bundle refers to, pinned by its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRef {
@@ -62,9 +71,11 @@ pub struct Bundle {
     pub classes: Vec<String>,
     /// Decision threshold on the positive-class probability (binary classification).
     pub threshold: Option<f64>,
+    /// The view whose label events the model trained on (the first of [`Bundle::views`]).
     pub feature_view: String,
     pub feature_view_version: String,
-    /// The feature-view spec serving evaluates.
+    /// What serving evaluates: the view's `spec.json`, or for a model over several views a
+    /// feature set (`{"views": [spec, ...]}`, `features::FeatureSet`) under the model.
     pub feature_spec: ObjectRef,
     pub dataset_snapshot: String,
     pub reference_profile: ObjectRef,
@@ -73,6 +84,35 @@ pub struct Bundle {
     /// Free-form extra facts (hyperparameters, code version, ...).
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Every view version the model reads, label view first (format 2; empty in format 1,
+    /// whose one view is `feature_view`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub views: Vec<ViewVersion>,
+    /// The table the model was trained and tested on when it is not the label view's own
+    /// (a model over several views); the holdout check reads its test split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_table: Option<ObjectRef>,
+}
+
+impl Bundle {
+    /// Every view version the model reads, label view first (none for an imported model).
+    pub fn views(&self) -> Vec<ViewVersion> {
+        if !self.views.is_empty() {
+            return self.views.clone();
+        }
+        if self.feature_view.is_empty() {
+            return Vec::new();
+        }
+        vec![ViewVersion {
+            view: self.feature_view.clone(),
+            version: self.feature_view_version.clone(),
+        }]
+    }
+
+    /// Whether this code reads the bundle's format.
+    pub fn format_supported(&self) -> bool {
+        (1..=BUNDLE_FORMAT).contains(&self.format)
+    }
 }
 
 /// What a caller registers; the registry assigns the version and fills the rest.
@@ -91,6 +131,9 @@ pub struct NewVersion {
     pub training_run: String,
     pub metrics: BTreeMap<String, f64>,
     pub tags: BTreeMap<String, String>,
+    /// Every view version after the first, for a model over several views.
+    pub joined_views: Vec<ViewVersion>,
+    pub training_table: Option<ObjectRef>,
 }
 
 /// `models/<name>/aliases/<alias>.json`.

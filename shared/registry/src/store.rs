@@ -160,6 +160,16 @@ pub async fn register(
         inputs: new.inputs,
         classes: new.classes,
         threshold: new.threshold,
+        views: if new.joined_views.is_empty() {
+            Vec::new()
+        } else {
+            std::iter::once(ViewVersion {
+                view: new.feature_view.clone(),
+                version: new.feature_view_version.clone(),
+            })
+            .chain(new.joined_views)
+            .collect()
+        },
         feature_view: new.feature_view,
         feature_view_version: new.feature_view_version,
         feature_spec: new.feature_spec,
@@ -168,6 +178,7 @@ pub async fn register(
         training_run: new.training_run,
         metrics: new.metrics,
         tags: new.tags,
+        training_table: new.training_table,
     };
     store
         .put_if_absent(

@@ -30,6 +30,8 @@ fn new_version(run: &str) -> NewVersion {
         training_run: run.into(),
         metrics: BTreeMap::from([("roc_auc".to_string(), 0.9)]),
         tags: BTreeMap::new(),
+        joined_views: Vec::new(),
+        training_table: None,
     }
 }
 
