@@ -31,6 +31,11 @@ impl Edge for Recorder {
 }
 
 async fn registered(store: &Store) -> u64 {
+    registered_with(store, Vec::new()).await
+}
+
+/// Registers a champion of `m` over view `v@abc` and, after it, `joined`.
+async fn registered_with(store: &Store, joined: Vec<registry::ViewVersion>) -> u64 {
     store
         .put("features/v/v=abc/spec.json", b"{\"spec\":1}".to_vec())
         .await
@@ -59,7 +64,7 @@ async fn registered(store: &Store) -> u64 {
         training_run: "r".into(),
         metrics: BTreeMap::new(),
         tags: BTreeMap::new(),
-        joined_views: Vec::new(),
+        joined_views: joined,
         training_table: None,
     };
     let reg = registry::register(store, "m", b"onnx bytes", new)
@@ -163,6 +168,48 @@ async fn online_records_become_edge_entries() {
     ));
     let err = publish_online(&store, "v", "zzz", &edge).await.unwrap_err();
     assert!(err.to_string().contains("online.bin"), "{err}");
+}
+
+#[tokio::test]
+async fn a_champion_over_two_views_publishes_both_views_records() {
+    let store = Store::memory();
+    registered_with(
+        &store,
+        vec![registry::ViewVersion {
+            view: "w".into(),
+            version: "def".into(),
+        }],
+    )
+    .await;
+    let mut other = record("k1", 3);
+    other.view = "w".into();
+    other.version = "def".into();
+    for (view, version, r) in [("v", "abc", record("c1", 5)), ("w", "def", other)] {
+        store
+            .put(
+                &online_blob_key(view, version),
+                SnapshotStore::from_records([r]).encode().unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let edge = Recorder::default();
+    let out = publish_models(&store, &["m".to_string()], &edge)
+        .await
+        .unwrap();
+    assert_eq!(
+        out.len(),
+        3,
+        "two views' records, then the champion: {out:?}"
+    );
+    let keys: Vec<String> = edge
+        .entries
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert_eq!(keys, vec!["v/c1".to_string(), "w/k1".to_string()]);
 }
 
 /// A stand-in for Cloudflare's KV bulk endpoint that checks what a real one checks.
