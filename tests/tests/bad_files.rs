@@ -26,15 +26,28 @@ type = "string"
 "#;
 
 async fn store() -> Store {
+    store_under(CONTRACT).await
+}
+
+async fn store_under(contract: &str) -> Store {
     let store = Store::memory();
-    let c = Contract::from_toml(CONTRACT, "tx.toml").unwrap();
-    publish_contract(&store, &c, CONTRACT).await.unwrap();
+    let c = Contract::from_toml(contract, "tx.toml").unwrap();
+    publish_contract(&store, &c, contract).await.unwrap();
     store
 }
 
 /// Ingests `bytes` as `name`; returns the error and checks what must hold for every refusal.
 async fn refuse(name: &str, bytes: Vec<u8>) -> (String, String) {
-    let store = store().await;
+    refuse_in(store().await, name, bytes).await
+}
+
+/// [`refuse`] under the sample contract with a `[limits]` table added.
+async fn refuse_over_limit(limits: &str, name: &str, bytes: Vec<u8>) -> (String, String) {
+    let contract = format!("{CONTRACT}\n[limits]\n{limits}\n");
+    refuse_in(store_under(&contract).await, name, bytes).await
+}
+
+async fn refuse_in(store: Store, name: &str, bytes: Vec<u8>) -> (String, String) {
     let key = zones::raw("tx", name);
     store.put(&key, bytes.clone()).await.unwrap();
     let err = ingest::ingest_object(&store, &key)
@@ -233,4 +246,123 @@ async fn missing_contract_is_reported_not_retried() {
         .unwrap_err();
     assert!(matches!(err, IngestError::NoContract { .. }), "{err}");
     assert!(!err.is_retryable());
+}
+
+// --- Hostile files: each limit is checked before the work it protects, and each ends in a
+// quarantine report (checked by `refuse_in`), never a crash or an out-of-memory.
+
+/// An object over `max_file_bytes` is refused from its metadata: not one byte is downloaded.
+#[tokio::test]
+async fn a_file_over_the_size_limit_is_refused_unread() {
+    let store = store_under(&format!("{CONTRACT}\n[limits]\nmax_file_bytes = 1000\n")).await;
+    let key = zones::raw("tx", "big.csv");
+    let mut body = b"id,amount,note\n".to_vec();
+    while body.len() < 5000 {
+        body.extend_from_slice(b"1,2.0,padding padding padding\n");
+    }
+    store.put(&key, body).await.unwrap();
+    let faults = std::sync::Arc::new(storage::Faults::none());
+    let watched = store.with_faults(faults.clone());
+    let err = ingest::ingest_object(&watched, &key).await.unwrap_err();
+    assert!(!err.is_retryable());
+    assert!(
+        err.to_string().contains("limits.max_file_bytes") && err.to_string().contains(&key),
+        "{err}"
+    );
+    let reads: Vec<_> = faults
+        .operations()
+        .into_iter()
+        .filter(|(op, k)| *op == storage::Op::Get && *k == key)
+        .collect();
+    assert!(reads.is_empty(), "the object was downloaded: {reads:?}");
+    let reports = store.list("quarantine/tx/_errors/").await.unwrap();
+    assert_eq!(reports.len(), 1);
+}
+
+/// A header of 200,000 columns is counted on the bytes, before the parser builds a column
+/// for each.
+#[tokio::test]
+async fn a_csv_header_wider_than_the_limit_is_refused_before_parsing() {
+    let mut header: Vec<String> = vec!["id".into(), "amount".into(), "note".into()];
+    header.extend((0..200_000).map(|i| format!("c{i}")));
+    let body = format!("{}\n1,2.0,x\n", header.join(",")).into_bytes();
+    let (rule, msg) = refuse_over_limit("max_columns = 50", "wide.csv", body).await;
+    assert_eq!(rule, "max_columns");
+    assert!(msg.contains("200003 columns"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_csv_with_more_rows_than_the_limit_is_refused() {
+    let body = b"id,amount,note\n1,1.0,a\n2,2.0,b\n3,3.0,c\n4,4.0,d\n".to_vec();
+    let (rule, msg) = refuse_over_limit("max_rows = 3", "long.csv", body).await;
+    assert_eq!(rule, "max_rows");
+    assert!(msg.contains("limits.max_rows"), "{msg}");
+}
+
+/// 100,000 nested arrays would take a recursive parser past its stack; the depth is checked
+/// on the bytes first.
+#[tokio::test]
+async fn deeply_nested_json_lines_are_refused_before_parsing() {
+    let mut body =
+        b"{\"id\": 1, \"amount\": 2.0, \"note\": \"ok\"}\n{\"id\": 2, \"amount\": 1.0, \"note\": "
+            .to_vec();
+    body.extend(std::iter::repeat_n(b'[', 100_000));
+    body.extend(std::iter::repeat_n(b']', 100_000));
+    body.extend_from_slice(b"}\n");
+    let (rule, msg) = refuse("deep.jsonl", body).await;
+    assert_eq!(rule, "max_nesting_depth");
+    assert!(msg.contains("line 2") && msg.contains("17 levels"), "{msg}");
+}
+
+/// Every row naming new keys would make the parser a column for each.
+#[tokio::test]
+async fn json_lines_with_unbounded_distinct_keys_are_refused_before_parsing() {
+    let mut body = Vec::new();
+    for i in 0..20_000 {
+        body.extend(format!("{{\"id\": {i}, \"amount\": 1.0, \"k{i}\": 1}}\n").bytes());
+    }
+    let (rule, msg) = refuse_over_limit("max_columns = 50", "keys.jsonl", body).await;
+    assert_eq!(rule, "max_columns");
+    assert!(
+        msg.contains("distinct keys") && msg.contains("line 49"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn json_lines_with_more_rows_than_the_limit_are_refused() {
+    let body = b"{\"id\": 1, \"amount\": 1.0}\n{\"id\": 2, \"amount\": 1.0}\n{\"id\": 3, \"amount\": 1.0}\n".to_vec();
+    let (rule, _) = refuse_over_limit("max_rows = 2", "long.jsonl", body).await;
+    assert_eq!(rule, "max_rows");
+}
+
+/// A small Parquet file that declares much more data than it holds on disk (a million
+/// zeros compress to almost nothing) is refused from its footer: rows, row groups and the
+/// declared uncompressed size, each before a page is decoded.
+#[tokio::test]
+async fn parquet_footers_over_the_limits_are_refused_before_decoding() {
+    use ingest::polars::prelude::*;
+    let n = 1_000_000usize;
+    let mut df = df!(
+        "id" => vec![0i64; n],
+        "amount" => vec![0f64; n],
+        "note" => vec!["z"; n],
+    )
+    .unwrap();
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_row_group_size(Some(10_000))
+        .finish(&mut df)
+        .unwrap();
+    assert!(bytes.len() < 1_000_000, "{} bytes on disk", bytes.len());
+    for (limit, rule) in [
+        ("max_rows = 999999", "max_rows"),
+        ("max_row_groups = 99", "max_row_groups"),
+        ("max_decoded_bytes = 4000000", "max_decoded_bytes"),
+    ] {
+        let (got, msg) = refuse_over_limit(limit, "zeros.parquet", bytes.clone()).await;
+        assert_eq!(got, rule, "{msg}");
+        assert!(msg.contains("footer") || rule == "max_rows", "{msg}");
+    }
 }

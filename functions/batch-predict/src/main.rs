@@ -25,13 +25,13 @@ use storage::Store;
 )]
 struct Args {
     /// The pipeline store, e.g. s3://my-bucket or file:///data/store.
-    #[arg(long, env = "MLPIPE_STORE")]
+    #[arg(long, env = "MLPIPE_STORE", hide_env_values = true)]
     store: String,
     /// The uploaded input that triggered the job (batch-input/<model>/<file>).
     #[arg(long, env = "MLPIPE_TRIGGER_KEY")]
     key: String,
     /// The online store raw records are scored against (e.g. dynamodb://table?region=...).
-    #[arg(long, env = "MLPIPE_ONLINE_STORE")]
+    #[arg(long, env = "MLPIPE_ONLINE_STORE", hide_env_values = true)]
     online: Option<String>,
 }
 

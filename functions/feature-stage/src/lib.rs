@@ -430,7 +430,20 @@ pub async fn materialize(
         labels_snapshot.map_or(&b""[..], |s| s.hash.as_bytes()),
     ]);
     let manifest_key = zones::feature_manifest(&view.name, &version);
-    if store.head(&manifest_key).await?.is_some() {
+    // Order of writes: the parts, the manifest (the commit; readers and the next stage see
+    // the version only from here), then the online store, then `_online.json`. A delivery
+    // that finds the manifest but not the marker died in between (or its online write
+    // failed): it writes the same records again (same version, same materialization time;
+    // writes are idempotent) and the marker, and commits nothing new.
+    let online_marker = zones::feature_file(&view.name, &version, ONLINE_MARKER);
+    let wants_online = config.online.is_some() && view.has_state();
+    let committed: Option<FeatureManifest> = match store.get_opt(&manifest_key).await? {
+        Some(obj) => Some(serde_json::from_slice(&obj.bytes).map_err(|e| {
+            FeatureStageError::Data(format!("'{manifest_key}' is not a feature manifest: {e}"))
+        })?),
+        None => None,
+    };
+    if committed.is_some() && (!wants_online || store.head(&online_marker).await?.is_some()) {
         return Ok(ViewOutcome::AlreadyDone {
             view: view.name.clone(),
             version,
@@ -454,6 +467,23 @@ pub async fn materialize(
     .await
     .map_err(|e| FeatureStageError::Data(format!("feature computation panicked: {e}")))??;
     timings.insert("compute".to_string(), t.elapsed().as_millis() as u64);
+
+    if let Some(manifest) = committed {
+        let materialized_at_us =
+            chrono::DateTime::parse_from_rfc3339(&manifest.online.materialized_at)
+                .map(|d| d.timestamp_micros())
+                .map_err(|e| {
+                    FeatureStageError::Data(format!(
+                        "'{manifest_key}': online.materialized_at is not a time: {e}"
+                    ))
+                })?;
+        let records = online_records(view, &version, offline.states, materialized_at_us);
+        finish_online(store, config, &online_marker, &records).await?;
+        return Ok(ViewOutcome::AlreadyDone {
+            view: view.name.clone(),
+            version,
+        });
+    }
 
     let t = Instant::now();
     let spec = ViewSpec::new(view.clone(), version.clone(), offline.vocabularies.clone());
@@ -492,18 +522,10 @@ pub async fn materialize(
 
     // Online: every entity's state after its last event.
     let t = Instant::now();
+    // Whole microseconds of a time that survives RFC 3339 and back (a resumed delivery
+    // rebuilds the records with the manifest's time).
     let materialized_at_us = chrono::Utc::now().timestamp_micros();
-    let records: Vec<OnlineRecord> = offline
-        .states
-        .into_iter()
-        .map(|(entity, state)| OnlineRecord {
-            view: view.name.clone(),
-            version: version.clone(),
-            entity,
-            materialized_at_us,
-            state,
-        })
-        .collect();
+    let records = online_records(view, &version, offline.states, materialized_at_us);
     let entities = records.len() as u64;
     let mut online_snapshot = None;
     if view.has_state() {
@@ -520,12 +542,8 @@ pub async fn materialize(
             );
         }
     }
-    let mut written = 0;
-    if let Some(backend) = &config.online
-        && view.has_state()
-    {
-        written = backend.write(&records).await? as u64;
-    }
+    // What the online store receives after the commit (below); `_online.json` confirms it.
+    let written = if wants_online { entities } else { 0 };
     timings.insert("online".to_string(), t.elapsed().as_millis() as u64);
 
     let manifest = FeatureManifest {
@@ -577,6 +595,9 @@ pub async fn materialize(
             version,
         });
     }
+    if wants_online {
+        finish_online(store, config, &online_marker, &records).await?;
+    }
     Ok(ViewOutcome::Committed {
         view: view.name.clone(),
         version,
@@ -585,6 +606,51 @@ pub async fn materialize(
         entities,
         online_written: written,
     })
+}
+
+/// The marker written beside a committed version once the online store holds its records.
+pub const ONLINE_MARKER: &str = "_online.json";
+
+/// Each entity's online record of one version.
+fn online_records(
+    view: &FeatureView,
+    version: &str,
+    states: Vec<(String, features::EntityState)>,
+    materialized_at_us: i64,
+) -> Vec<OnlineRecord> {
+    states
+        .into_iter()
+        .map(|(entity, state)| OnlineRecord {
+            view: view.name.clone(),
+            version: version.to_string(),
+            entity,
+            materialized_at_us,
+            state,
+        })
+        .collect()
+}
+
+/// Writes a committed version's records to the online store, then the marker that says so.
+async fn finish_online(
+    store: &Store,
+    config: &Config,
+    marker: &str,
+    records: &[OnlineRecord],
+) -> Result<(), FeatureStageError> {
+    let Some(backend) = &config.online else {
+        return Ok(());
+    };
+    let written = backend.write(records).await? as u64;
+    let body = serde_json::json!({
+        "backend": backend.describe(),
+        "records": records.len(),
+        "written": written,
+        "at": now_rfc3339(),
+    });
+    store
+        .put(marker, serde_json::to_vec_pretty(&body).unwrap_or_default())
+        .await?;
+    Ok(())
 }
 
 /// The committed versions of a view, oldest first.

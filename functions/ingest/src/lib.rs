@@ -171,8 +171,34 @@ pub async fn ingest_object(store: &Store, key: &str) -> Result<IngestOutcome, In
         .to_string();
     let (contract, pointer) = definitions::current_contract(store, &dataset).await?;
     let t0 = Instant::now();
-    let object = store.get(key).await?;
-    let sha = contracts::sha256_hex(&object.bytes);
+    let contract_ref = ContractRef {
+        hash: pointer.hash.clone(),
+        version: pointer.version,
+        lineage: pointer.lineage,
+    };
+    // The size limit is checked from the object's metadata before a byte is downloaded, and
+    // the content hash is computed as the bytes arrive.
+    let (object, sha) = match store
+        .get_bounded(key, contract.limits.max_file_bytes)
+        .await?
+    {
+        storage::Bounded::Read { object, sha256 } => (object, sha256),
+        storage::Bounded::TooLarge { info } => {
+            // Never read, so named by what identifies this upload instead of its content.
+            let version = short_hash(&[
+                b"ingest/too-large",
+                key.as_bytes(),
+                info.etag.as_deref().unwrap_or_default().as_bytes(),
+                info.size.to_string().as_bytes(),
+                contract.hash().as_bytes(),
+            ]);
+            let error = FileError::TooLarge {
+                size: info.size,
+                limit: contract.limits.max_file_bytes,
+            };
+            return Err(refuse_file(store, &dataset, &version, key, &contract_ref, error).await);
+        }
+    };
     let version = short_hash(&[b"ingest/v1", sha.as_bytes(), contract.hash().as_bytes()]);
     let manifest_key = zones::curated_manifest(&dataset, &version);
     if store.head(&manifest_key).await?.is_some() {
@@ -190,11 +216,6 @@ pub async fn ingest_object(store: &Store, key: &str) -> Result<IngestOutcome, In
         size: object.info.size,
         sha256: sha,
         format: String::new(),
-    };
-    let contract_ref = ContractRef {
-        hash: pointer.hash.clone(),
-        version: pointer.version,
-        lineage: pointer.lineage,
     };
 
     let t1 = Instant::now();
@@ -391,6 +412,13 @@ pub(crate) fn validate_and_encode(
             check_ms += t.elapsed().as_millis() as u64;
             first_row += outcome.rows_read;
             rows_read += outcome.rows_read;
+            if rows_read > contract.limits.max_rows {
+                return Ok(Err(FileError::TooManyRows {
+                    rows: rows_read,
+                    limit: contract.limits.max_rows,
+                    counted_all: false,
+                }));
+            }
             let t = Instant::now();
             if outcome.valid.height() > 0 {
                 writer.write_batch(&outcome.valid)?;

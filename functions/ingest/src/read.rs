@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use contracts::{Contract, ExtraColumns, FileFormat};
+use contracts::{Contract, ExtraColumns, FileFormat, Limits};
 use polars::prelude::*;
 
 /// Why a whole file was refused. Each message says what was found and what was expected.
@@ -36,6 +36,37 @@ pub enum FileError {
     ExtraColumns { extra: Vec<String> },
     #[error("{count} columns; the contract's limit is {limit} (limits.max_columns)")]
     TooManyColumns { count: usize, limit: usize },
+    #[error(
+        "more than {limit} distinct keys in the JSON Lines objects (the {nth}th new one, {key:?}, on line {line}); the contract's limit is {limit} (limits.max_columns)"
+    )]
+    TooManyKeys {
+        limit: usize,
+        nth: usize,
+        key: String,
+        line: usize,
+    },
+    #[error("{rows} rows{at_least}; the contract's limit is {limit} (limits.max_rows)", at_least = if *counted_all { "" } else { " or more" })]
+    TooManyRows {
+        rows: u64,
+        limit: u64,
+        counted_all: bool,
+    },
+    #[error(
+        "the Parquet footer declares {count} row groups; the contract's limit is {limit} (limits.max_row_groups)"
+    )]
+    TooManyRowGroups { count: u64, limit: u64 },
+    #[error(
+        "the Parquet footer declares {size} bytes of uncompressed data; the contract's limit is {limit} bytes (limits.max_decoded_bytes)"
+    )]
+    TooLargeDecoded { size: u64, limit: u64 },
+    #[error(
+        "a value nested {depth} levels deep on line {line}; the contract's limit is {limit} (limits.max_nesting_depth)"
+    )]
+    TooDeep {
+        line: usize,
+        depth: usize,
+        limit: usize,
+    },
 }
 
 impl FileError {
@@ -50,7 +81,11 @@ impl FileError {
             FileError::Malformed { .. } => "malformed",
             FileError::MissingColumns { .. } => "missing_columns",
             FileError::ExtraColumns { .. } => "extra_columns",
-            FileError::TooManyColumns { .. } => "max_columns",
+            FileError::TooManyColumns { .. } | FileError::TooManyKeys { .. } => "max_columns",
+            FileError::TooManyRows { .. } => "max_rows",
+            FileError::TooManyRowGroups { .. } => "max_row_groups",
+            FileError::TooLargeDecoded { .. } => "max_decoded_bytes",
+            FileError::TooDeep { .. } => "max_nesting_depth",
         }
     }
 }
@@ -93,8 +128,10 @@ pub fn decode<'a>(
         })?;
     let chunks = match format {
         FileFormat::Csv => read_csv(bytes, key, contract)?,
-        FileFormat::Jsonl => Chunks::frame(read_jsonl(bytes)?),
-        FileFormat::Parquet | FileFormat::Auto => Chunks::frame(read_parquet(bytes)?),
+        FileFormat::Jsonl => Chunks::frame(read_jsonl(bytes, &contract.limits)?),
+        FileFormat::Parquet | FileFormat::Auto => {
+            Chunks::frame(read_parquet(bytes, &contract.limits)?)
+        }
     };
     let header: Vec<String> = chunks
         .first
@@ -310,6 +347,13 @@ fn read_csv<'a>(bytes: &'a [u8], key: &str, contract: &Contract) -> Result<Chunk
         quote: opts.quote as u8,
         comment_prefix: opts.comment_prefix.clone(),
     };
+    let columns = header_columns(bytes, &parser, opts.skip_rows);
+    if columns > contract.limits.max_columns {
+        return Err(FileError::TooManyColumns {
+            count: columns,
+            limit: contract.limits.max_columns,
+        });
+    }
     let mut ranges = split_rows(bytes, parser.quote, CHUNK_BYTES).into_iter();
     let first = ranges.next().unwrap_or(0..bytes.len());
     let head = parser
@@ -325,6 +369,45 @@ fn read_csv<'a>(bytes: &'a [u8], key: &str, contract: &Contract) -> Result<Chunk
             parser,
         }),
     })
+}
+
+/// The number of fields in the first record (the header, when there is one) after
+/// `skip_rows` lines and any comment lines, counted on the bytes: a header of a million
+/// columns is refused before the parser allocates a column for each.
+fn header_columns(bytes: &[u8], parser: &CsvParser, skip_rows: usize) -> usize {
+    let mut rest = bytes;
+    let mut skipped = 0;
+    loop {
+        let line_end = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        let is_comment = parser
+            .comment_prefix
+            .as_deref()
+            .is_some_and(|p| rest.starts_with(p.as_bytes()));
+        if skipped < skip_rows || is_comment {
+            skipped += usize::from(!is_comment);
+            rest = &rest[line_end..];
+            if rest.is_empty() {
+                return 0;
+            }
+            continue;
+        }
+        break;
+    }
+    let mut fields = 1;
+    let mut in_quote = false;
+    for &b in rest {
+        if b == parser.quote {
+            in_quote = !in_quote;
+        } else if !in_quote && b == parser.delimiter {
+            fields += 1;
+        } else if !in_quote && b == b'\n' {
+            break;
+        }
+    }
+    fields
 }
 
 /// Splits CSV bytes into ranges of whole records of about `target` bytes each, never inside
@@ -367,9 +450,10 @@ pub fn split_rows(bytes: &[u8], quote: u8, target: usize) -> Vec<std::ops::Range
     ranges
 }
 
-fn read_jsonl(bytes: &[u8]) -> Result<DataFrame, FileError> {
+fn read_jsonl(bytes: &[u8], limits: &Limits) -> Result<DataFrame, FileError> {
     let bytes = strip_bom(bytes);
     check_text(bytes, "jsonl")?;
+    scan_jsonl(bytes, limits)?;
     JsonReader::new(Cursor::new(bytes))
         .with_json_format(JsonFormat::JsonLines)
         .infer_schema_len(None)
@@ -380,13 +464,143 @@ fn read_jsonl(bytes: &[u8]) -> Result<DataFrame, FileError> {
         })
 }
 
-fn read_parquet(bytes: &[u8]) -> Result<DataFrame, FileError> {
-    ParquetReader::new(Cursor::new(bytes))
-        .finish()
-        .map_err(|e| FileError::Malformed {
-            format: "parquet",
-            message: e.to_string(),
+/// Checks JSON Lines text against the limits without building any value: nesting depth,
+/// distinct top-level keys (the columns the parser would create) and rows. One pass over
+/// the bytes; memory bounded by the distinct keys it allows.
+pub(crate) fn scan_jsonl(bytes: &[u8], limits: &Limits) -> Result<(), FileError> {
+    let mut keys: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+    let (mut depth, mut line, mut rows) = (0usize, 1usize, 0u64);
+    let mut line_has_value = false;
+    let mut i = 0;
+    // The last string closed at depth 1 (a key if a ':' follows it).
+    let mut last_string: Option<&[u8]> = None;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'"' => {
+                let start = i + 1;
+                let mut j = start;
+                while j < bytes.len() && bytes[j] != b'"' {
+                    j += if bytes[j] == b'\\' { 2 } else { 1 };
+                }
+                let end = j.min(bytes.len());
+                last_string = (depth == 1).then(|| &bytes[start..end]);
+                line_has_value = true;
+                i = end + 1;
+                continue;
+            }
+            b':' => {
+                if let Some(key) = last_string.take()
+                    && keys.insert(key)
+                    && keys.len() > limits.max_columns
+                {
+                    return Err(FileError::TooManyKeys {
+                        limit: limits.max_columns,
+                        nth: keys.len(),
+                        key: String::from_utf8_lossy(&key[..key.len().min(80)]).into_owned(),
+                        line,
+                    });
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                line_has_value = true;
+                if depth > limits.max_nesting_depth {
+                    return Err(FileError::TooDeep {
+                        line,
+                        depth,
+                        limit: limits.max_nesting_depth,
+                    });
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'\n' => {
+                if line_has_value {
+                    rows += 1;
+                    if rows > limits.max_rows {
+                        return Err(FileError::TooManyRows {
+                            rows,
+                            limit: limits.max_rows,
+                            counted_all: false,
+                        });
+                    }
+                }
+                line += 1;
+                line_has_value = false;
+                // A broken line does not carry its depth into the next (the parser reports it).
+                depth = 0;
+            }
+            b' ' | b'\t' | b'\r' | b',' => {}
+            _ => line_has_value = true,
+        }
+        if b != b'"' && !b.is_ascii_whitespace() && b != b':' {
+            last_string = None;
+        }
+        i += 1;
+    }
+    if line_has_value && rows + 1 > limits.max_rows {
+        return Err(FileError::TooManyRows {
+            rows: rows + 1,
+            limit: limits.max_rows,
+            counted_all: true,
+        });
+    }
+    Ok(())
+}
+
+/// Reads a Parquet file after checking its footer (columns, rows, row groups and declared
+/// uncompressed size) against the limits, so a file that would expand past them is refused
+/// before a page is decoded.
+fn read_parquet(bytes: &[u8], limits: &Limits) -> Result<DataFrame, FileError> {
+    let malformed = |e: PolarsError| FileError::Malformed {
+        format: "parquet",
+        message: e.to_string(),
+    };
+    let mut reader = ParquetReader::new(Cursor::new(bytes));
+    let columns = reader.schema().map_err(malformed)?.len();
+    if columns > limits.max_columns {
+        return Err(FileError::TooManyColumns {
+            count: columns,
+            limit: limits.max_columns,
+        });
+    }
+    let metadata = reader.get_metadata().map_err(malformed)?;
+    let rows = metadata.num_rows as u64;
+    if rows > limits.max_rows {
+        return Err(FileError::TooManyRows {
+            rows,
+            limit: limits.max_rows,
+            counted_all: true,
+        });
+    }
+    let groups = metadata.row_groups.len() as u64;
+    if groups > limits.max_row_groups {
+        return Err(FileError::TooManyRowGroups {
+            count: groups,
+            limit: limits.max_row_groups,
+        });
+    }
+    // Both the row groups' totals and their column chunks' sizes, as a file may declare
+    // either inconsistently.
+    let declared: u64 = metadata
+        .row_groups
+        .iter()
+        .map(|g| {
+            let columns: u64 = g
+                .parquet_columns()
+                .iter()
+                .map(|c| c.uncompressed_size().max(0) as u64)
+                .sum();
+            columns.max(g.total_byte_size() as u64)
         })
+        .sum();
+    if declared > limits.max_decoded_bytes {
+        return Err(FileError::TooLargeDecoded {
+            size: declared,
+            limit: limits.max_decoded_bytes,
+        });
+    }
+    reader.finish().map_err(malformed)
 }
 
 #[cfg(test)]
@@ -420,6 +634,104 @@ mod tests {
             }
             prop_assert_eq!(parsed, rows.len());
         }
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_columns: 3,
+            max_rows: 4,
+            max_nesting_depth: 3,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn json_lines_are_checked_for_depth_keys_and_rows_before_parsing() {
+        let ok = b"{\"a\": 1, \"b\": [1, {\"x\": \"}\"}]}\n{\"a\": \"q:\\\"\", \"c\": null}\n";
+        // `x` is nested (not a column), the string "}" and the escaped quote do not count.
+        assert_eq!(scan_jsonl(ok, &limits()), Ok(()));
+        let deep = b"{\"a\": 1}\n{\"a\": [[[1]]]}\n";
+        assert_eq!(
+            scan_jsonl(deep, &limits()),
+            Err(FileError::TooDeep {
+                line: 2,
+                depth: 4,
+                limit: 3
+            })
+        );
+        let keys = b"{\"a\": 1, \"b\": 2}\n{\"c\": 1, \"d\": 2}\n";
+        let err = scan_jsonl(keys, &limits()).unwrap_err();
+        assert_eq!(err.rule(), "max_columns");
+        assert!(
+            err.to_string().contains("\"d\"") && err.to_string().contains("line 2"),
+            "{err}"
+        );
+        let rows = b"{}\n{}\n\n{}\n{}\n{}";
+        assert_eq!(
+            scan_jsonl(rows, &limits()),
+            Err(FileError::TooManyRows {
+                rows: 5,
+                limit: 4,
+                counted_all: true
+            })
+        );
+        assert_eq!(scan_jsonl(b"{}\n{}\n\n{}\n{}\n", &limits()), Ok(()));
+    }
+
+    #[test]
+    fn csv_header_fields_are_counted_before_parsing() {
+        let parser = CsvParser {
+            delimiter: b',',
+            quote: b'"',
+            comment_prefix: Some("#".into()),
+        };
+        assert_eq!(header_columns(b"a,b,c\n1,2,3\n", &parser, 0), 3);
+        assert_eq!(header_columns(b"\"a,b\",c\n1,2\n", &parser, 0), 2);
+        assert_eq!(header_columns(b"junk\n# note,x,y,z\na,b\n", &parser, 1), 2);
+        assert_eq!(header_columns(b"", &parser, 0), 1);
+    }
+
+    #[test]
+    fn parquet_footers_are_checked_before_decoding() {
+        let mut df =
+            df!("a" => (0..10i64).collect::<Vec<_>>(), "b" => vec!["xxxxxxxxxxxxxxxx"; 10])
+                .unwrap();
+        let mut bytes = Vec::new();
+        ParquetWriter::new(&mut bytes)
+            .with_row_group_size(Some(2))
+            .finish(&mut df)
+            .unwrap();
+        let ok = read_parquet(&bytes, &Limits::default()).unwrap();
+        assert_eq!(ok.height(), 10);
+        let rule = |limits: Limits| read_parquet(&bytes, &limits).unwrap_err().rule();
+        assert_eq!(
+            rule(Limits {
+                max_rows: 9,
+                ..Limits::default()
+            }),
+            "max_rows"
+        );
+        assert_eq!(
+            rule(Limits {
+                max_row_groups: 4,
+                ..Limits::default()
+            }),
+            "max_row_groups"
+        );
+        assert_eq!(
+            rule(Limits {
+                max_decoded_bytes: 16,
+                ..Limits::default()
+            }),
+            "max_decoded_bytes"
+        );
+        assert_eq!(
+            rule(Limits {
+                max_columns: 1,
+                ..Limits::default()
+            }),
+            "max_columns"
+        );
     }
 
     #[test]

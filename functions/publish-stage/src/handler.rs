@@ -35,6 +35,16 @@ impl From<Outcome> for StageOutcome {
         match o {
             Outcome::Published(publication) => StageOutcome::Published { publication },
             Outcome::AlreadyDone(record) => StageOutcome::AlreadyDone { record },
+            Outcome::Superseded {
+                pointer,
+                seq,
+                edge_seq,
+            } => StageOutcome::Skipped {
+                key: pointer,
+                reason: format!(
+                    "superseded: the edge already holds move {edge_seq}, later than this one ({seq})"
+                ),
+            },
         }
     }
 }

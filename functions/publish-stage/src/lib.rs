@@ -82,6 +82,54 @@ pub trait Edge: Sync {
         &self,
         entries: Vec<(String, Vec<u8>)>,
     ) -> impl Future<Output = Result<(), PublishError>> + Send;
+
+    /// Puts a pointer (an alias, a traffic policy: JSON with a `seq` that grows with every
+    /// move) unless the edge already holds a later one: a delayed or redelivered older
+    /// publication must never replace a newer one. `Ok(Some(seq))` names the later pointer
+    /// found (nothing written). Targets that can compare-and-swap do it atomically; the
+    /// default (a target without conditional writes) puts unconditionally.
+    fn put_pointer(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        seq: u64,
+    ) -> impl Future<Output = Result<Option<u64>, PublishError>> + Send {
+        let _ = seq;
+        async move { self.put_object(key, bytes).await.map(|()| None) }
+    }
+}
+
+/// [`Edge::put_pointer`] on an object store: read the edge's pointer, stop if its `seq` is
+/// later, else compare-and-swap from what was read (create-if-absent when there is none),
+/// and on a lost race read again.
+pub async fn put_pointer_in(
+    store: &Store,
+    key: &str,
+    bytes: Vec<u8>,
+    seq: u64,
+) -> Result<Option<u64>, PublishError> {
+    loop {
+        let current = store.get_opt(key).await?;
+        if let Some(current) = &current {
+            let held = serde_json::from_slice::<serde_json::Value>(&current.bytes)
+                .ok()
+                .and_then(|v| v["seq"].as_u64());
+            match held {
+                Some(held) if held > seq => return Ok(Some(held)),
+                // The same move, published before (a redelivery): nothing to change.
+                Some(held) if held == seq && current.bytes.as_ref() == bytes.as_slice() => {
+                    return Ok(None);
+                }
+                _ => {}
+            }
+        }
+        let expected = current.as_ref().map(|c| &c.info);
+        if let storage::Swapped::Swapped(_) =
+            store.compare_and_swap(key, expected, bytes.clone()).await?
+        {
+            return Ok(None);
+        }
+    }
 }
 
 /// A borrowed target publishes where the target does (the stage runner's handlers own
@@ -104,6 +152,15 @@ impl<E: Edge + Send + Sync> Edge for &E {
         entries: Vec<(String, Vec<u8>)>,
     ) -> impl Future<Output = Result<(), PublishError>> + Send {
         (**self).put_entries(entries)
+    }
+
+    fn put_pointer(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        seq: u64,
+    ) -> impl Future<Output = Result<Option<u64>, PublishError>> + Send {
+        (**self).put_pointer(key, bytes, seq)
     }
 }
 
@@ -227,6 +284,16 @@ impl Edge for Cloudflare {
     async fn put_entries(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), PublishError> {
         self.kv.bulk_put(&entries).await
     }
+
+    /// R2 takes conditional puts (`If-Match` / `If-None-Match`) through its S3 API.
+    async fn put_pointer(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        seq: u64,
+    ) -> Result<Option<u64>, PublishError> {
+        put_pointer_in(&self.objects, key, bytes, seq).await
+    }
 }
 
 /// An object store as the edge's source (an S3 bucket, R2 through its S3 API, a folder),
@@ -262,6 +329,15 @@ impl Edge for ObjectEdge {
     async fn put_object(&self, key: &str, bytes: Vec<u8>) -> Result<(), PublishError> {
         self.store.put(key, bytes).await?;
         Ok(())
+    }
+
+    async fn put_pointer(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        seq: u64,
+    ) -> Result<Option<u64>, PublishError> {
+        put_pointer_in(&self.store, key, bytes, seq).await
     }
 
     async fn put_entries(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), PublishError> {
@@ -385,6 +461,13 @@ pub enum Outcome {
     Published(Publication),
     /// Already recorded as published: nothing was written.
     AlreadyDone(String),
+    /// The edge already holds a later pointer (`edge_seq`) than this publication's: its
+    /// files were copied, the pointer left as it was, nothing recorded.
+    Superseded {
+        pointer: String,
+        seq: u64,
+        edge_seq: u64,
+    },
 }
 
 async fn record(store: &Store, key: &str, p: &Publication) -> Result<(), PublishError> {
@@ -447,8 +530,7 @@ pub async fn publish_champion(
         edge,
         &record_key,
         publication,
-        &alias_key,
-        &alias_bytes,
+        (&alias_key, &alias_bytes, alias.seq),
     )
     .await
 }
@@ -460,15 +542,20 @@ async fn finish(
     edge: &impl Edge,
     record_key: &str,
     mut publication: Publication,
-    key: &str,
-    bytes: &[u8],
+    (key, bytes, seq): (&str, &[u8], u64),
 ) -> Result<Outcome, PublishError> {
     publication.objects.push(PublishedObject {
         key: key.into(),
         sha256: sha256_hex(bytes),
         bytes: bytes.len() as u64,
     });
-    edge.put_object(key, bytes.to_vec()).await?;
+    if let Some(edge_seq) = edge.put_pointer(key, bytes.to_vec(), seq).await? {
+        return Ok(Outcome::Superseded {
+            pointer: key.into(),
+            seq,
+            edge_seq,
+        });
+    }
     publication.published_at_ms = storage::now_ms();
     record(store, record_key, &publication).await?;
     Ok(Outcome::Published(publication))
@@ -564,7 +651,14 @@ pub async fn publish_traffic(
         target: edge.describe(),
         published_at_ms: 0,
     };
-    finish(store, edge, &record_key, publication, &key, &bytes).await
+    finish(
+        store,
+        edge,
+        &record_key,
+        publication,
+        (&key, &bytes, traffic.seq),
+    )
+    .await
 }
 
 /// The online records blob of a feature-view version.

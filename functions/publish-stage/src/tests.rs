@@ -36,6 +36,11 @@ async fn registered(store: &Store) -> u64 {
 
 /// Registers a champion of `m` over view `v@abc` and, after it, `joined`.
 async fn registered_with(store: &Store, joined: Vec<registry::ViewVersion>) -> u64 {
+    registered_by(store, joined, "r").await
+}
+
+/// [`registered_with`] from training run `run` (another run registers another version).
+async fn registered_by(store: &Store, joined: Vec<registry::ViewVersion>, run: &str) -> u64 {
     store
         .put("features/v/v=abc/spec.json", b"{\"spec\":1}".to_vec())
         .await
@@ -61,15 +66,18 @@ async fn registered_with(store: &Store, joined: Vec<registry::ViewVersion>) -> u
             key: "features/v/profiles/p.parquet".into(),
             sha256: String::new(),
         },
-        training_run: "r".into(),
+        training_run: run.into(),
         metrics: BTreeMap::new(),
         tags: BTreeMap::new(),
         joined_views: joined,
         training_table: None,
     };
-    let reg = registry::register(store, "m", b"onnx bytes", new)
-        .await
-        .unwrap();
+    let onnx = if run == "r" {
+        b"onnx bytes".to_vec()
+    } else {
+        format!("onnx bytes of {run}").into_bytes()
+    };
+    let reg = registry::register(store, "m", &onnx, new).await.unwrap();
     let version = reg.bundle().version;
     registry::move_alias(store, "m", "champion", version, None, "test", "first")
         .await
@@ -321,4 +329,82 @@ async fn the_stage_publishes_on_a_champion_alias_event_and_skips_without_a_targe
         !err.is_retryable() && err.to_string().contains("_manifest.json"),
         "{err}"
     );
+}
+
+/// A delayed publication of an older champion move (a slow delivery, a redelivery after a
+/// rollback) never replaces the newer alias the edge holds.
+#[tokio::test]
+async fn an_older_champion_move_never_replaces_a_newer_one_at_the_edge() {
+    let store = Store::memory();
+    let first = registered(&store).await;
+    let older_alias = store
+        .get("models/m/aliases/champion.json")
+        .await
+        .unwrap()
+        .bytes;
+    // Registering again moves the champion to the new version (move 2).
+    let second = registered_by(&store, Vec::new(), "r2").await;
+    assert_ne!(first, second);
+    let edge = ObjectEdge::new(Store::memory());
+    let Outcome::Published(p) = publish_champion(&store, "m", &edge).await.unwrap() else {
+        panic!("the newer move publishes");
+    };
+    assert_eq!(p.version, second.to_string());
+    // The older move's delivery, read before the newer one was published.
+    store
+        .put("models/m/aliases/champion.json", older_alias.clone())
+        .await
+        .unwrap();
+    let out = publish_champion(&store, "m", &edge).await.unwrap();
+    assert!(
+        matches!(
+            out,
+            Outcome::Superseded {
+                seq: 1,
+                edge_seq: 2,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    let at_edge: registry::Alias = serde_json::from_slice(
+        &edge
+            .store
+            .get("models/m/aliases/champion.json")
+            .await
+            .unwrap()
+            .bytes,
+    )
+    .unwrap();
+    assert_eq!((at_edge.version, at_edge.seq), (second, 2));
+    assert!(
+        store
+            .head(&champion_record_key("m", 1))
+            .await
+            .unwrap()
+            .is_none(),
+        "a superseded move is not recorded as published"
+    );
+}
+
+/// Publishers racing with moves in any order leave the latest move at the edge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_pointer_writes_leave_the_latest_move() {
+    let dir = tempfile::tempdir().unwrap();
+    for edge in [Store::memory(), Store::local(dir.path()).unwrap()] {
+        let mut tasks = Vec::new();
+        for seq in [3u64, 1, 7, 5, 2, 8, 6, 4] {
+            let edge = edge.clone();
+            tasks.push(tokio::spawn(async move {
+                let body = serde_json::to_vec(&serde_json::json!({"seq": seq})).unwrap();
+                put_pointer_in(&edge, "p.json", body, seq).await.unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let held: serde_json::Value =
+            serde_json::from_slice(&edge.get("p.json").await.unwrap().bytes).unwrap();
+        assert_eq!(held["seq"], 8);
+    }
 }

@@ -15,7 +15,7 @@ use storage::Store;
 #[command(name = "train-job", version, about = "mlpipe training job")]
 struct Args {
     /// The pipeline store, e.g. s3://my-bucket or file:///data/store.
-    #[arg(long, env = "MLPIPE_STORE")]
+    #[arg(long, env = "MLPIPE_STORE", hide_env_values = true)]
     store: String,
     /// The object that triggered the job.
     #[arg(long, env = "MLPIPE_TRIGGER_KEY")]

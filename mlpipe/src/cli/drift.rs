@@ -20,7 +20,7 @@ pub enum DriftCommand {
         model: Option<String>,
         /// Prediction logs store when not the pipeline's (e.g. R2's S3 URL); a model's
         /// `[drift] logs` setting wins.
-        #[arg(long, env = "MLPIPE_LOGS_STORE")]
+        #[arg(long, env = "MLPIPE_LOGS_STORE", hide_env_values = true)]
         logs: Option<String>,
         /// Check as of this time (RFC 3339; default now).
         #[arg(long)]

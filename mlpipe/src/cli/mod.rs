@@ -45,12 +45,17 @@ use storage::Store;
 pub struct Cli {
     /// Store URL: a folder path, file:///abs/path, memory://, or s3://bucket[/prefix]
     /// (S3 and compatible endpoints are configured by AWS_* variables or ?endpoint=...).
-    #[arg(long, global = true, env = "MLPIPE_STORE", default_value = storage::DEFAULT_LOCAL_STORE)]
+    #[arg(long, global = true, env = "MLPIPE_STORE", hide_env_values = true, default_value = storage::DEFAULT_LOCAL_STORE)]
     pub store: String,
     /// Online feature store: `embedded:<path>`, `dynamodb://<table>[?endpoint=..&region=..]`,
     /// or `none`. Default: an embedded store in `<store>/_online/` for a local store, none
     /// otherwise (each feature-view version still carries its records in `online.bin`).
-    #[arg(long, global = true, env = "MLPIPE_ONLINE_STORE")]
+    #[arg(
+        long,
+        global = true,
+        env = "MLPIPE_ONLINE_STORE",
+        hide_env_values = true
+    )]
     pub online: Option<String>,
     #[command(subcommand)]
     pub command: Command,

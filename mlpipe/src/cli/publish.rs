@@ -19,7 +19,12 @@ pub struct PublishArgs {
     wrangler_state: Option<PathBuf>,
     /// Object-store target (what the Spin component reads over HTTP): a store URL
     /// (s3://BUCKET?endpoint=..., or a folder); online records go under online/.
-    #[arg(long, env = "MLPIPE_EDGE_OBJECTS", conflicts_with = "r2")]
+    #[arg(
+        long,
+        env = "MLPIPE_EDGE_OBJECTS",
+        hide_env_values = true,
+        conflicts_with = "r2"
+    )]
     objects: Option<String>,
     /// The Worker's wrangler.toml (local target).
     #[arg(
@@ -34,7 +39,7 @@ pub struct PublishArgs {
     /// Deployed target: the R2 bucket as an S3 URL
     /// (s3://BUCKET?endpoint=https://ACCOUNT.r2.cloudflarestorage.com; credentials from
     /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, an R2 API token's S3 pair).
-    #[arg(long, env = "MLPIPE_EDGE_R2", requires_all = ["kv_account", "kv_namespace"])]
+    #[arg(long, env = "MLPIPE_EDGE_R2", hide_env_values = true, requires_all = ["kv_account", "kv_namespace"])]
     r2: Option<String>,
     /// Cloudflare account id (KV API; token from CLOUDFLARE_API_TOKEN).
     #[arg(long, env = "MLPIPE_EDGE_KV_ACCOUNT")]
@@ -97,6 +102,13 @@ pub async fn run(ctx: &Context, args: PublishArgs) -> Result<ExitCode> {
             publish_stage::Outcome::AlreadyDone(k) => {
                 println!("already published (record {k})")
             }
+            publish_stage::Outcome::Superseded {
+                pointer,
+                seq,
+                edge_seq,
+            } => println!(
+                "not published: the edge's {pointer} is already at move {edge_seq}, later than {seq}"
+            ),
         }
     }
     Ok(ExitCode::SUCCESS)

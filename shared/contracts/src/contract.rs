@@ -135,8 +135,46 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// A value longer than this (in bytes) breaks the `max_field_bytes` rule for its row.
     pub max_field_bytes: u64,
-    /// Files with more columns than this are refused.
+    /// Files with more columns than this are refused (CSV: counted in the header line before
+    /// parsing; JSON Lines: distinct keys, counted before parsing; Parquet: its schema).
     pub max_columns: usize,
+    /// Files with more rows are refused (Parquet: from its footer, before decoding; JSON
+    /// Lines: counted before parsing; CSV: as chunks are read).
+    #[serde(skip_serializing_if = "Limits::is_default_max_rows")]
+    pub max_rows: u64,
+    /// A Parquet file whose footer declares more row groups is refused before decoding.
+    #[serde(skip_serializing_if = "Limits::is_default_max_row_groups")]
+    pub max_row_groups: u64,
+    /// A Parquet file whose footer declares more uncompressed data than this is refused before
+    /// decoding (a small, highly compressed file can expand beyond the function's memory).
+    #[serde(skip_serializing_if = "Limits::is_default_max_decoded_bytes")]
+    pub max_decoded_bytes: u64,
+    /// JSON Lines values nested deeper than this (objects and arrays) refuse the file before
+    /// parsing.
+    #[serde(skip_serializing_if = "Limits::is_default_max_nesting_depth")]
+    pub max_nesting_depth: usize,
+}
+
+// The limits added after the first release are left out of a contract's canonical form
+// while at their defaults, so existing contracts keep their hash (and their versions).
+impl Limits {
+    const DEFAULT_MAX_ROWS: u64 = 100_000_000;
+    const DEFAULT_MAX_ROW_GROUPS: u64 = 100_000;
+    const DEFAULT_MAX_DECODED_BYTES: u64 = 1024 * 1024 * 1024;
+    const DEFAULT_MAX_NESTING_DEPTH: usize = 16;
+
+    fn is_default_max_rows(v: &u64) -> bool {
+        *v == Self::DEFAULT_MAX_ROWS
+    }
+    fn is_default_max_row_groups(v: &u64) -> bool {
+        *v == Self::DEFAULT_MAX_ROW_GROUPS
+    }
+    fn is_default_max_decoded_bytes(v: &u64) -> bool {
+        *v == Self::DEFAULT_MAX_DECODED_BYTES
+    }
+    fn is_default_max_nesting_depth(v: &usize) -> bool {
+        *v == Self::DEFAULT_MAX_NESTING_DEPTH
+    }
 }
 
 impl Default for Limits {
@@ -145,6 +183,10 @@ impl Default for Limits {
             max_file_bytes: 2 * 1024 * 1024 * 1024,
             max_field_bytes: 64 * 1024,
             max_columns: 10_000,
+            max_rows: Self::DEFAULT_MAX_ROWS,
+            max_row_groups: Self::DEFAULT_MAX_ROW_GROUPS,
+            max_decoded_bytes: Self::DEFAULT_MAX_DECODED_BYTES,
+            max_nesting_depth: Self::DEFAULT_MAX_NESTING_DEPTH,
         }
     }
 }

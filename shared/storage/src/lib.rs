@@ -18,6 +18,12 @@
 
 use records::keys as zones;
 
+pub mod faults;
+mod redact;
+
+pub use faults::{Faults, Op};
+pub use redact::{redact_text, redact_url};
+
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
@@ -33,8 +39,10 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 /// Default location of the embedded, file-backed store.
 pub const DEFAULT_LOCAL_STORE: &str = ".mlpipe";
 
-/// Storage failures. Everything except `NotFound`, `InvalidKey` and `Config` may succeed on a
-/// retry, which is how Lambda handlers decide whether to fail the invocation.
+/// Storage failures. [`StorageError::is_retryable`] says which may succeed on a retry, which
+/// is how handlers decide between failing the delivery (retried) and a dead-letter record.
+/// Messages never carry a store URL's secrets: URLs are redacted ([`redact_url`]) and a
+/// backend's message passes through [`redact_text`].
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("object '{key}' not found")]
@@ -43,7 +51,7 @@ pub enum StorageError {
     InvalidKey { key: String, message: String },
     #[error("store URL '{url}': {message}")]
     Config { url: String, message: String },
-    #[error("{op} '{key}': {source}")]
+    #[error("{op} '{key}': {}", redact_text(&source_chain(source)))]
     Backend {
         op: &'static str,
         key: String,
@@ -57,13 +65,77 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// A fault planted by [`Faults`] (tests only ever plant them).
+    #[error("{op} '{key}': injected fault ({fault})")]
+    Injected {
+        op: &'static str,
+        key: String,
+        fault: &'static str,
+    },
 }
 
 impl StorageError {
-    /// True when the same call may succeed later (network, throttling, a busy lock).
+    /// True when the same call may succeed later (network, throttling, a server error, a
+    /// busy lock). A request the store refuses as such (access denied, a malformed or
+    /// too-long key, any other 4xx but 408 and 429) fails the same way every time: retrying
+    /// it only delays the dead-letter record.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StorageError::Backend { .. } | StorageError::Io { .. })
+        match self {
+            StorageError::Backend { source, .. } => backend_retryable(source),
+            StorageError::Io { .. } | StorageError::Injected { .. } => true,
+            StorageError::NotFound { .. }
+            | StorageError::InvalidKey { .. }
+            | StorageError::Config { .. } => false,
+        }
     }
+}
+
+/// Whether a backend error may pass on a retry (see [`StorageError::is_retryable`]).
+fn backend_retryable(e: &object_store::Error) -> bool {
+    use object_store::Error as E;
+    match e {
+        E::PermissionDenied { .. }
+        | E::Unauthenticated { .. }
+        | E::InvalidPath { .. }
+        | E::NotSupported { .. }
+        | E::NotImplemented { .. }
+        | E::UnknownConfigurationKey { .. } => false,
+        other => {
+            !matches!(http_status(other), Some(s) if (400..500).contains(&s) && s != 408 && s != 429)
+        }
+    }
+}
+
+/// The HTTP status an `object_store` error carries, read from its message chain (the
+/// crate's retry error, which holds it, is private): "... non-2xx status code: 400 ...".
+fn http_status(e: &(dyn std::error::Error + 'static)) -> Option<u16> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if let Some(at) = text.find("status code: ") {
+            let digits: String = text[at + 13..].chars().take(3).collect();
+            if let Ok(status) = digits.parse() {
+                return Some(status);
+            }
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// An error and its sources in one line (object_store puts the server's reply in a source).
+fn source_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(err) = next {
+        let more = err.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        next = err.source();
+    }
+    text
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -84,6 +156,16 @@ pub struct ObjectInfo {
 pub struct Object {
     pub info: ObjectInfo,
     pub bytes: Bytes,
+}
+
+/// Result of [`Store::get_bounded`].
+#[derive(Debug, Clone)]
+pub enum Bounded {
+    /// The whole object and the SHA-256 (hex) of its bytes.
+    Read { object: Object, sha256: String },
+    /// Over the limit; nothing (or only what came before the limit) was read. `info.size`
+    /// is the size found.
+    TooLarge { info: ObjectInfo },
 }
 
 /// Result of [`Store::put_if_absent`].
@@ -119,9 +201,15 @@ pub type WriteObserver = Arc<dyn Fn(&ObjectInfo) + Send + Sync>;
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
     backend: Backend,
+    /// The URL it was opened with, secrets redacted: it is shown and recorded, never used to
+    /// reopen the store.
     url: String,
     observer: Option<WriteObserver>,
+    faults: Option<Arc<Faults>>,
 }
+
+/// S3's limit on a key's length (UTF-8 bytes); a longer key is refused before any request.
+pub const MAX_KEY_BYTES: usize = 1024;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,7 +221,7 @@ impl Store {
     /// Opens a store from a URL or a local path (see the crate docs for the forms).
     pub fn open(url: &str) -> Result<Store> {
         let config = |message: String| StorageError::Config {
-            url: url.to_string(),
+            url: redact_url(url),
             message,
         };
         if url == "memory://" || url == "memory:" {
@@ -175,6 +263,7 @@ impl Store {
             url: format!("file://{}", root.display()),
             backend: Backend::Local { root },
             observer: None,
+            faults: None,
         })
     }
 
@@ -185,6 +274,7 @@ impl Store {
             backend: Backend::Memory,
             url: "memory://".into(),
             observer: None,
+            faults: None,
         }
     }
 
@@ -196,8 +286,35 @@ impl Store {
         }
     }
 
+    /// The same store (same objects), with `faults` deciding which operations fail, hang or
+    /// find the process "crashed". For tests of what a stage leaves behind when the store
+    /// or the process fails halfway; the normal build carries it, no feature flag.
+    pub fn with_faults(&self, faults: Arc<Faults>) -> Store {
+        Store {
+            faults: Some(faults),
+            ..self.clone()
+        }
+    }
+
+    /// The store's URL with any secret in it redacted (see [`redact_url`]).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Consults the fault plan before an operation.
+    async fn check(&self, op: Op, key: &str) -> Result<()> {
+        match &self.faults {
+            Some(faults) => faults.before(op, key).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Tells the fault plan an operation completed.
+    fn done(&self, op: Op, key: &str) -> Result<()> {
+        match &self.faults {
+            Some(faults) => faults.after(op, key),
+            None => Ok(()),
+        }
     }
 
     pub fn backend(&self) -> &Backend {
@@ -218,6 +335,7 @@ impl Store {
 
     pub async fn get(&self, key: &str) -> Result<Object> {
         let path = parse_key(key)?;
+        self.check(Op::Get, key).await?;
         let result = self
             .inner
             .get(&path)
@@ -226,7 +344,58 @@ impl Store {
         let info = info_from_meta(key, &result.meta);
         let bytes = result.bytes().await.map_err(|e| map_err("get", key, e))?;
         telemetry::record_bytes(telemetry::Direction::Read, bytes.len() as u64);
+        self.done(Op::Get, key)?;
         Ok(Object { info, bytes })
+    }
+
+    /// Reads an object no larger than `max_bytes`, computing its SHA-256 as the bytes arrive.
+    /// The size is checked from the object's metadata before any byte is read, and again
+    /// while reading (the object may be replaced in between): a larger object is
+    /// [`Bounded::TooLarge`], and at most `max_bytes` plus one chunk are ever held.
+    pub async fn get_bounded(&self, key: &str, max_bytes: u64) -> Result<Bounded> {
+        use sha2::Digest;
+        let path = parse_key(key)?;
+        if let Some(info) = self.head(key).await?
+            && info.size > max_bytes
+        {
+            return Ok(Bounded::TooLarge { info });
+        }
+        self.check(Op::Get, key).await?;
+        let result = self
+            .inner
+            .get(&path)
+            .await
+            .map_err(|e| map_err("get", key, e))?;
+        let info = info_from_meta(key, &result.meta);
+        if info.size > max_bytes {
+            return Ok(Bounded::TooLarge { info });
+        }
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = Vec::with_capacity(info.size as usize);
+        let mut stream = result.into_stream();
+        while let Some(chunk) = stream
+            .try_next()
+            .await
+            .map_err(|e| map_err("get", key, e))?
+        {
+            if (buf.len() + chunk.len()) as u64 > max_bytes {
+                let size = (buf.len() + chunk.len()) as u64;
+                return Ok(Bounded::TooLarge {
+                    info: ObjectInfo { size, ..info },
+                });
+            }
+            hasher.update(&chunk);
+            buf.extend_from_slice(&chunk);
+        }
+        telemetry::record_bytes(telemetry::Direction::Read, buf.len() as u64);
+        self.done(Op::Get, key)?;
+        Ok(Bounded::Read {
+            object: Object {
+                info,
+                bytes: Bytes::from(buf),
+            },
+            sha256: hex::encode(hasher.finalize()),
+        })
     }
 
     /// Streams an object into a file, so an input larger than memory (a batch job's) never
@@ -234,6 +403,7 @@ impl Store {
     pub async fn download(&self, key: &str, to: &FsPath) -> Result<ObjectInfo> {
         use tokio::io::AsyncWriteExt as _;
         let path = parse_key(key)?;
+        self.check(Op::Get, key).await?;
         let result = self
             .inner
             .get(&path)
@@ -258,6 +428,7 @@ impl Store {
         }
         file.flush().await.map_err(io)?;
         telemetry::record_bytes(telemetry::Direction::Read, n);
+        self.done(Op::Get, key)?;
         Ok(info)
     }
 
@@ -271,6 +442,7 @@ impl Store {
             key: from.display().to_string(),
             source,
         };
+        self.check(Op::Put, key).await?;
         let mut file = tokio::fs::File::open(from).await.map_err(io)?;
         let upload = self
             .inner
@@ -293,7 +465,9 @@ impl Store {
             writer.write(&buf[..n]);
         }
         let result = writer.finish().await.map_err(|e| map_err("put", key, e))?;
-        Ok(self.written(key, size, result))
+        let info = self.written(key, size, result);
+        self.done(Op::Put, key)?;
+        Ok(info)
     }
 
     /// Like [`Store::get`], but a missing object is `None` rather than an error.
@@ -307,54 +481,65 @@ impl Store {
 
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
         let path = parse_key(key)?;
-        match self.inner.head(&path).await {
-            Ok(meta) => Ok(Some(info_from_meta(key, &meta))),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(map_err("head", key, e)),
-        }
+        self.check(Op::Head, key).await?;
+        let found = match self.inner.head(&path).await {
+            Ok(meta) => Some(info_from_meta(key, &meta)),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => return Err(map_err("head", key, e)),
+        };
+        self.done(Op::Head, key)?;
+        Ok(found)
     }
 
     /// Deletes an object; a missing one is no error (a repeated delete does nothing).
     pub async fn delete(&self, key: &str) -> Result<()> {
         let path = parse_key(key)?;
+        self.check(Op::Delete, key).await?;
         match self.inner.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(map_err("delete", key, e)),
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(map_err("delete", key, e)),
         }
+        self.done(Op::Delete, key)
     }
 
     /// Writes (or overwrites) an object atomically.
     pub async fn put(&self, key: &str, bytes: impl Into<Bytes>) -> Result<ObjectInfo> {
         let bytes = bytes.into();
         let path = parse_key(key)?;
+        self.check(Op::Put, key).await?;
         let size = bytes.len() as u64;
         let result = self
             .inner
             .put(&path, PutPayload::from(bytes))
             .await
             .map_err(|e| map_err("put", key, e))?;
-        Ok(self.written(key, size, result))
+        let info = self.written(key, size, result);
+        self.done(Op::Put, key)?;
+        Ok(info)
     }
 
     /// Writes the object only if no object exists at `key`.
     pub async fn put_if_absent(&self, key: &str, bytes: impl Into<Bytes>) -> Result<Created> {
         let bytes = bytes.into();
         let path = parse_key(key)?;
+        self.check(Op::Put, key).await?;
         let size = bytes.len() as u64;
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match self
+        let created = match self
             .inner
             .put_opts(&path, PutPayload::from(bytes), opts)
             .await
         {
-            Ok(result) => Ok(Created::Created(self.written(key, size, result))),
+            Ok(result) => Created::Created(self.written(key, size, result)),
             Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::Precondition { .. }) => Ok(Created::AlreadyExists),
-            Err(e) => Err(map_err("put-if-absent", key, e)),
-        }
+            | Err(object_store::Error::Precondition { .. }) => Created::AlreadyExists,
+            Err(e) => return Err(map_err("put-if-absent", key, e)),
+        };
+        self.done(Op::Put, key)?;
+        Ok(created)
     }
 
     /// Replaces the object only if it is still the version `expected` describes; `None` means
@@ -372,10 +557,12 @@ impl Store {
             });
         };
         if let Backend::Local { root } = &self.backend {
+            // Faults apply to the head and put it is made of.
             return self.local_swap(root, key, expected, bytes.into()).await;
         }
         let bytes = bytes.into();
         let path = parse_key(key)?;
+        self.check(Op::Put, key).await?;
         let size = bytes.len() as u64;
         let opts = PutOptions {
             mode: PutMode::Update(UpdateVersion {
@@ -389,7 +576,11 @@ impl Store {
             .put_opts(&path, PutPayload::from(bytes), opts)
             .await
         {
-            Ok(result) => Ok(Swapped::Swapped(self.written(key, size, result))),
+            Ok(result) => {
+                let info = self.written(key, size, result);
+                self.done(Op::Put, key)?;
+                Ok(Swapped::Swapped(info))
+            }
             Err(object_store::Error::Precondition { .. })
             | Err(object_store::Error::NotFound { .. }) => Ok(Swapped::Conflict),
             Err(e) => Err(map_err("compare-and-swap", key, e)),
@@ -437,6 +628,7 @@ impl Store {
         } else {
             Some(parse_key(trimmed)?)
         };
+        self.check(Op::List, prefix).await?;
         let metas: Vec<_> = self
             .inner
             .list(path.as_ref())
@@ -454,6 +646,7 @@ impl Store {
             .filter(|i| i.key.starts_with(prefix) && !i.key.starts_with(LOCK_DIR))
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
+        self.done(Op::List, prefix)?;
         Ok(out)
     }
 
@@ -522,6 +715,15 @@ fn lock_name(key: &str) -> String {
 }
 
 fn parse_key(key: &str) -> Result<Path> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(StorageError::InvalidKey {
+            key: format!("{}...", key.chars().take(120).collect::<String>()),
+            message: format!(
+                "{} bytes; keys are at most {MAX_KEY_BYTES} bytes (S3's limit)",
+                key.len()
+            ),
+        });
+    }
     if key.is_empty() || key.starts_with('/') || key.split('/').any(|s| s == "." || s == "..") {
         return Err(StorageError::InvalidKey {
             key: key.to_string(),
@@ -559,7 +761,7 @@ fn info_from_meta(key: &str, meta: &object_store::ObjectMeta) -> ObjectInfo {
 
 fn open_s3(url: &str, rest: &str) -> Result<Store> {
     let config = |message: String| StorageError::Config {
-        url: url.to_string(),
+        url: redact_url(url),
         message,
     };
     let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -614,8 +816,9 @@ fn open_s3(url: &str, rest: &str) -> Result<Store> {
             bucket: bucket.to_string(),
             prefix,
         },
-        url: url.to_string(),
+        url: redact_url(url),
         observer: None,
+        faults: None,
     })
 }
 
@@ -763,6 +966,90 @@ mod tests {
             Store::open("s3://"),
             Err(StorageError::Config { .. })
         ));
+    }
+
+    #[test]
+    fn a_store_shows_and_reports_its_url_without_secrets() {
+        let url = "s3://bkt/p?endpoint=http://127.0.0.1:9&region=us-east-1&access_key_id=AKIDPLANTED&secret_access_key=PLANTEDSECRET";
+        let store = Store::open(url).unwrap();
+        for shown in [store.url().to_string(), format!("{store:?}")] {
+            assert!(
+                !shown.contains("PLANTEDSECRET") && !shown.contains("AKIDPLANTED"),
+                "{shown}"
+            );
+            assert!(shown.contains("s3://bkt/p"), "{shown}");
+        }
+        let err = Store::open(&format!("{url}&no_such_option=1")).unwrap_err();
+        assert!(!err.to_string().contains("PLANTEDSECRET"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn keys_longer_than_s3_allows_are_refused_and_not_retried() {
+        let store = Store::memory();
+        let key = format!("raw/tx/{}.csv", "k".repeat(MAX_KEY_BYTES));
+        let err = store.put(&key, "x").await.unwrap_err();
+        assert!(matches!(err, StorageError::InvalidKey { .. }), "{err}");
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("1024"), "{err}");
+    }
+
+    #[test]
+    fn refusals_are_permanent_and_server_trouble_is_retryable() {
+        let denied = StorageError::Backend {
+            op: "put",
+            key: "k".into(),
+            source: object_store::Error::PermissionDenied {
+                path: "k".into(),
+                source: "403".into(),
+            },
+        };
+        assert!(!denied.is_retryable());
+        let generic = |message: &str| StorageError::Backend {
+            op: "put",
+            key: "k".into(),
+            source: object_store::Error::Generic {
+                store: "S3",
+                source: message.to_string().into(),
+            },
+        };
+        assert!(
+            !generic("Error performing PUT http://h/b/k in 1ms - Server returned non-2xx status code: 400 Bad Request: <Code>KeyTooLongError</Code>")
+                .is_retryable()
+        );
+        assert!(
+            generic("Error performing PUT http://h/b/k in 1ms, after 10 retries - Server returned non-2xx status code: 503 Service Unavailable: SlowDown")
+                .is_retryable()
+        );
+        assert!(
+            generic("Server returned non-2xx status code: 429 Too Many Requests").is_retryable()
+        );
+        assert!(generic("connection reset by peer").is_retryable());
+    }
+
+    #[tokio::test]
+    async fn bounded_reads_hash_what_they_read_and_refuse_what_is_too_large() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        for store in [Store::memory(), Store::local(dir.path()).unwrap()] {
+            let body = vec![7u8; 300_000];
+            store.put("raw/a.bin", body.clone()).await.unwrap();
+            let Bounded::Read { object, sha256 } =
+                store.get_bounded("raw/a.bin", 300_000).await.unwrap()
+            else {
+                panic!("at the limit is allowed")
+            };
+            assert_eq!(object.bytes.len(), body.len());
+            assert_eq!(sha256, hex::encode(sha2::Sha256::digest(&body)));
+            let Bounded::TooLarge { info } = store.get_bounded("raw/a.bin", 299_999).await.unwrap()
+            else {
+                panic!("one byte over is refused")
+            };
+            assert_eq!(info.size, 300_000);
+            assert!(matches!(
+                store.get_bounded("raw/none", 10).await,
+                Err(StorageError::NotFound { .. })
+            ));
+        }
     }
 
     #[tokio::test]
