@@ -1,0 +1,504 @@
+//! The crash matrix: each stage is run once cleanly to count its writes, then once per
+//! write with the process "ending" right after that write (`storage::Faults`). After each
+//! crash, before the event is delivered again, what readers see (the CLI's dataset state,
+//! the next stage's inputs, the online store, the edge) is the previous version or none,
+//! never a partial one. Then the event is delivered again without faults, and the store
+//! must equal the clean run's: the same objects with the same data, nothing committed twice.
+//!
+//! Run records (`pipeline-runs/`) are bookkeeping and differ by their times; they are left
+//! out of the comparison. Times inside records are compared as present, not by value.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use contracts::LoadedProject;
+use feature_stage::Config;
+use features::{OnlineStore as _, SnapshotStore};
+use mlpipe::pipeline;
+use mlpipe::sample::{SampleOptions, generate};
+use records::keys as zones;
+use records::pipeline::{Manifest, PartRef, Snapshot};
+use storage::{Faults, Store};
+
+const DATASET: &str = "transactions";
+const VIEW: &str = "card_activity";
+const RAW: &str = "raw/transactions/upload.csv";
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stage {
+    Ingest,
+    Features,
+    Publish,
+}
+
+/// The stores a stage reads and writes, in their state before the delivery.
+struct World {
+    store: Store,
+    edge: Store,
+    config: Config,
+    online: Option<Arc<online::Backend>>,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    /// The same stores, every operation consulting `faults` (one plan over both, so "the
+    /// Nth write" counts across them).
+    fn faulty(&self, faults: &Arc<Faults>) -> (Store, Store) {
+        (
+            self.store.with_faults(faults.clone()),
+            self.edge.with_faults(faults.clone()),
+        )
+    }
+}
+
+fn project() -> LoadedProject {
+    let mut p = LoadedProject::load(&tests::repo_root().join("examples/fraud")).unwrap();
+    p.project.training.clear();
+    p.training_files.clear();
+    p
+}
+
+fn sample_csv() -> Vec<u8> {
+    let mut out = Vec::new();
+    generate(
+        &SampleOptions {
+            rows: 600,
+            ..Default::default()
+        },
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+/// The state before the stage's delivery, built once: every run starts from a copy of it
+/// (so the times recorded in it are the same for the clean run and every crash).
+async fn initial_state(stage: Stage) -> Store {
+    let store = Store::memory();
+    match stage {
+        Stage::Ingest | Stage::Features => {
+            pipeline::push_project(&store, &project()).await.unwrap();
+            store.put(RAW, sample_csv()).await.unwrap();
+            if stage == Stage::Features {
+                ingest::ingest_object(&store, RAW).await.unwrap();
+            }
+        }
+        Stage::Publish => register_champion(&store).await,
+    }
+    store
+}
+
+/// A world holding a copy of `initial`, an empty edge and (for the feature stage) an empty
+/// online store.
+async fn setup(stage: Stage, initial: &Store) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::memory();
+    for info in initial.list("").await.unwrap() {
+        let bytes = initial.get(&info.key).await.unwrap().bytes;
+        store.put(&info.key, bytes).await.unwrap();
+    }
+    let mut config = Config::default();
+    let mut online = None;
+    if stage == Stage::Features {
+        let path = dir.path().join("online");
+        let backend = Arc::new(online::Backend::open(path.to_str().unwrap()).await.unwrap());
+        config.online = Some(backend.clone());
+        online = Some(backend);
+    }
+    World {
+        store,
+        edge: Store::memory(),
+        config,
+        online,
+        _dir: dir,
+    }
+}
+
+/// A registered champion of model `m` over view `v@abc`, and that view's online records.
+async fn register_champion(store: &Store) {
+    use registry::{Input, NewVersion, ObjectRef};
+    store
+        .put("features/v/v=abc/spec.json", b"{\"spec\":1}".to_vec())
+        .await
+        .unwrap();
+    let new = NewVersion {
+        task: "binary-classification".into(),
+        family: "gbm".into(),
+        inputs: vec![Input {
+            name: "x".into(),
+            ty: "f32".into(),
+            width: None,
+        }],
+        classes: vec!["0".into(), "1".into()],
+        threshold: Some(0.5),
+        feature_view: "v".into(),
+        feature_view_version: "abc".into(),
+        feature_spec: ObjectRef {
+            key: "features/v/v=abc/spec.json".into(),
+            sha256: String::new(),
+        },
+        dataset_snapshot: "s".into(),
+        reference_profile: ObjectRef {
+            key: "features/v/profiles/p.parquet".into(),
+            sha256: String::new(),
+        },
+        training_run: "r".into(),
+        metrics: BTreeMap::new(),
+        tags: BTreeMap::new(),
+        joined_views: Vec::new(),
+        training_table: None,
+    };
+    let reg = registry::register(store, "m", b"model bytes", new)
+        .await
+        .unwrap();
+    registry::move_alias(store, "m", "champion", reg.bundle().version, None, "t", "r")
+        .await
+        .unwrap();
+}
+
+/// Delivers the stage's event once; the error, if any, as text.
+async fn deliver(stage: Stage, world: &World, store: &Store, edge: &Store) -> Result<(), String> {
+    match stage {
+        Stage::Ingest => ingest::ingest_object(store, RAW)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Stage::Features => {
+            let snapshots = world.store.list(&zones::snapshots_prefix(DATASET)).await;
+            let key = snapshots.unwrap().last().unwrap().key.clone();
+            let event = events::ObjectCreated {
+                bucket: store.bucket_name(),
+                key,
+                size: 0,
+                etag: None,
+                version_id: None,
+                sequencer: None,
+                event_time: chrono::Utc::now(),
+            };
+            feature_stage::handle(store, &event, &world.config)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        Stage::Publish => {
+            let target = publish_stage::ObjectEdge::new(edge.clone());
+            publish_stage::handle(store, "models/m/aliases/champion.json", Some(&target))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Checks a part a manifest names: present, with the size and hash recorded.
+async fn check_part(store: &Store, part: &PartRef, what: &str) {
+    let obj = store
+        .get_opt(&part.key)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{what} names {} which is missing", part.key));
+    assert_eq!(
+        contracts::sha256_hex(&obj.bytes),
+        part.sha256,
+        "{what}: {} is not what the manifest recorded",
+        part.key
+    );
+}
+
+/// What readers may see between a crash and the redelivery: only whole versions.
+async fn check_visible(stage: Stage, world: &World) {
+    let store = &world.store;
+    // Every committed dataset version is whole, and every snapshot names committed ones.
+    let mut committed = Vec::new();
+    for info in store.list(&zones::curated_prefix(DATASET)).await.unwrap() {
+        if info.key.ends_with(zones::MANIFEST) {
+            let m: Manifest =
+                serde_json::from_slice(&store.get(&info.key).await.unwrap().bytes).unwrap();
+            for part in &m.parts {
+                check_part(store, part, &info.key).await;
+            }
+            committed.push(m.version);
+        }
+    }
+    for info in store.list(&zones::snapshots_prefix(DATASET)).await.unwrap() {
+        let s: Snapshot =
+            serde_json::from_slice(&store.get(&info.key).await.unwrap().bytes).unwrap();
+        for v in &s.versions {
+            assert!(
+                committed.contains(v),
+                "{} names uncommitted version {v}",
+                info.key
+            );
+        }
+    }
+    // The CLI's view of the dataset reads without error.
+    if stage != Stage::Publish {
+        pipeline::dataset_state(store, DATASET).await.unwrap();
+    }
+    // Feature versions are whole; the online store holds records of committed versions only.
+    let mut views = Vec::new();
+    for m in feature_stage::view_versions(store, VIEW).await.unwrap() {
+        for part in [&m.spec, &m.table, &m.profile]
+            .into_iter()
+            .chain(m.online_snapshot.as_ref())
+        {
+            check_part(store, part, "feature manifest").await;
+        }
+        views.push(m.version);
+    }
+    pipeline::latest_view_version(store, VIEW).await.unwrap();
+    if let Some(online) = &world.online {
+        for entity in ["card_000001", "card_000002", "card_000010"] {
+            if let Some(r) = online.read(VIEW, entity).await.unwrap() {
+                assert!(
+                    views.contains(&r.version),
+                    "the online store serves {entity} from uncommitted version {}",
+                    r.version
+                );
+            }
+        }
+    }
+    // At the edge: an alias names a version whose files are all there.
+    if let Some(alias) = world
+        .edge
+        .get_opt("models/m/aliases/champion.json")
+        .await
+        .unwrap()
+    {
+        let alias: registry::Alias = serde_json::from_slice(&alias.bytes).unwrap();
+        for file in ["bundle.json", "model.onnx"] {
+            let key = format!("models/m/{}/{file}", alias.version);
+            assert!(
+                world.edge.head(&key).await.unwrap().is_some(),
+                "the edge alias names version {} but {key} is missing",
+                alias.version
+            );
+        }
+    }
+}
+
+/// Fields that hold the time something happened: compared as present, not by value.
+const TIMES: &[&str] = &[
+    "created_at",
+    "reported_at",
+    "materialized_at",
+    "published_at_ms",
+    "moved_at",
+    "updated_at",
+    "registered_at",
+    "at",
+    "timings_ms",
+];
+
+fn without_times(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if TIMES.contains(&k.as_str()) || k.ends_with("_at") || k.ends_with("_at_ms") {
+                    *val = serde_json::Value::Null;
+                } else {
+                    without_times(val);
+                }
+            }
+            // A part that holds online records holds their materialization time too.
+            if map
+                .get("key")
+                .and_then(|k| k.as_str())
+                .is_some_and(|k| k.ends_with("online.bin"))
+            {
+                map.remove("sha256");
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(without_times),
+        _ => {}
+    }
+}
+
+/// Everything the stage's stores hold, comparable across runs.
+async fn contents(world: &World) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, store) in [("store", &world.store), ("edge", &world.edge)] {
+        for info in store.list("").await.unwrap() {
+            if info.key.starts_with(zones::PIPELINE_RUNS) {
+                continue;
+            }
+            let bytes = store.get(&info.key).await.unwrap().bytes;
+            let value = if info.key.ends_with(".json") {
+                let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                without_times(&mut v);
+                // The online store's folder differs by run.
+                v.to_string()
+                    .replace(&world._dir.path().display().to_string(), "<dir>")
+            } else if info.key.ends_with("online.bin") {
+                records_without_times(&SnapshotStore::decode(&bytes).unwrap())
+            } else {
+                contracts::sha256_hex(&bytes)
+            };
+            out.insert(format!("{name}:{}", info.key), value);
+        }
+    }
+    // The online store's records of every committed version.
+    if let Some(online) = &world.online {
+        for m in feature_stage::view_versions(&world.store, VIEW)
+            .await
+            .unwrap()
+        {
+            let Some(part) = &m.online_snapshot else {
+                continue;
+            };
+            let blob =
+                SnapshotStore::decode(&world.store.get(&part.key).await.unwrap().bytes).unwrap();
+            for r in blob.records() {
+                let held = online.read(VIEW, &r.entity).await.unwrap();
+                let held = held.map(|mut h| {
+                    h.materialized_at_us = 0;
+                    serde_json::to_string(&h).unwrap()
+                });
+                out.insert(format!("online:{}", r.entity), held.unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+fn records_without_times(blob: &SnapshotStore) -> String {
+    blob.records()
+        .map(|r| {
+            let mut r = r.clone();
+            r.materialized_at_us = 0;
+            serde_json::to_string(&r).unwrap()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The store after a crash and a redelivery equals a clean run's; a difference is shown
+/// where it starts.
+fn assert_same(expected: &BTreeMap<String, String>, got: &BTreeMap<String, String>, context: &str) {
+    for (key, value) in expected {
+        let Some(held) = got.get(key) else {
+            panic!("{context}: {key} is missing");
+        };
+        if held != value {
+            let at = value
+                .bytes()
+                .zip(held.bytes())
+                .position(|(a, b)| a != b)
+                .unwrap_or(value.len().min(held.len()));
+            let from = at.saturating_sub(150);
+            let cut = |s: &str| {
+                s.get(from..(at + 150).min(s.len()))
+                    .unwrap_or(s)
+                    .to_string()
+            };
+            panic!(
+                "{context}: {key} differs from a clean run's:\n clean: ...{}...\n   got: ...{}...",
+                cut(value),
+                cut(held)
+            );
+        }
+    }
+    let extra: Vec<_> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
+    assert!(
+        extra.is_empty(),
+        "{context}: objects a clean run does not write: {extra:?}"
+    );
+}
+
+async fn crash_matrix(stage: Stage) {
+    let initial = initial_state(stage).await;
+    let clean = setup(stage, &initial).await;
+    let counter = Arc::new(Faults::none());
+    let (store, edge) = clean.faulty(&counter);
+    deliver(stage, &clean, &store, &edge).await.unwrap();
+    let writes = counter.writes();
+    assert!(!writes.is_empty(), "{stage:?} wrote nothing");
+    let expected = contents(&clean).await;
+
+    for n in 1..=writes.len() as u64 {
+        let world = setup(stage, &initial).await;
+        let faults = Arc::new(Faults::crash_after_writes(n));
+        let (store, edge) = world.faulty(&faults);
+        let crashed = deliver(stage, &world, &store, &edge).await;
+        assert!(
+            faults.crashed(),
+            "{stage:?}: the crash after write {n} ({}) did not happen",
+            writes[n as usize - 1]
+        );
+        let at = &writes[n as usize - 1];
+        check_visible(stage, &world).await;
+        deliver(stage, &world, &world.store, &world.edge)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("{stage:?}: redelivery after a crash after write {n} ({at}) failed: {e} (crashed delivery: {crashed:?})")
+            });
+        check_visible(stage, &world).await;
+        let got = contents(&world).await;
+        assert_same(
+            &expected,
+            &got,
+            &format!("{stage:?}, crash after write {n} ({at})"),
+        );
+    }
+    eprintln!(
+        "{stage:?}: crashed after each of {} writes, redelivered, equal to a clean run",
+        writes.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_survives_a_crash_after_every_write() {
+    crash_matrix(Stage::Ingest).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feature_stage_survives_a_crash_after_every_write() {
+    crash_matrix(Stage::Features).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_survives_a_crash_after_every_write() {
+    crash_matrix(Stage::Publish).await;
+}
+
+/// A store that fails now and then (one operation in each kind, in turn) only delays the
+/// stage: redelivered until it succeeds, the result equals a clean run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_store_failures_only_delay_ingest_and_features() {
+    for stage in [Stage::Ingest, Stage::Features] {
+        let initial = initial_state(stage).await;
+        let clean = setup(stage, &initial).await;
+        deliver(stage, &clean, &clean.store, &clean.edge)
+            .await
+            .unwrap();
+        let expected = contents(&clean).await;
+        for op in [
+            storage::Op::Get,
+            storage::Op::Head,
+            storage::Op::List,
+            storage::Op::Put,
+        ] {
+            for nth in [1, 2, 3] {
+                let world = setup(stage, &initial).await;
+                let faults = Arc::new(Faults::none().fail(op, nth));
+                let (store, edge) = world.faulty(&faults);
+                let mut tries = 0;
+                while deliver(stage, &world, &store, &edge).await.is_err() {
+                    tries += 1;
+                    assert!(
+                        tries < 3,
+                        "{stage:?}: {op:?} #{nth} failing once keeps failing"
+                    );
+                }
+                let got = contents(&world).await;
+                assert_same(
+                    &expected,
+                    &got,
+                    &format!("{stage:?} with {op:?} #{nth} failing once"),
+                );
+            }
+        }
+    }
+}
