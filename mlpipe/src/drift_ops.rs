@@ -14,7 +14,8 @@ pub async fn check(
     at_us: i64,
 ) -> Result<Vec<ModelRun>> {
     let logs = match logs {
-        Some(url) => Store::open(url).with_context(|| format!("opening logs store {url}"))?,
+        Some(url) => Store::open(url)
+            .with_context(|| format!("opening logs store {}", storage::redact_url(url)))?,
         None => store.clone(),
     };
     Ok(match model {

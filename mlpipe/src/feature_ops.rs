@@ -119,7 +119,7 @@ pub async fn online_get(
         Some(url) => {
             let backend = online::Backend::open(url)
                 .await
-                .with_context(|| format!("opening online store {url}"))?;
+                .with_context(|| format!("opening online store {}", storage::redact_url(url)))?;
             let v = features::online_features(&backend, &spec, &request, now).await?;
             (backend.describe(), v)
         }

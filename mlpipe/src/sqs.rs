@@ -43,7 +43,8 @@ impl Queue {
         credentials: Credentials,
         region: Option<String>,
     ) -> Result<Queue> {
-        let parsed = url::Url::parse(url).with_context(|| format!("queue URL '{url}'"))?;
+        let parsed = url::Url::parse(url)
+            .with_context(|| format!("queue URL '{}'", storage::redact_url(url)))?;
         let host = parsed.host_str().context("queue URL has no host")?;
         let endpoint = match parsed.port() {
             Some(p) => format!("{}://{host}:{p}/", parsed.scheme()),

@@ -774,3 +774,205 @@ async fn a_model_over_two_views_trains_once_and_serves_what_its_joined_table_hol
         }
     }
 }
+
+/// Secrets planted everywhere a user puts them (the key pair in S3 store URLs, AWS and
+/// Cloudflare credentials in the environment, an API key) never appear in what mlpipe
+/// prints, logs (at debug level) or stores: `--help`, a whole pipeline run against an S3
+/// server, key creation (which shows its key once, by design), publishing to the edge,
+/// authenticated and refused requests to `mlpipe serve`, the errors of a missing bucket and
+/// a bad URL, and every object in both buckets (run records, publication records,
+/// prediction logs).
+#[tokio::test(flavor = "multi_thread")]
+async fn planted_secrets_never_appear_in_outputs_logs_or_stored_objects() {
+    const S3_KEY_ID: &str = "AKIAPLANTED5E1F0000";
+    const S3_SECRET: &str = "PlantedS3Secret5e1fD0NotShow";
+    const ENV_SECRET: &str = "PlantedEnvSecret5e1fD0NotShow";
+    const SESSION: &str = "PlantedSessionToken5e1f";
+    const CF_TOKEN: &str = "PlantedCloudflareToken5e1f";
+    let moto = common::Moto::start();
+    moto.create_bucket("leak-store").await;
+    moto.create_bucket("leak-edge").await;
+    let url = |bucket: &str| {
+        format!(
+            "s3://{bucket}?endpoint={}&region=us-east-1&access_key_id={S3_KEY_ID}&secret_access_key={S3_SECRET}",
+            moto.endpoint
+        )
+    };
+    let (store_url, edge_url) = (url("leak-store"), url("leak-edge"));
+    let env: Vec<(&str, &str)> = vec![
+        ("MLPIPE_STORE", &store_url),
+        ("MLPIPE_EDGE_OBJECTS", &edge_url),
+        ("AWS_ACCESS_KEY_ID", "AKIAENVPLANTED5E1F"),
+        ("AWS_SECRET_ACCESS_KEY", ENV_SECRET),
+        ("AWS_SESSION_TOKEN", SESSION),
+        ("CLOUDFLARE_API_TOKEN", CF_TOKEN),
+        ("RUST_LOG", "debug"),
+    ];
+    let mlpipe = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(ROOT)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let mut shown = String::new();
+    for help in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["publish", "--help"],
+        &["serve", "--help"],
+    ] {
+        let (ok, text) = mlpipe(help);
+        assert!(ok, "{text}");
+        shown.push_str(&text);
+    }
+    let wine = Path::new(ROOT).join("examples/wine");
+    let (ok, text) = mlpipe(&["run", "--json", "--project", wine.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("\"ok\": true") || text.contains("\"ok\":true"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"trained\""),
+        "the run trained a model: {text}"
+    );
+    shown.push_str(&text);
+    // The one place a key is shown, by design: its creation.
+    let created = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+        .args(["keys", "create", "--name", "leak", "--json"])
+        .envs(env.iter().copied().filter(|(k, _)| *k != "RUST_LOG"))
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let key: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let key_secret = key.rsplit('_').next().unwrap().to_string();
+    let (ok, text) = mlpipe(&["publish", "--model", "wine"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("published"), "{text}");
+    shown.push_str(&text);
+    for broken in [
+        url("no-such-bucket"),
+        format!("{store_url}&no_such_option=1"),
+    ] {
+        let (ok, text) = mlpipe(&["status", "--store", &broken]);
+        assert!(!ok, "a broken store must fail: {text}");
+        shown.push_str(&text);
+    }
+    // The server: one authenticated request, one with the key's secret altered.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mlpipe"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "none",
+            "--grpc-addr",
+            "none",
+        ])
+        .envs(env.iter().copied())
+        .current_dir(ROOT)
+        .stdout(std::process::Stdio::piped())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = common::Proc(child);
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut base = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        shown.push_str(&line);
+        if line.starts_with("serving ") {
+            base = Some(line.rsplit_once(" on ").unwrap().1.to_string());
+        } else if line.starts_with("docs on ") {
+            break;
+        }
+    }
+    let base = base.expect("a serving line");
+    let csv = std::fs::read_to_string(wine.join("data/wine.csv")).unwrap();
+    let mut rows = csv.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let record: serde_json::Map<String, Value> = header
+        .iter()
+        .zip(rows.next().unwrap().split(','))
+        .filter(|(h, _)| **h != "wine_id" && **h != "cultivar")
+        .map(|(h, v)| (h.to_string(), json!(v.parse::<f64>().unwrap())))
+        .collect();
+    let http = reqwest::Client::new();
+    let wrong = format!("{}x", &key[..key.len() - 1]);
+    for (bearer, status) in [(key.as_str(), 200), (wrong.as_str(), 401)] {
+        let r = http
+            .post(format!("{base}/v1/models/wine/predict"))
+            .bearer_auth(bearer)
+            .json(&json!({ "records": [record] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        shown.push_str(&r.text().await.unwrap());
+    }
+    // A graceful stop flushes the prediction logs to the store.
+    let mut server = server;
+    Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    let stopped = server.0.wait().unwrap();
+    assert!(stopped.success(), "mlpipe serve stopped with {stopped}");
+    shown.push_str(&std::fs::read_to_string(log.path()).unwrap());
+    assert!(shown.contains("wine"), "the outputs were captured");
+
+    let secrets = [
+        S3_SECRET,
+        S3_KEY_ID,
+        ENV_SECRET,
+        SESSION,
+        CF_TOKEN,
+        key.as_str(),
+        key_secret.as_str(),
+    ];
+    for secret in secrets {
+        if let Some(at) = shown.find(secret) {
+            let from = at.saturating_sub(200);
+            panic!(
+                "{secret} was shown: ...{}...",
+                &shown[from..(at + 100).min(shown.len())]
+            );
+        }
+    }
+    // Every stored object, including the prediction logs the request wrote (flushed when
+    // the server stopped).
+    let mut objects = 0;
+    let mut prediction_logs = 0;
+    for bucket in ["leak-store", "leak-edge"] {
+        let store = storage::Store::open(&url(bucket)).unwrap();
+        for info in store.list("").await.unwrap() {
+            prediction_logs += usize::from(info.key.starts_with("inference-logs/"));
+            let bytes = store.get(&info.key).await.unwrap().bytes;
+            objects += 1;
+            for secret in secrets {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{secret} is stored in {bucket}/{}",
+                    info.key
+                );
+            }
+        }
+    }
+    assert!(objects > 20, "{objects} objects searched");
+    assert!(
+        prediction_logs > 0,
+        "the request's prediction log was stored"
+    );
+}

@@ -151,7 +151,8 @@ pub struct Context {
 impl Context {
     /// Opens the store `--store` names.
     pub fn open(&self) -> Result<Store> {
-        Store::open(&self.store).with_context(|| format!("opening store {}", self.store))
+        Store::open(&self.store)
+            .with_context(|| format!("opening store {}", storage::redact_url(&self.store)))
     }
 
     /// The local stack on the store, with the stages' settings from [`stack_settings`].
@@ -179,11 +180,9 @@ pub fn online_url(store: &Store, flag: Option<&str>) -> Option<String> {
 
 async fn feature_config(store: &Store, flag: Option<&str>) -> Result<feature_stage::Config> {
     let online = match online_url(store, flag) {
-        Some(url) => Some(Arc::new(
-            online::Backend::open(&url)
-                .await
-                .with_context(|| format!("opening online store {url}"))?,
-        )),
+        Some(url) => Some(Arc::new(online::Backend::open(&url).await.with_context(
+            || format!("opening online store {}", storage::redact_url(url.as_ref())),
+        )?)),
         None => None,
     };
     Ok(feature_stage::Config { online })

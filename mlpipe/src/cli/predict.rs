@@ -49,11 +49,14 @@ pub async fn run(ctx: &Context, args: PredictArgs) -> Result<ExitCode> {
     // records the view's newest version carries, as `mlpipe features get` reads them.
     let backend = match (&model.spec, args.point_in_time) {
         (Some(_), false) => match online_url(&store, ctx.online.as_deref()) {
-            Some(url) => {
-                Some(Arc::new(online::Backend::open(&url).await.with_context(
-                    || format!("opening the online store {url}"),
-                )?))
-            }
+            Some(url) => Some(Arc::new(online::Backend::open(&url).await.with_context(
+                || {
+                    format!(
+                        "opening the online store {}",
+                        storage::redact_url(url.as_ref())
+                    )
+                },
+            )?)),
             None => None,
         },
         _ => None,

@@ -132,9 +132,12 @@ pub async fn run(ctx: &Context, args: ServeArgs, telemetry: Telemetry) -> Result
     }
     let online = match online_url(&store, ctx.online.as_deref()) {
         Some(url) => inference_server::Online::Backend(
-            online::Backend::open(&url)
-                .await
-                .with_context(|| format!("opening the online store {url}"))?,
+            online::Backend::open(&url).await.with_context(|| {
+                format!(
+                    "opening the online store {}",
+                    storage::redact_url(url.as_ref())
+                )
+            })?,
         ),
         None => inference_server::Online::None,
     };

@@ -1263,3 +1263,62 @@ pub fn logs_in(dir: &Path, id: &str) -> Vec<(String, String)> {
         .filter(|(_, text)| text.contains(&format!("\"request_id\":\"{id}\"")))
         .collect()
 }
+
+/// An S3 protocol server (moto) for the tests that need a real S3 endpoint, from
+/// `MLPIPE_MOTO_SERVER` or `.venv/bin/moto_server`; dropped with the test.
+pub struct Moto {
+    _proc: Proc,
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// # Panics
+    /// When no moto server starts: the test must not pass without it.
+    pub fn start() -> Moto {
+        use std::os::unix::process::CommandExt as _;
+        let bin = std::env::var_os("MLPIPE_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(ROOT).join(".venv/bin/moto_server"));
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no moto_server at {} ({e}): run `cargo xtask test`, which installs it, or set MLPIPE_MOTO_SERVER",
+                    bin.display()
+                )
+            });
+        let proc = Proc(child);
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "moto_server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            _proc: proc,
+            endpoint,
+        }
+    }
+
+    /// Creates a bucket (moto takes unsigned requests).
+    pub async fn create_bucket(&self, bucket: &str) {
+        let r = reqwest::Client::new()
+            .put(format!("{}/{bucket}", self.endpoint))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "create bucket {bucket}: {}",
+            r.status()
+        );
+    }
+}
