@@ -375,10 +375,19 @@ async fn compare_with_champion(
     model: &str,
     ds: &Dataset,
     cand: &Candidate,
+    actor: &str,
 ) -> Result<Option<ChampionComparison>, TrainError> {
-    let Some(alias) = registry::alias(store, model, "champion").await? else {
+    let Some(mut alias) = registry::alias(store, model, "champion").await? else {
         return Ok(None);
     };
+    if alias.by == actor {
+        // This run already promoted its candidate (an earlier delivery that ended before its
+        // record): compare with the champion it replaced, as that delivery did.
+        let Some(previous) = alias.previous else {
+            return Ok(None);
+        };
+        alias.version = previous;
+    }
     let metric = cand.metric.name().to_string();
     let not_comparable = |why: String| ChampionComparison {
         version: alias.version,
@@ -629,7 +638,8 @@ async fn train_and_register(
     record.timings_s.extend(cand.timings.clone());
     tracking::write_trials(store, &run, &cand.trials).await?;
 
-    let champion = compare_with_champion(store, &cfg.model, &ds, &cand).await?;
+    let actor = job.actor.clone().unwrap_or_else(|| format!("train:{run}"));
+    let champion = compare_with_champion(store, &cfg.model, &ds, &cand, &actor).await?;
     record.champion = champion.clone();
 
     let mut metrics = cand.test_metrics.clone();
@@ -718,11 +728,17 @@ async fn train_and_register(
     ];
 
     let (rule_holds, reason) = promotion_decision(cfg, &cand, champion.as_ref());
-    let actor = job.actor.clone().unwrap_or_else(|| format!("train:{run}"));
-    let current = registry::alias(store, &cfg.model, "champion")
-        .await?
-        .map(|a| a.version);
-    let (promoted, alias, reason) = if current == Some(version) {
+    let current_alias = registry::alias(store, &cfg.model, "champion").await?;
+    let current = current_alias.as_ref().map(|a| a.version);
+    let (promoted, alias, reason) = if let Some(own) = current_alias
+        .as_ref()
+        .filter(|a| a.version == version && a.by == actor)
+    {
+        // This run's own move, made by an earlier delivery that ended before its record:
+        // finish what follows the move and report it as that delivery would have.
+        registry::complete_move(store, own).await?;
+        (true, Some("champion".to_string()), own.reason.clone())
+    } else if current == Some(version) {
         (
             false,
             Some("champion".to_string()),

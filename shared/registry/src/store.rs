@@ -120,20 +120,54 @@ pub async fn register(
     struct ByHash {
         version: u64,
     }
+    // The same run registering again (its delivery redelivered after a crash) gets its own
+    // registration back as created; another run's is an existing version.
+    let found = |bundle: Bundle| {
+        if bundle.training_run == new.training_run {
+            Registered::Created(bundle)
+        } else {
+            Registered::Existing(bundle)
+        }
+    };
     if let Some((by, _)) = read_json::<ByHash>(store, &hash_key(model, &content_hash)).await?
         && let Some(bundle) = bundle(store, model, by.version).await?
     {
-        return Ok(Registered::Existing(bundle));
+        return Ok(found(bundle));
     }
-    // Claim the next free number; a concurrent registration that got there first makes us
-    // take the one after.
-    let mut version = claimed_versions(store, model)
-        .await?
-        .last()
-        .copied()
-        .unwrap_or(0)
-        + 1;
-    loop {
+    let claimed = claimed_versions(store, model).await?;
+    // A registration of these bytes that ended halfway (a crash, a failed write) left its
+    // claim, and perhaps its bundle, at the end of the list: finish that one rather than
+    // leave a gap in the version numbers or register the model twice.
+    let mut resumed = None;
+    for &v in claimed.iter().rev() {
+        if let Some(bundle) = bundle(store, model, v).await? {
+            if bundle.content_hash == content_hash {
+                store
+                    .put_if_absent(
+                        &hash_key(model, &content_hash),
+                        serde_json::to_vec(&ByHash { version: v }).unwrap_or_default(),
+                    )
+                    .await?;
+                return Ok(found(bundle));
+            }
+            break;
+        }
+        #[derive(Deserialize)]
+        struct Claim {
+            content_hash: String,
+        }
+        if let Some((claim, _)) =
+            read_json::<Claim>(store, &version_key(model, v, "_claim")).await?
+            && claim.content_hash == content_hash
+        {
+            resumed = Some(v);
+            break;
+        }
+    }
+    // Otherwise claim the next free number; a concurrent registration that got there first
+    // makes us take the one after.
+    let mut version = claimed.last().copied().unwrap_or(0) + 1;
+    while resumed.is_none() {
         let claim = format!(
             "{{\"content_hash\":\"{content_hash}\",\"at\":\"{}\"}}",
             now()
@@ -146,6 +180,7 @@ pub async fn register(
             Created::AlreadyExists => version += 1,
         }
     }
+    let version = resumed.unwrap_or(version);
     let model_key = version_key(model, version, "model.onnx");
     store.put(&model_key, onnx.to_vec()).await?;
     let bundle = Bundle {
@@ -308,17 +343,7 @@ async fn move_alias_inner(
             .await?
         {
             Swapped::Swapped(_) => {
-                record_history(store, &next).await?;
-                if alias_name == "champion" {
-                    // A new champion ends the experiment the policy described.
-                    end_traffic(
-                        store,
-                        model,
-                        by,
-                        &format!("champion moved to version {version}"),
-                    )
-                    .await?;
-                }
+                complete_move(store, &next).await?;
                 return Ok(next);
             }
             Swapped::Conflict if expected.is_some() => {
@@ -333,6 +358,24 @@ async fn move_alias_inner(
             Swapped::Conflict => continue,
         }
     }
+}
+
+/// What follows a move of the alias: its history entry and, for `champion`, the end of the
+/// traffic experiment the policy described. Both are idempotent, so a caller that finds its
+/// own move already made (its delivery redelivered after a crash right after the move) calls
+/// this again to finish it.
+pub async fn complete_move(store: &Store, moved: &Alias) -> Result<()> {
+    record_history(store, moved).await?;
+    if moved.alias == "champion" {
+        end_traffic(
+            store,
+            &moved.model,
+            &moved.by,
+            &format!("champion moved to version {}", moved.version),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn record_history(store: &Store, a: &Alias) -> Result<()> {
