@@ -32,6 +32,7 @@ enum Stage {
     Features,
     Train,
     Publish,
+    BatchPredict,
 }
 
 /// The stores a stage reads and writes, in their state before the delivery.
@@ -114,8 +115,49 @@ async fn initial_state(stage: Stage) -> Store {
                 .unwrap();
         }
         Stage::Publish => register_champion(&store).await,
+        Stage::BatchPredict => batch_input(&store).await,
     }
     store
+}
+
+const BATCH_INPUT: &str = "batch-input/fraud/day 1/vectors.csv";
+
+/// The edge fixture's fraud champion and a small input of feature vectors, one row bad.
+async fn batch_input(store: &Store) {
+    let root = tests::repo_root().join("edge/edge-embed/fixture");
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e != "md") {
+                let key = path.strip_prefix(&root).unwrap().to_str().unwrap();
+                store.put(key, std::fs::read(&path).unwrap()).await.unwrap();
+            }
+        }
+    }
+    let dir = root.join("models/fraud/1");
+    let model = inference::Model::load(
+        &std::fs::read(dir.join("bundle.json")).unwrap(),
+        &std::fs::read(dir.join("model.onnx")).unwrap(),
+        None,
+    )
+    .unwrap();
+    let inputs: Vec<&str> = model.input_names().collect();
+    let mut csv = format!("id,{}\n", inputs.join(","));
+    for r in 0..200 {
+        csv.push_str(&format!("tx-{r}"));
+        for i in 0..inputs.len() {
+            if r == 17 && i == 0 {
+                csv.push_str(",abc");
+            } else {
+                csv.push_str(&format!(",{}", (r * 7 + i * 3) % 11));
+            }
+        }
+        csv.push('\n');
+    }
+    store.put(BATCH_INPUT, csv).await.unwrap();
 }
 
 /// A world holding a copy of `initial`, an empty edge and (for the feature stage) an empty
@@ -226,6 +268,14 @@ async fn deliver(stage: Stage, world: &World, store: &Store, edge: &Store) -> Re
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }
+        Stage::BatchPredict => stage::run(
+            &batch_predict::BatchPredict { online: None },
+            store,
+            &events::Event::for_key(BATCH_INPUT),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string()),
         Stage::Publish => {
             let target = publish_stage::ObjectEdge::new(edge.clone());
             publish_stage::handle(store, "models/m/aliases/champion.json", Some(&target))
@@ -533,6 +583,11 @@ async fn the_feature_stage_survives_a_crash_after_every_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_survives_a_crash_after_every_write() {
     crash_matrix(Stage::Train).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_inference_survives_a_crash_after_every_write() {
+    crash_matrix(Stage::BatchPredict).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
