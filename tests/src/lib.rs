@@ -3,6 +3,8 @@
 //! A test that needs a part starts it itself and fails loudly when it cannot; it never passes
 //! by skipping. `cargo xtask test` installs the parts (moto into `.venv/`).
 
+pub mod faulty_s3;
+
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
@@ -321,5 +323,76 @@ mod probe {
         let mut buf = String::new();
         let _ = s.read_to_string(&mut buf);
         buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200")
+    }
+}
+
+/// Fields that hold the time something happened or how long it took: compared as present,
+/// not by value, when two runs' stores are compared.
+const TIMES: &[&str] = &[
+    "created_at",
+    "reported_at",
+    "materialized_at",
+    "published_at_ms",
+    "moved_at",
+    "updated_at",
+    "registered_at",
+    "at",
+    "timings_ms",
+    "timings_s",
+    "seconds",
+    "duration_ms",
+    "duration_s",
+    "peak_memory_bytes",
+];
+
+/// Blanks times (see [`TIMES`], and any `*_at` field) in a JSON record, and the hash of a
+/// part that holds online records (which carry their materialization time).
+pub fn without_times(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if TIMES.contains(&k.as_str()) || k.ends_with("_at") || k.ends_with("_at_ms") {
+                    *val = serde_json::Value::Null;
+                } else {
+                    without_times(val);
+                }
+            }
+            if map
+                .get("key")
+                .and_then(|k| k.as_str())
+                .is_some_and(|k| k.ends_with("online.bin"))
+            {
+                map.remove("sha256");
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(without_times),
+        _ => {}
+    }
+}
+
+/// One stored object in a form two runs can compare: JSON records without their times,
+/// online-record blobs without their materialization time, anything else by its SHA-256.
+pub fn comparable(key: &str, bytes: &[u8]) -> String {
+    let json = (bytes.first() == Some(&b'{'))
+        .then(|| serde_json::from_slice::<serde_json::Value>(bytes).ok())
+        .flatten();
+    if let Some(mut v) = json {
+        without_times(&mut v);
+        v.to_string()
+    } else if key.ends_with("online.bin") {
+        features::SnapshotStore::decode(bytes)
+            .map(|blob| {
+                blob.records()
+                    .map(|r| {
+                        let mut r = r.clone();
+                        r.materialized_at_us = 0;
+                        serde_json::to_string(&r).unwrap_or_default()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_else(|e| format!("undecodable online records: {e}"))
+    } else {
+        contracts::sha256_hex(bytes)
     }
 }

@@ -393,48 +393,6 @@ async fn check_visible(stage: Stage, world: &World) {
     }
 }
 
-/// Fields that hold the time something happened: compared as present, not by value.
-const TIMES: &[&str] = &[
-    "created_at",
-    "reported_at",
-    "materialized_at",
-    "published_at_ms",
-    "moved_at",
-    "updated_at",
-    "registered_at",
-    "at",
-    "timings_ms",
-    "timings_s",
-    "seconds",
-    "duration_ms",
-    "duration_s",
-    "peak_memory_bytes",
-];
-
-fn without_times(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(map) => {
-            for (k, val) in map.iter_mut() {
-                if TIMES.contains(&k.as_str()) || k.ends_with("_at") || k.ends_with("_at_ms") {
-                    *val = serde_json::Value::Null;
-                } else {
-                    without_times(val);
-                }
-            }
-            // A part that holds online records holds their materialization time too.
-            if map
-                .get("key")
-                .and_then(|k| k.as_str())
-                .is_some_and(|k| k.ends_with("online.bin"))
-            {
-                map.remove("sha256");
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(without_times),
-        _ => {}
-    }
-}
-
 /// Everything the stage's stores hold, comparable across runs.
 async fn contents(world: &World) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -444,20 +402,9 @@ async fn contents(world: &World) -> BTreeMap<String, String> {
                 continue;
             }
             let bytes = store.get(&info.key).await.unwrap().bytes;
-            let json = (bytes.first() == Some(&b'{'))
-                .then(|| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-                .flatten();
-            let value = if let Some(mut v) = json {
-                // JSON records, whatever their key (a registry `_claim` too).
-                without_times(&mut v);
-                // The online store's folder differs by run.
-                v.to_string()
-                    .replace(&world._dir.path().display().to_string(), "<dir>")
-            } else if info.key.ends_with("online.bin") {
-                records_without_times(&SnapshotStore::decode(&bytes).unwrap())
-            } else {
-                contracts::sha256_hex(&bytes)
-            };
+            // The online store's folder differs by run.
+            let value = tests::comparable(&info.key, &bytes)
+                .replace(&world._dir.path().display().to_string(), "<dir>");
             out.insert(format!("{name}:{}", info.key), value);
         }
     }
@@ -483,17 +430,6 @@ async fn contents(world: &World) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-fn records_without_times(blob: &SnapshotStore) -> String {
-    blob.records()
-        .map(|r| {
-            let mut r = r.clone();
-            r.materialized_at_us = 0;
-            serde_json::to_string(&r).unwrap()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// The store after a crash and a redelivery equals a clean run's; a difference is shown

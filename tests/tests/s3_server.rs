@@ -247,3 +247,102 @@ async fn batch_inference_runs_against_an_s3_server_once_per_input() {
         "{refused:?}"
     );
 }
+
+/// Runs the sample's ingest and feature stage (generated transactions) and the wine
+/// example's whole pipeline (ingest, features, training, promotion) into `store`.
+async fn run_both_projects(store: &Store, dir: &std::path::Path) {
+    let stack = LocalStack::new(store);
+    let mut fraud = LoadedProject::load(&tests::repo_root().join("examples/fraud")).unwrap();
+    fraud.project.training.clear();
+    fraud.training_files.clear();
+    pipeline::push_project(stack.store(), &fraud).await.unwrap();
+    let wine = LoadedProject::load(&tests::repo_root().join("examples/wine")).unwrap();
+    pipeline::push_project(stack.store(), &wine).await.unwrap();
+    let file = dir.join("tx.csv");
+    generate(
+        &SampleOptions {
+            rows: 1500,
+            ..Default::default()
+        },
+        &mut std::fs::File::create(&file).unwrap(),
+    )
+    .unwrap();
+    pipeline::upload(&stack, "transactions", &file)
+        .await
+        .unwrap();
+    pipeline::upload(
+        &stack,
+        "wines",
+        &tests::repo_root().join("examples/wine/data/wine.csv"),
+    )
+    .await
+    .unwrap();
+    let deliveries = stack.run_until_quiet(|_| {}).await;
+    let failed: Vec<_> = deliveries.iter().filter(|d| !d.ok).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(
+        deliveries.iter().any(|d| d.stage == events::Stage::Train),
+        "{deliveries:#?}"
+    );
+}
+
+/// Everything in a store (but run records and dead letters), comparable across runs.
+async fn comparable_contents(store: &Store) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for info in store.list("").await.unwrap() {
+        if info.key.starts_with(zones::PIPELINE_RUNS) {
+            continue;
+        }
+        let bytes = store.get(&info.key).await.unwrap().bytes;
+        out.insert(info.key.clone(), tests::comparable(&info.key, &bytes));
+    }
+    out
+}
+
+/// The pipeline through a faulty S3 (10% of requests: `503 SlowDown`, `500`, resets, delays,
+/// replies lost after the write was applied) ends exactly as through a healthy one: the same
+/// objects with the same data, every version committed once, no dead letter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_through_a_faulty_s3_ends_as_through_a_healthy_one() {
+    let moto = Moto::start();
+    moto.create_bucket("healthy").await;
+    moto.create_bucket("faulty").await;
+    let proxy = tests::faulty_s3::FaultyS3::start(&moto.endpoint(), 0.10, 22).await;
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = Store::open(&moto.store_url("healthy")).unwrap();
+    run_both_projects(&healthy, dir.path()).await;
+    // A short backoff base keeps the test quick; the retries are the production ones.
+    let faulty = Store::open(&format!(
+        "s3://faulty?endpoint={}&region=us-east-1&access_key_id=testing&secret_access_key=testing&retry_backoff_ms=10",
+        proxy.endpoint
+    ))
+    .unwrap();
+    run_both_projects(&faulty, dir.path()).await;
+    let counts = &proxy.counts;
+    eprintln!("faulty S3: {counts}");
+    for (kind, n) in [
+        ("SlowDown", &counts.slow_down),
+        ("InternalError", &counts.internal_error),
+        ("reset", &counts.reset),
+        ("delay", &counts.delayed),
+        ("lost response", &counts.lost_response),
+    ] {
+        assert!(
+            n.load(std::sync::atomic::Ordering::Relaxed) > 0,
+            "no {kind} was injected: {counts}"
+        );
+    }
+    // Read back through the healthy endpoint: the faulty run's bucket as it really is.
+    let faulty = Store::open(&moto.store_url("faulty")).unwrap();
+    let expected = comparable_contents(&healthy).await;
+    let got = comparable_contents(&faulty).await;
+    let missing: Vec<_> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
+    let extra: Vec<_> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?} ({counts})"
+    );
+    for (key, value) in &expected {
+        assert_eq!(&got[key], value, "{key} differs ({counts})");
+    }
+}

@@ -7,6 +7,9 @@
 //!   the usual `AWS_*` environment variables, or options in the URL's query:
 //!   `?endpoint=http://127.0.0.1:5000&region=us-east-1`, and any other `object_store` S3 key
 //!   such as `access_key_id`; environment variables are the better place for secrets).
+//!   Requests that fail for a reason that may pass (5xx, 429 `SlowDown`, a reset or timed-out
+//!   connection) are retried with exponential backoff and jitter, at most `max_retries`
+//!   times (10) within `retry_timeout_s` (180), from a base of `retry_backoff_ms` (100).
 //!
 //! On every backend it offers the two atomic operations the pipeline's correctness rests on:
 //! create-if-absent (commit markers, snapshots, version files) and compare-and-swap (aliases
@@ -530,12 +533,17 @@ impl Store {
         };
         let created = match self
             .inner
-            .put_opts(&path, PutPayload::from(bytes), opts)
+            .put_opts(&path, PutPayload::from(bytes.clone()), opts)
             .await
         {
             Ok(result) => Created::Created(self.written(key, size, result)),
             Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::Precondition { .. }) => Created::AlreadyExists,
+            | Err(object_store::Error::Precondition { .. }) => {
+                match self.own_earlier_write(key, &bytes).await? {
+                    Some(info) => Created::Created(info),
+                    None => Created::AlreadyExists,
+                }
+            }
             Err(e) => return Err(map_err("put-if-absent", key, e)),
         };
         self.done(Op::Put, key)?;
@@ -573,7 +581,7 @@ impl Store {
         };
         match self
             .inner
-            .put_opts(&path, PutPayload::from(bytes), opts)
+            .put_opts(&path, PutPayload::from(bytes.clone()), opts)
             .await
         {
             Ok(result) => {
@@ -582,8 +590,33 @@ impl Store {
                 Ok(Swapped::Swapped(info))
             }
             Err(object_store::Error::Precondition { .. })
-            | Err(object_store::Error::NotFound { .. }) => Ok(Swapped::Conflict),
+            | Err(object_store::Error::NotFound { .. }) => {
+                Ok(match self.own_earlier_write(key, &bytes).await? {
+                    Some(info) => Swapped::Swapped(info),
+                    None => Swapped::Conflict,
+                })
+            }
             Err(e) => Err(map_err("compare-and-swap", key, e)),
+        }
+    }
+
+    /// After a conditional write was refused: whether the object holds exactly the bytes we
+    /// tried to write. When a reply is lost after S3 applied a conditional write, the
+    /// client's retry meets its own write as a failed precondition; the write did happen,
+    /// so it is reported as done rather than as another writer's (a caller would otherwise
+    /// move an alias twice or give up a claim it holds). Two writers of byte-identical
+    /// content are indistinguishable, and either may take it as its own, which is harmless
+    /// for identical content.
+    async fn own_earlier_write(&self, key: &str, bytes: &Bytes) -> Result<Option<ObjectInfo>> {
+        match self.get_opt(key).await? {
+            Some(current) if current.bytes == *bytes => {
+                // Raise the write as the first attempt would have (handlers are idempotent).
+                if let Some(observer) = &self.observer {
+                    observer(&current.info);
+                }
+                Ok(Some(current.info))
+            }
+            _ => Ok(None),
         }
     }
 
@@ -784,11 +817,33 @@ fn open_s3(url: &str, rest: &str) -> Result<Store> {
     let mut endpoint = std::env::var("AWS_ENDPOINT_URL")
         .or_else(|_| std::env::var("AWS_ENDPOINT"))
         .ok();
+    let mut retry = object_store::RetryConfig::default();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if k == "endpoint" {
             endpoint = Some(v.to_string());
             continue;
+        }
+        // Retries of throttled, failed or unanswered requests: bounded in count and time,
+        // with exponential backoff and jitter from a base (100 ms unless set).
+        let number = || {
+            v.parse::<u64>()
+                .map_err(|_| config(format!("option '{k}' takes a whole number, not '{v}'")))
+        };
+        match k {
+            "max_retries" => {
+                retry.max_retries = number()? as usize;
+                continue;
+            }
+            "retry_backoff_ms" => {
+                retry.backoff.init_backoff = std::time::Duration::from_millis(number()?);
+                continue;
+            }
+            "retry_timeout_s" => {
+                retry.retry_timeout = std::time::Duration::from_secs(number()?);
+                continue;
+            }
+            _ => {}
         }
         // Any object_store S3 option (`region`, `access_key_id`, `secret_access_key`, ...).
         let key: object_store::aws::AmazonS3ConfigKey = k
@@ -803,7 +858,10 @@ fn open_s3(url: &str, rest: &str) -> Result<Store> {
             .with_virtual_hosted_style_request(false)
             .with_allow_http(endpoint.starts_with("http://"));
     }
-    let s3 = builder.build().map_err(|e| config(e.to_string()))?;
+    let s3 = builder
+        .with_retry(retry)
+        .build()
+        .map_err(|e| config(e.to_string()))?;
     let prefix = prefix.trim_matches('/').to_string();
     let inner: Arc<dyn ObjectStore> = if prefix.is_empty() {
         Arc::new(s3)
