@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 mod edge;
+mod fuzz;
 mod package;
 mod promtool;
 
@@ -60,6 +61,7 @@ fn main() -> Result<()> {
         Some("spin") => {
             edge::build_spin(&root, edge::embed_arg(&args).as_deref(), false).map(|_| ())
         }
+        Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("ingest") => bench_ingest(&root, &args[2..]),
             Some("features") => bench_features(&root, &args[2..]),
@@ -75,7 +77,7 @@ fn main() -> Result<()> {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench quality | cargo xtask bench drift [--rows N] [--reference N] [--features N] | cargo xtask bench edge [--iterations N] [--secs N]"
+                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask fuzz TARGET|all [--secs N] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench quality | cargo xtask bench drift [--rows N] [--reference N] [--features N] | cargo xtask bench edge [--iterations N] [--secs N]"
             );
             std::process::exit(2);
         }
