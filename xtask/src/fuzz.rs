@@ -1,7 +1,7 @@
 //! `cargo xtask fuzz TARGET|all [--secs N]`: coverage-guided fuzzing of the targets in
 //! `tests/fuzz-targets` with cargo-fuzz (libFuzzer; needs a nightly toolchain, which rustup
 //! installs, and cargo-fuzz, installed here from crates.io when missing). Each run starts
-//! from the committed seeds (`tests/fuzz-targets/corpus/TARGET/`), grows a working corpus
+//! from the committed seeds (`tests/fuzz-targets/corpus/<target>/`), grows a working corpus
 //! under `target/fuzz-corpus/TARGET/` (never the committed one), and prints the executions
 //! run and the crashes found; a crash's input is left in `tests/fuzz-targets/fuzz/artifacts/`
 //! to minimise (`cargo +nightly fuzz tmin`) and commit under `regressions/TARGET/`, where the
@@ -45,6 +45,12 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<()> {
         bail!("no fuzz target '{which}'; targets: {}", all.join(", "));
     };
     ensure_cargo_fuzz()?;
+    // The same dependency versions as the workspace's (the fuzz project is a workspace of its
+    // own, whose lock would otherwise resolve afresh).
+    let lock = crate_dir.join("fuzz/Cargo.lock");
+    if !lock.exists() {
+        std::fs::copy(root.join("Cargo.lock"), &lock).context("copying Cargo.lock")?;
+    }
     let mut runs = Vec::new();
     for target in &chosen {
         runs.push(run_target(root, &crate_dir, target, secs)?);

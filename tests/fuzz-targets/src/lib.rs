@@ -2,7 +2,7 @@
 //! required never to panic, hang or allocate without bound: the fuzz targets. They run in
 //! two ways from the same code:
 //!
-//! - **replayed**: `tests/corpus.rs` runs every committed seed (`corpus/<target>/`) and every
+//! - **replayed**: `tests/fuzz-targets/tests/corpus.rs` runs every committed seed (`corpus/<target>/`) and every
 //!   regression input (`regressions/<target>/`) through its target as a plain test, in the
 //!   normal build (`cargo xtask test`);
 //! - **fuzzed**: `cargo xtask fuzz TARGET --secs N` runs cargo-fuzz (libFuzzer, coverage
