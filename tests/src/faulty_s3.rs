@@ -58,6 +58,7 @@ impl std::fmt::Display for FaultCounts {
 }
 
 struct State {
+    lose_next_put: std::sync::atomic::AtomicBool,
     upstream: String,
     rate: f64,
     rng: std::sync::Mutex<u64>,
@@ -90,6 +91,7 @@ enum Fault {
 pub struct FaultyS3 {
     pub endpoint: String,
     pub counts: Arc<FaultCounts>,
+    state: Arc<State>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -109,12 +111,14 @@ impl FaultyS3 {
         let endpoint = format!("http://{}", listener.local_addr().expect("its address"));
         let counts = Arc::new(FaultCounts::default());
         let state = Arc::new(State {
+            lose_next_put: std::sync::atomic::AtomicBool::new(false),
             upstream: upstream.trim_end_matches('/').to_string(),
             rate,
             rng: std::sync::Mutex::new(seed),
             client: reqwest::Client::new(),
             counts: counts.clone(),
         });
+        let shared = state.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -136,8 +140,14 @@ impl FaultyS3 {
         FaultyS3 {
             endpoint,
             counts,
+            state: shared,
             task,
         }
+    }
+
+    /// The next PUT is applied by the server and its reply lost, whatever the rate.
+    pub fn lose_reply_to_next_put(&self) {
+        self.state.lose_next_put.store(true, Ordering::SeqCst);
     }
 }
 
@@ -179,6 +189,13 @@ async fn serve(req: Request<Incoming>, state: &State) -> Result<Response<Full<By
         None
     };
     let (parts, body) = req.into_parts();
+    let fault = if parts.method == hyper::Method::PUT
+        && state.lose_next_put.swap(false, Ordering::SeqCst)
+    {
+        Some(Fault::LostResponse)
+    } else {
+        fault
+    };
     let body = body.collect().await.map_err(|_| Reset)?.to_bytes();
     match fault {
         Some(Fault::SlowDown) => {

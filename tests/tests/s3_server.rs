@@ -346,3 +346,65 @@ async fn the_pipeline_through_a_faulty_s3_ends_as_through_a_healthy_one() {
         assert_eq!(&got[key], value, "{key} differs ({counts})");
     }
 }
+
+/// A conditional write whose reply is lost after S3 applied it: the retry (object_store's
+/// own, or the caller's) meets the write as a failed precondition and knows it for its own,
+/// for create-if-absent and compare-and-swap alike; another writer's content, or an older
+/// identical object, stays "already there".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_write_whose_reply_was_lost_is_recognised_as_done() {
+    let moto = Moto::start();
+    moto.create_bucket("lost").await;
+    let proxy = tests::faulty_s3::FaultyS3::start(&moto.endpoint(), 0.0, 1).await;
+    let store = Store::open(&format!(
+        "s3://lost?endpoint={}&region=us-east-1&access_key_id=testing&secret_access_key=testing&retry_backoff_ms=10",
+        proxy.endpoint
+    ))
+    .unwrap();
+    proxy.lose_reply_to_next_put();
+    // Reported done, by object_store's retry or, when it does not retry, by ours.
+    let first = store.put_if_absent("claims/1", "mine").await;
+    let first = match first {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(e.is_retryable(), "{e}");
+            store.put_if_absent("claims/1", "mine").await.unwrap()
+        }
+    };
+    assert!(matches!(first, Created::Created(_)), "{first:?}");
+    assert_eq!(
+        store.put_if_absent("claims/1", "theirs").await.unwrap(),
+        Created::AlreadyExists
+    );
+    let current = store.head("claims/1").await.unwrap().unwrap();
+    proxy.lose_reply_to_next_put();
+    let swapped = match store
+        .compare_and_swap("claims/1", Some(&current), "next")
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            assert!(e.is_retryable(), "{e}");
+            store
+                .compare_and_swap("claims/1", Some(&current), "next")
+                .await
+                .unwrap()
+        }
+    };
+    assert!(matches!(swapped, Swapped::Swapped(_)), "{swapped:?}");
+    assert_eq!(store.get("claims/1").await.unwrap().bytes.as_ref(), b"next");
+    assert_eq!(
+        proxy
+            .counts
+            .lost_response
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    // An identical object written well before the call is not "ours".
+    store.put("content/a", "same").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        store.put_if_absent("content/a", "same").await.unwrap(),
+        Created::AlreadyExists
+    );
+}

@@ -531,6 +531,7 @@ impl Store {
             mode: PutMode::Create,
             ..Default::default()
         };
+        let started_ms = now_ms();
         let created = match self
             .inner
             .put_opts(&path, PutPayload::from(bytes.clone()), opts)
@@ -539,7 +540,7 @@ impl Store {
             Ok(result) => Created::Created(self.written(key, size, result)),
             Err(object_store::Error::AlreadyExists { .. })
             | Err(object_store::Error::Precondition { .. }) => {
-                match self.own_earlier_write(key, &bytes).await? {
+                match self.own_earlier_write(key, &bytes, started_ms).await? {
                     Some(info) => Created::Created(info),
                     None => Created::AlreadyExists,
                 }
@@ -572,6 +573,7 @@ impl Store {
         let path = parse_key(key)?;
         self.check(Op::Put, key).await?;
         let size = bytes.len() as u64;
+        let started_ms = now_ms();
         let opts = PutOptions {
             mode: PutMode::Update(UpdateVersion {
                 e_tag: expected.etag.clone(),
@@ -590,26 +592,39 @@ impl Store {
                 Ok(Swapped::Swapped(info))
             }
             Err(object_store::Error::Precondition { .. })
-            | Err(object_store::Error::NotFound { .. }) => {
-                Ok(match self.own_earlier_write(key, &bytes).await? {
+            | Err(object_store::Error::NotFound { .. }) => Ok(
+                match self.own_earlier_write(key, &bytes, started_ms).await? {
                     Some(info) => Swapped::Swapped(info),
                     None => Swapped::Conflict,
-                })
-            }
+                },
+            ),
             Err(e) => Err(map_err("compare-and-swap", key, e)),
         }
     }
 
-    /// After a conditional write was refused: whether the object holds exactly the bytes we
-    /// tried to write. When a reply is lost after S3 applied a conditional write, the
-    /// client's retry meets its own write as a failed precondition; the write did happen,
-    /// so it is reported as done rather than as another writer's (a caller would otherwise
-    /// move an alias twice or give up a claim it holds). Two writers of byte-identical
-    /// content are indistinguishable, and either may take it as its own, which is harmless
-    /// for identical content.
-    async fn own_earlier_write(&self, key: &str, bytes: &Bytes) -> Result<Option<ObjectInfo>> {
+    /// After a conditional write to S3 was refused: whether the object holds exactly the
+    /// bytes we tried to write, written since this call began. When a reply is lost after S3
+    /// applied a conditional write, the client's retry meets its own write as a failed
+    /// precondition; the write did happen, so it is reported as done rather than as another
+    /// writer's (a caller would otherwise move an alias twice or give up a claim it holds).
+    /// An identical object that was there before the call (S3 times have whole seconds:
+    /// older than a second before it) stays "already there": content-addressed writers rely
+    /// on that to tell new content from old. Local and memory stores answer every request,
+    /// so there is no lost reply to recognise.
+    async fn own_earlier_write(
+        &self,
+        key: &str,
+        bytes: &Bytes,
+        started_ms: i64,
+    ) -> Result<Option<ObjectInfo>> {
+        if !matches!(self.backend, Backend::S3 { .. }) {
+            return Ok(None);
+        }
         match self.get_opt(key).await? {
-            Some(current) if current.bytes == *bytes => {
+            Some(current)
+                if current.bytes == *bytes
+                    && current.info.last_modified_ms >= started_ms - 1000 =>
+            {
                 // Raise the write as the first attempt would have (handlers are idempotent).
                 if let Some(observer) = &self.observer {
                     observer(&current.info);
