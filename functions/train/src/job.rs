@@ -786,6 +786,8 @@ async fn train_and_register(
         version,
         outcome: match registered {
             registry::Registered::Created(_) => "created".into(),
+            // This run's own registration, by a delivery that ended before its record.
+            registry::Registered::Existing(b) if b.training_run == run => "created".into(),
             registry::Registered::Existing(_) => "existing".into(),
         },
         promoted,

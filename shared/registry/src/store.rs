@@ -120,19 +120,10 @@ pub async fn register(
     struct ByHash {
         version: u64,
     }
-    // The same run registering again (its delivery redelivered after a crash) gets its own
-    // registration back as created; another run's is an existing version.
-    let found = |bundle: Bundle| {
-        if bundle.training_run == new.training_run {
-            Registered::Created(bundle)
-        } else {
-            Registered::Existing(bundle)
-        }
-    };
     if let Some((by, _)) = read_json::<ByHash>(store, &hash_key(model, &content_hash)).await?
         && let Some(bundle) = bundle(store, model, by.version).await?
     {
-        return Ok(found(bundle));
+        return Ok(Registered::Existing(bundle));
     }
     let claimed = claimed_versions(store, model).await?;
     // A registration of these bytes that ended halfway (a crash, a failed write) left its
@@ -148,7 +139,7 @@ pub async fn register(
                         serde_json::to_vec(&ByHash { version: v }).unwrap_or_default(),
                     )
                     .await?;
-                return Ok(found(bundle));
+                return Ok(Registered::Existing(bundle));
             }
             break;
         }
