@@ -123,10 +123,15 @@ fn run_target(root: &Path, crate_dir: &Path, target: &str, secs: u64) -> Result<
     std::fs::create_dir_all(&artifacts)?;
     let before = count_files(&artifacts);
     eprintln!("fuzzing {target} for {secs} s");
-    let out = Command::new("cargo")
+    // The environment `cargo xtask` was started with (its package variables, the library
+    // path, the pinned toolchain) stays out, or the instrumented build is redone from scratch
+    // rather than reused from `cargo +nightly fuzz build` in a shell.
+    let out = crate::cargo()
         .current_dir(crate_dir)
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
         .args([
             "+nightly",
             "fuzz",

@@ -178,9 +178,11 @@ pub fn v1_records(data: &[u8]) {
     );
 }
 
-fn keyed_guard() -> &'static Guard {
-    static GUARD: OnceLock<Guard> = OnceLock::new();
-    GUARD.get_or_init(|| {
+/// A guard holding one key, fresh for each input: the guard counts failed attempts per
+/// client address and, after enough of them, refuses that address even the right key
+/// (429), which is right for a server and wrong for an oracle that judges one header.
+fn keyed_guard() -> Guard {
+    {
         let key = records::access::ApiKey {
             id: "0123456789ab".into(),
             name: "fuzz".into(),
@@ -194,7 +196,7 @@ fn keyed_guard() -> &'static Guard {
         };
         let keys = Arc::new(inference::Keys::new([key]));
         Guard::keys(keys, Arc::new(inference::auth::Failures::default()))
-    })
+    }
 }
 
 /// `Authorization` headers (and the key format inside them) against a guard holding one key.
@@ -208,7 +210,7 @@ pub fn authorization(data: &[u8]) {
         "/v2/models/fraud",
         vec![("authorization".into(), header.clone())],
         b"",
-        keyed_guard(),
+        &keyed_guard(),
     );
     // Admitted exactly when the header is `Bearer <the key>` (the scheme in any case,
     // space around the token ignored, as RFC 9110 reads it).
