@@ -396,3 +396,28 @@ pub fn comparable(key: &str, bytes: &[u8]) -> String {
         contracts::sha256_hex(bytes)
     }
 }
+
+/// Copies the edge embedding fixture (the sample's fraud champion as the registry lays it
+/// out: bundle, ONNX, alias, feature spec) into `store`, so a test has a model without
+/// training one. Returns the fixture's folder.
+pub async fn put_edge_fixture(store: &storage::Store) -> PathBuf {
+    let root = repo_root().join("edge/edge-embed/fixture");
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("the edge fixture") {
+            let path = entry.expect("a fixture entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e != "md") {
+                let key = path
+                    .strip_prefix(&root)
+                    .ok()
+                    .and_then(|k| k.to_str())
+                    .expect("a fixture key");
+                let bytes = std::fs::read(&path).expect("a fixture file");
+                store.put(key, bytes).await.expect("put the fixture");
+            }
+        }
+    }
+    root
+}

@@ -124,19 +124,7 @@ const BATCH_INPUT: &str = "batch-input/fraud/day 1/vectors.csv";
 
 /// The edge fixture's fraud champion and a small input of feature vectors, one row bad.
 async fn batch_input(store: &Store) {
-    let root = tests::repo_root().join("edge/edge-embed/fixture");
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e != "md") {
-                let key = path.strip_prefix(&root).unwrap().to_str().unwrap();
-                store.put(key, std::fs::read(&path).unwrap()).await.unwrap();
-            }
-        }
-    }
+    let root = tests::put_edge_fixture(store).await;
     let dir = root.join("models/fraud/1");
     let model = inference::Model::load(
         &std::fs::read(dir.join("bundle.json")).unwrap(),

@@ -82,25 +82,6 @@ async fn ingest_runs_against_an_s3_server() {
     assert_eq!(raw.len(), 1, "the raw zone holds the one upload");
 }
 
-/// Copies the embedding fixture (the sample's champion as the registry lays it out) into
-/// `store`, so batch inference has a model without training one here.
-async fn put_fixture_model(store: &Store) -> std::path::PathBuf {
-    let root = tests::repo_root().join("edge/edge-embed/fixture");
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e != "md") {
-                let key = path.strip_prefix(&root).unwrap().to_str().unwrap();
-                store.put(key, std::fs::read(&path).unwrap()).await.unwrap();
-            }
-        }
-    }
-    root
-}
-
 /// Deterministic feature values (a small LCG): no two rows alike.
 fn vectors_csv(inputs: &[String], rows: usize, bad_row: usize) -> String {
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
@@ -132,7 +113,7 @@ async fn batch_inference_runs_against_an_s3_server_once_per_input() {
     let moto = Moto::start();
     moto.create_bucket("mlpipe-batch").await;
     let store = Store::open(&moto.store_url("mlpipe-batch")).unwrap();
-    let fixture = put_fixture_model(&store).await;
+    let fixture = tests::put_edge_fixture(&store).await;
     let model_dir = fixture.join("models/fraud/1");
     let bundle = std::fs::read(model_dir.join("bundle.json")).unwrap();
     let onnx = std::fs::read(model_dir.join("model.onnx")).unwrap();
