@@ -11,6 +11,7 @@ pub mod drift_ops;
 pub mod feature_ops;
 pub mod pipeline;
 pub mod sample;
+pub mod soak;
 pub mod sqs;
 pub mod stack;
 pub mod train_ops;

@@ -170,13 +170,15 @@ impl LocalStack {
                 None => stage::Attempt {
                     ok: false,
                     retryable: false,
+                    fault: true,
                     result: Value::String(format!("no handler for stage {stage}")),
                 },
             };
             if attempt.ok || !attempt.retryable || attempts >= self.max_attempts {
-                if !attempt.ok && attempt.retryable {
-                    self.dead_letter(stage, event, attempts, &attempt.result)
-                        .await;
+                // Retries spent, or a fault no retry fixes (a refused key, denied access):
+                // kept to redrive. A refusal of bad input is only reported.
+                if !attempt.ok && (attempt.retryable || attempt.fault) {
+                    stage::dead_letter(&self.store, stage, event, attempts, &attempt.result).await;
                 }
                 return Delivery {
                     stage,
@@ -293,29 +295,80 @@ impl LocalStack {
                 .unwrap_or_default(),
         }
     }
+}
 
-    /// Keeps a delivery that still failed after its retries (bookkeeping: a failure to write
-    /// it is logged, never returned).
-    async fn dead_letter(&self, stage: Stage, event: &Event, attempts: u32, error: &Value) {
-        let failed_at = chrono::Utc::now();
-        let record = DeadLetter {
-            stage,
-            trigger_key: event.trigger(),
-            attempts,
-            error: error
-                .as_str()
-                .map_or_else(|| error.to_string(), str::to_string),
-            failed_at: failed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        };
-        let id = format!(
-            "{}-{}",
-            failed_at.format("%Y%m%dT%H%M%S%.3fZ"),
-            &contracts::sha256_hex(record.trigger_key.as_bytes())[..16]
-        );
-        let key = records::keys::dead_letter(stage.name(), &id);
-        let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
-        if let Err(e) = self.store.put(&key, body).await {
-            tracing::warn!(error = %e, key, "could not write the dead-letter record");
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use storage::Faults;
+
+    use super::*;
+
+    /// A fault no retry fixes (the store denies ingest's first write) is tried once, not
+    /// retried, and kept in a dead-letter record, which a redrive delivers once the cause is
+    /// gone; a transient failure is retried and passes with no record.
+    #[tokio::test]
+    async fn a_permanent_fault_is_dead_lettered_after_one_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut csv = Vec::new();
+        crate::sample::generate(
+            &crate::sample::SampleOptions {
+                rows: 200,
+                bad_rows: 0,
+                ..Default::default()
+            },
+            &mut csv,
+        )
+        .unwrap();
+        let file = dir.path().join("day.csv");
+        std::fs::write(&file, csv).unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fraud");
+        let mut project = contracts::LoadedProject::load(&root).unwrap();
+        project.project.training.clear();
+        project.training_files.clear();
+        project.feature_files.clear();
+
+        for (plan, retried) in [
+            (Faults::none().deny(storage::Op::Put, 2), false),
+            (Faults::none().fail(storage::Op::Put, 2), true),
+        ] {
+            let healthy = Store::memory();
+            crate::pipeline::push_project(&healthy, &project)
+                .await
+                .unwrap();
+            let faults = Arc::new(plan);
+            let stack = LocalStack::new(&healthy.with_faults(faults.clone()));
+            crate::pipeline::upload(&stack, "transactions", &file)
+                .await
+                .unwrap();
+            let deliveries = stack.run_until_quiet(|_| {}).await;
+            let ingest = deliveries
+                .iter()
+                .find(|d| d.stage == Stage::Ingest)
+                .unwrap();
+            let letters = healthy.list("dead-letters/ingest/").await.unwrap();
+            if retried {
+                assert!(ingest.ok && ingest.attempts == 2, "{ingest:?}");
+                assert!(letters.is_empty(), "{letters:?}");
+                continue;
+            }
+            assert!(
+                !ingest.ok && !ingest.retryable && ingest.attempts == 1,
+                "{ingest:?}"
+            );
+            assert_eq!(faults.injected(), 1);
+            assert_eq!(letters.len(), 1, "{letters:?}");
+            let redriven = stack.redrive(Some(Stage::Ingest)).await.unwrap();
+            let delivery = redriven[0].delivery.as_ref().unwrap();
+            assert!(delivery.ok, "{redriven:?}");
+            assert_eq!(delivery.result["outcome"], "committed");
+            assert!(
+                healthy
+                    .list("dead-letters/ingest/")
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
         }
     }
 }

@@ -799,7 +799,10 @@ async fn planted_secrets_never_appear_in_outputs_logs_or_stored_objects() {
         )
     };
     let (store_url, edge_url) = (url("leak-store"), url("leak-edge"));
+    // Traces and metrics go to an OTLP endpoint that keeps them, to be searched too.
+    let otlp = common::OtlpSink::start();
     let env: Vec<(&str, &str)> = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp.endpoint),
         ("MLPIPE_STORE", &store_url),
         ("MLPIPE_EDGE_OBJECTS", &edge_url),
         ("AWS_ACCESS_KEY_ID", "AKIAENVPLANTED5E1F"),
@@ -948,6 +951,26 @@ async fn planted_secrets_never_appear_in_outputs_logs_or_stored_objects() {
             panic!(
                 "{secret} was shown: ...{}...",
                 &shown[from..(at + 100).min(shown.len())]
+            );
+        }
+    }
+    // Every exported span and metric (the processes flushed them as they ended).
+    let exported = otlp.received();
+    assert!(
+        exported
+            .iter()
+            .any(|(path, body)| path == "/v1/traces" && !body.is_empty()),
+        "no traces were exported: {:?}",
+        exported
+            .iter()
+            .map(|(p, b)| (p, b.len()))
+            .collect::<Vec<_>>()
+    );
+    for (path, body) in &exported {
+        for secret in secrets {
+            assert!(
+                !body.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} was exported to OTLP {path}"
             );
         }
     }

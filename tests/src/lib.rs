@@ -392,9 +392,47 @@ pub fn comparable(key: &str, bytes: &[u8]) -> String {
                     .join("\n")
             })
             .unwrap_or_else(|e| format!("undecodable online records: {e}"))
+    } else if key.ends_with(".html") {
+        // Pages (drift reports) show when they were made: compared without those times.
+        contracts::sha256_hex(without_rfc3339_times(&String::from_utf8_lossy(bytes)).as_bytes())
     } else {
         contracts::sha256_hex(bytes)
     }
+}
+
+/// `text` with every RFC 3339 UTC time (`2026-01-02T03:04:05[.fff]Z`) replaced by `<time>`.
+pub fn without_rfc3339_times(text: &str) -> String {
+    let b = text.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:dd";
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i + shape.len() <= b.len() {
+        let fits = shape.iter().zip(&b[i..]).all(|(s, c)| match s {
+            b'd' => c.is_ascii_digit(),
+            other => other == c,
+        });
+        if !fits {
+            i += 1;
+            continue;
+        }
+        let mut end = i + shape.len();
+        if b.get(end) == Some(&b'.') {
+            end += 1;
+            while b.get(end).is_some_and(u8::is_ascii_digit) {
+                end += 1;
+            }
+        }
+        if b.get(end) == Some(&b'Z') {
+            end += 1;
+        }
+        out.push_str(&text[copied..i]);
+        out.push_str("<time>");
+        copied = end;
+        i = end;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// Copies the edge embedding fixture (the sample's fraud champion as the registry lays it

@@ -1,8 +1,8 @@
 //! The crash matrix: each stage is run once cleanly to count its writes, then once per
 //! write with the process "ending" right after that write (`storage::Faults`). After each
 //! crash, before the event is delivered again, what readers see (the CLI's dataset state,
-//! the next stage's inputs, the online store, the edge) is the previous version or none,
-//! never a partial one. Then the event is delivered again without faults, and the store
+//! the next stage's inputs, the online store, the server's model loading, the edge) is the
+//! previous version or none, never a partial one. Then the event is delivered again without faults, and the store
 //! must equal the clean run's: the same objects with the same data, nothing committed twice.
 //!
 //! Run records (`pipeline-runs/`) are bookkeeping and differ by their times; they are left
@@ -33,6 +33,7 @@ enum Stage {
     Train,
     Publish,
     BatchPredict,
+    Drift,
 }
 
 /// The stores a stage reads and writes, in their state before the delivery.
@@ -87,10 +88,16 @@ async fn initial_state(stage: Stage) -> Store {
                 ingest::ingest_object(&store, RAW).await.unwrap();
             }
         }
-        Stage::Train => {
-            // The wine example: small enough to train in a moment, seeded.
+        Stage::Train | Stage::Drift => {
+            // The wine example: small enough to train in a moment, seeded. Drift checks it
+            // in hourly windows, a retrain request after two drifted ones.
             let wine = tests::repo_root().join("examples/wine");
-            let project = LoadedProject::load(&wine).unwrap();
+            let mut project = LoadedProject::load(&wine).unwrap();
+            for (_, text) in &mut project.training_files {
+                *text = text
+                    .replace("window = \"1d\"", "window = \"1h\"")
+                    .replace("consecutive = 3", "consecutive = 2");
+            }
             pipeline::push_project(&store, &project).await.unwrap();
             let raw = "raw/wines/wine.csv";
             store
@@ -113,11 +120,82 @@ async fn initial_state(stage: Stage) -> Store {
             feature_stage::handle(&store, &event, &Config::default())
                 .await
                 .unwrap();
+            if stage == Stage::Drift {
+                let manifest = wine_manifest(&store).await;
+                train::job::handle(&store, &manifest, &train::job::JobConfig::default())
+                    .await
+                    .unwrap();
+                wine_logs(&store, &wine).await;
+            }
         }
         Stage::Publish => register_champion(&store).await,
         Stage::BatchPredict => batch_input(&store).await,
     }
     store
+}
+
+/// The wine view's committed feature manifest (what the training job is triggered by).
+async fn wine_manifest(store: &Store) -> String {
+    store
+        .list(&zones::features_prefix("wine_chemistry"))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.key.ends_with(zones::MANIFEST))
+        .unwrap()
+        .key
+}
+
+const HOUR: i64 = 3_600_000_000;
+/// The drift check's fixed "now", on an hour.
+const DRIFT_NOW: i64 = 1_790_000_000 * 1_000_000 / HOUR * HOUR;
+
+/// Prediction logs of the wine champion in the two hourly windows before [`DRIFT_NOW`], both
+/// shifted (every measurement tripled and moved), so the check writes a report and its page
+/// per window and one retrain request.
+async fn wine_logs(store: &Store, wine: &std::path::Path) {
+    let text = std::fs::read_to_string(wine.join("data/wine.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let bundle = registry::bundle(store, "wine", 1).await.unwrap().unwrap();
+    let rows: Vec<Vec<(String, f64)>> = lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            bundle
+                .inputs
+                .iter()
+                .map(|i| {
+                    let at = header.iter().position(|h| *h == i.name).unwrap();
+                    (i.name.clone(), cells[at].parse::<f64>().unwrap())
+                })
+                .collect()
+        })
+        .collect();
+    for w in [2, 1] {
+        let at_us = DRIFT_NOW - w * HOUR + 60_000_000;
+        for (r, chunk) in rows.chunks(30).enumerate() {
+            let id = format!("w{w}-{r}");
+            let mut body = String::new();
+            for (i, row) in chunk.iter().enumerate() {
+                let features: serde_json::Map<String, serde_json::Value> = row
+                    .iter()
+                    .map(|(n, v)| (n.clone(), serde_json::json!(v * 3.0 + 5.0)))
+                    .collect();
+                let line = serde_json::json!({"request_id": id, "index": i, "model": "wine",
+                    "version": 1, "at_us": at_us + r as i64, "features": features,
+                    "label": "cultivar_1", "score": 0.9});
+                body.push_str(&line.to_string());
+                body.push('\n');
+            }
+            store
+                .put(
+                    &zones::prediction_log("wine", at_us, &id),
+                    body.into_bytes(),
+                )
+                .await
+                .unwrap();
+        }
+    }
 }
 
 const BATCH_INPUT: &str = "batch-input/fraud/day 1/vectors.csv";
@@ -240,17 +318,15 @@ async fn deliver(stage: Stage, world: &World, store: &Store, edge: &Store) -> Re
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }
+        Stage::Drift => drift::check_models(store, store, DRIFT_NOW)
+            .await
+            .map(|runs| {
+                let run = &runs[0];
+                assert!(run.note.is_none(), "{run:?}");
+            })
+            .map_err(|e| e.to_string()),
         Stage::Train => {
-            let manifests = world
-                .store
-                .list(&zones::features_prefix("wine_chemistry"))
-                .await;
-            let key = manifests
-                .unwrap()
-                .into_iter()
-                .find(|i| i.key.ends_with(zones::MANIFEST))
-                .unwrap()
-                .key;
+            let key = wine_manifest(&world.store).await;
             train::job::handle(store, &key, &train::job::JobConfig::default())
                 .await
                 .map(|_| ())
@@ -361,6 +437,34 @@ async fn check_visible(stage: Stage, world: &World) {
             "{}",
             bundle.model_key
         );
+        // The server finds that champion and loads it as `mlpipe serve` does (the publish
+        // matrix's model is a stand-in, not ONNX).
+        if stage != Stage::Publish {
+            let models = inference_server::store_models(
+                store.clone(),
+                vec![alias.model.clone()],
+                std::time::Duration::ZERO,
+            );
+            let version = models.champion(&alias.model).await.unwrap();
+            assert_eq!(version, alias.version);
+            models
+                .load(&alias.model, version)
+                .await
+                .unwrap_or_else(|e| panic!("the server cannot load {}: {e}", info.key));
+        }
+    }
+    // Drift: every report reads whole, and a retrain request is a whole record.
+    for info in store.list("drift/").await.unwrap() {
+        if info.key.ends_with("/report.json") {
+            let bytes = store.get(&info.key).await.unwrap().bytes;
+            serde_json::from_slice::<drift::Report>(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", info.key));
+        }
+    }
+    for info in store.list("requests/retrain/").await.unwrap() {
+        let bytes = store.get(&info.key).await.unwrap().bytes;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["model"], "wine", "{}", info.key);
     }
     // At the edge: an alias names a version whose files are all there.
     if let Some(alias) = world
@@ -512,6 +616,11 @@ async fn training_survives_a_crash_after_every_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_inference_survives_a_crash_after_every_write() {
     crash_matrix(Stage::BatchPredict).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drift_check_survives_a_crash_after_every_write() {
+    crash_matrix(Stage::Drift).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

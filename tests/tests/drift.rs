@@ -389,6 +389,7 @@ async fn shifted_traffic_retrains_and_the_new_champion_is_served() {
         online: inference_server::Online::None,
         settings: inference::Settings::default(),
         log_sample: 1.0,
+        logs: inference_server::logs::LogWriter::start(edge.clone()),
         metrics: None,
         access: inference_server::Access::off(),
         limits: inference_server::ServerLimits::default(),

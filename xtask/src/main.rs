@@ -30,6 +30,10 @@
 //!   inputs) the same way; then `mlpipe serve` under wrk (keys off and on, and its health
 //!   endpoint) next to a bare axum handler, over gRPC under `mlpipe-bench grpc-load` (keys
 //!   off and on), and the Worker under `wrangler dev` under the same wrk load.
+//! - `fuzz TARGET|all [--secs N]`: coverage-guided fuzzing of the parsers that take outside
+//!   input (see `fuzz.rs`).
+//! - `soak [--secs N] ...`: the native server and the Worker under sustained load, and
+//!   uploads delivered twice through the SQS worker (see `soak.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -41,6 +45,7 @@ mod edge;
 mod fuzz;
 mod package;
 mod promtool;
+mod soak;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,6 +67,7 @@ fn main() -> Result<()> {
             edge::build_spin(&root, edge::embed_arg(&args).as_deref(), false).map(|_| ())
         }
         Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
+        Some("soak") => soak::soak(&root, &args[1..]),
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("ingest") => bench_ingest(&root, &args[2..]),
             Some("features") => bench_features(&root, &args[2..]),
@@ -77,7 +83,7 @@ fn main() -> Result<()> {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask fuzz TARGET|all [--secs N] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench quality | cargo xtask bench drift [--rows N] [--reference N] [--features N] | cargo xtask bench edge [--iterations N] [--secs N]"
+                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask fuzz TARGET|all [--secs N] | cargo xtask soak [--secs N] [--warmup N] [--window N] [--worker-secs N] [--uploads N] [--max-requests N] [--log-sample X] [--parts native,worker,uploads] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench quality | cargo xtask bench drift [--rows N] [--reference N] [--features N] | cargo xtask bench edge [--iterations N] [--secs N]"
             );
             std::process::exit(2);
         }

@@ -10,6 +10,7 @@
 //! requests need one is the [`Auth`] mode `mlpipe serve` picks from its bind address.
 
 pub mod docs;
+pub mod logs;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -216,6 +217,8 @@ pub struct App {
     pub settings: Settings,
     /// Share of requests whose predictions are logged (0..=1).
     pub log_sample: f64,
+    /// Where sampled prediction logs go: batched into the store (see [`logs`]).
+    pub logs: logs::LogWriter,
     /// What `GET /metrics` serves (none: 404).
     pub metrics: Option<MetricsText>,
     /// API keys: who may call what.
@@ -443,14 +446,7 @@ async fn run(app: &Arc<App>, call: Call) -> inference::Response {
         && app.log_sample > 0.0
         && sampled(&log.id, app.log_sample)
     {
-        let store = app.store.clone();
-        tokio::spawn(async move {
-            let key = records::keys::prediction_log_object(&log.model, log.at_us, nonce());
-            // A lost log line is not worth failing the prediction for; it is reported.
-            if let Err(e) = store.put(&key, log.to_json_lines()).await {
-                eprintln!("inference log {key}: {e}");
-            }
-        });
+        app.logs.submit(log);
     }
     response
 }
@@ -580,10 +576,13 @@ pub async fn serve(
         })
     });
     let header_timeout = app.limits.header_timeout;
+    let logs = app.logs.clone();
     serve_api(listener, router(app), header_timeout).await?;
     if let Some(g) = grpc {
         let _ = tokio::time::timeout(DRAIN, g).await;
     }
+    // The last requests' logs are still gathering: written before the process ends.
+    logs.flush().await;
     Ok(())
 }
 

@@ -62,6 +62,13 @@ impl StageError for BatchError {
     fn is_retryable(&self) -> bool {
         BatchError::is_retryable(self)
     }
+
+    fn is_fault(&self) -> bool {
+        match self {
+            BatchError::Store(e) => e.is_fault(),
+            other => other.is_retryable(),
+        }
+    }
 }
 
 impl Handler for BatchPredict {

@@ -63,6 +63,14 @@ impl stage::StageError for DriftError {
             _ => false,
         }
     }
+
+    fn is_fault(&self) -> bool {
+        match self {
+            DriftError::Store(e) => e.is_fault(),
+            DriftError::Registry(e) => e.is_fault(),
+            other => stage::StageError::is_retryable(other),
+        }
+    }
 }
 
 /// One window's report (`drift/<model>/<run>/report.json`).

@@ -62,6 +62,13 @@ impl stage::StageError for FeatureStageError {
             _ => false,
         }
     }
+
+    fn is_fault(&self) -> bool {
+        match self {
+            FeatureStageError::Store(e) => e.is_fault(),
+            other => stage::StageError::is_retryable(other),
+        }
+    }
 }
 
 /// Where the stage writes online records. `None`: only the `online.bin` blob in the store.

@@ -144,9 +144,11 @@ impl Runner for BatchOnly {
     fn attempt<'a>(&'a self, _: &'a Store, _: &'a Event) -> stage::BoxFuture<'a, Attempt> {
         let message = format!("{} runs as a batch job, not in this binary", self.0);
         Box::pin(async move {
+            // A routing mistake of the deployment, not bad input: kept to redrive.
             Attempt {
                 ok: false,
                 retryable: false,
+                fault: true,
                 result: serde_json::Value::String(message),
             }
         })

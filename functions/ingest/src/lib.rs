@@ -82,6 +82,13 @@ impl stage::StageError for IngestError {
             _ => false,
         }
     }
+
+    fn is_fault(&self) -> bool {
+        match self {
+            IngestError::Storage(e) => e.is_fault(),
+            other => stage::StageError::is_retryable(other),
+        }
+    }
 }
 
 /// What one delivery of an object-created event did.

@@ -3,8 +3,10 @@
 //! Event") into events, hands each one routed to this function's stage to the stage's
 //! handler through the one runner (`stage::Runner`), and maps the outcome to Lambda's
 //! contract: a retryable failure fails the invocation so the platform redelivers (handlers
-//! are idempotent); a rejection (bad file, bad definition) is reported in the result and
-//! acknowledged, since retrying cannot fix it.
+//! are idempotent; when the platform's retries run out, its dead-letter queue keeps the
+//! event); a permanent fault (access denied, a key the store refuses) is written to the
+//! store's typed dead-letter record and acknowledged; a rejection (bad file, bad
+//! definition) is reported in the result and acknowledged, since retrying cannot fix it.
 //!
 //! The handler is a plain function over JSON and a [`handlers::Table`], tested with the
 //! fixtures AWS delivers; `main.rs` only wires the runtime.
@@ -103,6 +105,12 @@ pub async fn handle(
         }
         results.push(if attempt.ok {
             attempt.result
+        } else if attempt.fault {
+            // A fault no retry fixes (access denied, a key the store refuses): redelivering
+            // would fail the same way, so the event is kept in the typed dead-letter record
+            // for `mlpipe redrive` once the cause is fixed, and acknowledged.
+            let record = stage::dead_letter(store, stage, &event, 1, &attempt.result).await;
+            json!({"outcome": "dead-lettered", "key": event.trigger(), "error": attempt.result, "record": record})
         } else {
             json!({"outcome": "rejected", "key": event.trigger(), "error": attempt.result})
         });
@@ -264,6 +272,39 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    /// A fault no retry fixes (the store denies a write) is not retried by failing the
+    /// invocation: the event is kept in the typed dead-letter record and acknowledged, and
+    /// its redelivery once the cause is gone commits the version.
+    #[tokio::test]
+    async fn a_permanent_store_fault_is_dead_lettered_not_retried() {
+        let healthy = store_with(&["raw/transactions/day 1+2.csv"]).await;
+        let faults = std::sync::Arc::new(storage::Faults::none().deny(storage::Op::Put, 1));
+        let store = healthy.with_faults(faults.clone());
+        let out = invoke(&store, Stage::Ingest, fixture("s3-put.json"))
+            .await
+            .unwrap();
+        assert_eq!(out["results"][0]["outcome"], "dead-lettered", "{out}");
+        assert_eq!(faults.injected(), 1, "retried: {out}");
+        let letters = healthy.list("dead-letters/ingest/").await.unwrap();
+        assert_eq!(letters.len(), 1, "{letters:?}");
+        assert_eq!(
+            out["results"][0]["record"].as_str(),
+            Some(letters[0].key.as_str())
+        );
+        let record: Value =
+            serde_json::from_slice(&healthy.get(&letters[0].key).await.unwrap().bytes).unwrap();
+        assert_eq!(record["stage"], "ingest");
+        assert_eq!(record["trigger_key"], "raw/transactions/day 1+2.csv");
+        assert!(
+            record["error"].as_str().unwrap().contains("access denied"),
+            "{record}"
+        );
+        let again = invoke(&healthy, Stage::Ingest, fixture("s3-put.json"))
+            .await
+            .unwrap();
+        assert_eq!(again["results"][0]["outcome"], "committed", "{again}");
     }
 
     #[tokio::test]

@@ -63,6 +63,14 @@ impl stage::StageError for PublishError {
             | PublishError::Config(_) => false,
         }
     }
+
+    fn is_fault(&self) -> bool {
+        match self {
+            PublishError::Store(e) => e.is_fault(),
+            PublishError::Registry(e) => e.is_fault(),
+            other => other.is_retryable(),
+        }
+    }
 }
 
 /// Where the edge reads models and online records.

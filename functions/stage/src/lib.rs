@@ -31,6 +31,16 @@ pub trait StageError: std::error::Error + Send + Sync + 'static {
     /// should redeliver. False for bad input or configuration: retrying cannot fix it, so
     /// the delivery is reported and acknowledged.
     fn is_retryable(&self) -> bool;
+
+    /// True when the surroundings failed rather than the input: the store, the network,
+    /// permissions, a key the store refuses. Retryable or not, a delivery that still fails
+    /// on such a failure ends in a dead-letter record ([`dead_letter`]) to redrive once the
+    /// cause is fixed, never only in a run record; a refusal of bad input is reported where
+    /// its author looks (quarantine, run records) and acknowledged. Every retryable failure
+    /// is a fault.
+    fn is_fault(&self) -> bool {
+        self.is_retryable()
+    }
 }
 
 /// What a successful run reports in its run record.
@@ -126,6 +136,9 @@ pub struct Attempt {
     pub ok: bool,
     /// The failure may pass on a redelivery.
     pub retryable: bool,
+    /// The surroundings failed (see [`StageError::is_fault`]): a delivery that ends on this
+    /// attempt is dead-lettered, retryable or not.
+    pub fault: bool,
     /// The stage's output (JSON), or its error message.
     pub result: Value,
 }
@@ -151,6 +164,7 @@ impl<H: Handler> Runner for H {
                 Ok(output) => Attempt {
                     ok: true,
                     retryable: false,
+                    fault: false,
                     result: serde_json::to_value(&output).unwrap_or(Value::Null),
                 },
                 Err(e) => {
@@ -162,11 +176,49 @@ impl<H: Handler> Runner for H {
                     Attempt {
                         ok: false,
                         retryable: e.is_retryable(),
+                        fault: e.is_fault() || e.is_retryable(),
                         result: Value::String(e.to_string()),
                     }
                 }
             }
         })
+    }
+}
+
+/// Keeps a delivery that ended on a fault: `dead-letters/<stage>/<time>-<hash of the
+/// trigger>.json`, the typed record `mlpipe redrive` re-delivers once the cause is fixed.
+/// Bookkeeping: a failure to write it is logged and the key is `None`.
+pub async fn dead_letter(
+    store: &Store,
+    stage: Stage,
+    event: &Event,
+    attempts: u32,
+    error: &Value,
+) -> Option<String> {
+    use sha2::Digest as _;
+    let failed_at = chrono::Utc::now();
+    let record = records::pipeline::DeadLetter {
+        stage,
+        trigger_key: event.trigger(),
+        attempts,
+        error: error
+            .as_str()
+            .map_or_else(|| error.to_string(), str::to_string),
+        failed_at: failed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    };
+    let hash = hex::encode(sha2::Sha256::digest(record.trigger_key.as_bytes()));
+    let id = format!("{}-{}", failed_at.format("%Y%m%dT%H%M%S%.3fZ"), &hash[..16]);
+    let key = records::keys::dead_letter(stage.name(), &id);
+    let body = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    match store.put(&key, body).await {
+        Ok(_) => {
+            tracing::error!(stage = stage.name(), key, error = %record.error, "dead-lettered");
+            Some(key)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, key, "could not write the dead-letter record");
+            None
+        }
     }
 }
 

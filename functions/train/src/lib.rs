@@ -61,4 +61,12 @@ impl stage::StageError for TrainError {
             _ => false,
         }
     }
+
+    fn is_fault(&self) -> bool {
+        match self {
+            TrainError::Store(e) => e.is_fault(),
+            TrainError::Registry(e) => e.is_fault(),
+            other => stage::StageError::is_retryable(other),
+        }
+    }
 }

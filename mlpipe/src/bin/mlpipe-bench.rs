@@ -100,6 +100,24 @@ enum Command {
         #[arg(long)]
         key: Option<String>,
     },
+    /// The delivery half of `cargo xtask soak`: `--uploads` files to the S3 server at
+    /// `--endpoint` (moto: S3 and SQS on one port), each object-created notification put on
+    /// the queue twice, consumed by `--workers` worker loops at once. Prints one JSON object;
+    /// fails when a version was committed twice or not at all or anything was dead-lettered.
+    UploadSoak {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long, default_value_t = 200)]
+        uploads: usize,
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        #[arg(long, default_value_t = 100)]
+        rows: usize,
+        #[arg(long, default_value = "examples/fraud")]
+        project: PathBuf,
+        #[arg(long, default_value = "transactions")]
+        dataset: String,
+    },
     /// Benchmark helper used by `cargo xtask bench ingest`.
     Ingest {
         #[arg(long)]
@@ -279,6 +297,26 @@ fn grpc_load(
 async fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
         Command::Bare { addr } => bare(addr).await,
+        Command::UploadSoak {
+            endpoint,
+            uploads,
+            workers,
+            rows,
+            project,
+            dataset,
+        } => {
+            let v = mlpipe::soak::uploads(&mlpipe::soak::UploadSoak {
+                endpoint,
+                uploads,
+                workers,
+                rows,
+                project,
+                dataset,
+            })
+            .await?;
+            println!("{v}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::GrpcLoad {
             addr,
             model,

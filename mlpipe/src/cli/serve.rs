@@ -160,6 +160,7 @@ pub async fn run(ctx: &Context, args: ServeArgs, telemetry: Telemetry) -> Result
             Duration::from_secs(refresh),
             model_cache_mib.saturating_mul(1 << 20),
         ),
+        logs: inference_server::logs::LogWriter::start(store.clone()),
         store,
         online,
         settings: inference::Settings {

@@ -1247,21 +1247,47 @@ pub async fn check_logs(api: &Api, logs_with: impl Fn(&str) -> Vec<(String, Stri
     );
 }
 
-/// The (path, text) of every file under `dir` whose text holds request id `id`. A local
-/// store writes each object to a staging file (`<name>#<n>`) and renames it: those are
-/// skipped, or a half-written log would be read.
+/// One (path, text) per logged request with id `id` in the files under `dir`: the lines of
+/// that request (the shadow's after the champion's), as the Worker and Spin write one
+/// object per request and the native server writes many requests to one object (its
+/// writer batches them). A request's lines are contiguous, and each request starts at
+/// index 0 on an arm other than `shadow`. A local store writes each object to a staging
+/// file (`<name>#<n>`) and renames it: those are skipped, or a half-written log would be
+/// read.
 pub fn logs_in(dir: &Path, id: &str) -> Vec<(String, String)> {
-    files_under(dir)
-        .into_iter()
-        .filter(|f| !f.to_string_lossy().contains('#'))
-        .filter_map(|f| {
-            Some((
-                f.to_string_lossy().into_owned(),
-                std::fs::read_to_string(&f).ok()?,
-            ))
-        })
-        .filter(|(_, text)| text.contains(&format!("\"request_id\":\"{id}\"")))
-        .collect()
+    let mut found = Vec::new();
+    for f in files_under(dir) {
+        let name = f.to_string_lossy().into_owned();
+        if name.contains('#') {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            if v["request_id"].as_str() != Some(id) {
+                if let Some(done) = current.take() {
+                    found.push((name.clone(), done));
+                }
+                continue;
+            }
+            let starts = v["index"].as_u64() == Some(0) && v["arm"].as_str() != Some("shadow");
+            if starts && let Some(done) = current.take() {
+                found.push((name.clone(), done));
+            }
+            let run = current.get_or_insert_with(String::new);
+            run.push_str(line);
+            run.push('\n');
+        }
+        if let Some(done) = current.take() {
+            found.push((name.clone(), done));
+        }
+    }
+    found
 }
 
 /// An S3 protocol server (moto) for the tests that need a real S3 endpoint, from
@@ -1320,5 +1346,102 @@ impl Moto {
             "create bucket {bucket}: {}",
             r.status()
         );
+    }
+}
+
+/// An OTLP/HTTP endpoint that keeps what it is sent: every request's path and raw body
+/// (protobuf), answered 200. For searching exported traces and metrics for text that must
+/// not be there; the strings of a span (names, attributes, events) are plain bytes in
+/// protobuf. Stops with the test process.
+pub struct OtlpSink {
+    pub endpoint: String,
+    received: Received,
+}
+
+/// Each request's path and body, in order.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+impl OtlpSink {
+    pub fn start() -> OtlpSink {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let received: Received = std::sync::Arc::default();
+        let sink = received.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let sink = sink.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut conn = conn;
+                    // One request after another on a kept-alive connection.
+                    loop {
+                        let mut request_line = String::new();
+                        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let path = request_line
+                            .split_whitespace()
+                            .nth(1)
+                            .unwrap_or_default()
+                            .to_string();
+                        let (mut length, mut chunked) = (0usize, false);
+                        loop {
+                            let mut header = String::new();
+                            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let header = header.trim_end();
+                            if header.is_empty() {
+                                break;
+                            }
+                            let (name, value) = header.split_once(':').unwrap_or((header, ""));
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap_or(0);
+                            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                                chunked = value.to_ascii_lowercase().contains("chunked");
+                            }
+                        }
+                        let mut body = Vec::new();
+                        if chunked {
+                            loop {
+                                let mut size = String::new();
+                                let _ = reader.read_line(&mut size);
+                                let n = usize::from_str_radix(
+                                    size.trim().split(';').next().unwrap_or("0"),
+                                    16,
+                                )
+                                .unwrap_or(0);
+                                let mut chunk = vec![0; n + 2];
+                                if reader.read_exact(&mut chunk).is_err() {
+                                    return;
+                                }
+                                if n == 0 {
+                                    break;
+                                }
+                                body.extend_from_slice(&chunk[..n]);
+                            }
+                        } else {
+                            body.resize(length, 0);
+                            if reader.read_exact(&mut body).is_err() {
+                                return;
+                            }
+                        }
+                        sink.lock().unwrap().push((path, body));
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                        if conn.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        OtlpSink { endpoint, received }
+    }
+
+    /// (path, body) of every request so far.
+    pub fn received(&self) -> Vec<(String, Vec<u8>)> {
+        self.received.lock().unwrap().clone()
     }
 }

@@ -195,8 +195,10 @@ pub struct RunRecord {
     pub peak_memory_bytes: Option<u64>,
 }
 
-/// `dead-letters/<stage>/<id>.json`: a delivery that still failed after its retries (the
-/// local stack and the queue worker write one; on AWS the dead-letter queues hold the event).
+/// `dead-letters/<stage>/<id>.json`: a delivery that still failed after its retries, or
+/// failed on a fault no retry fixes (access denied, a key the store refuses). The local
+/// stack, the queue worker and the Lambda adapter (for permanent faults) write one; on AWS
+/// the dead-letter queues hold the events whose retries ran out.
 /// Nothing is lost: the trigger key names the object to redeliver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {

@@ -34,6 +34,11 @@ impl RegistryError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, RegistryError::Store(e) if e.is_retryable())
     }
+
+    /// The store failed (see `StorageError::is_fault`), not the records.
+    pub fn is_fault(&self) -> bool {
+        matches!(self, RegistryError::Store(e) if e.is_fault())
+    }
 }
 
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;

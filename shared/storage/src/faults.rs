@@ -44,6 +44,7 @@ impl Op {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Fault {
     Fail,
+    Deny,
     Hang(Duration),
     LoseResponse,
 }
@@ -61,6 +62,8 @@ struct State {
     rules: Vec<Rule>,
     counts: std::collections::HashMap<Op, u64>,
     crash_after_writes: Option<u64>,
+    /// Crash right after the first write whose key contains this.
+    crash_at: Option<String>,
     crashed: bool,
     writes: Vec<String>,
     lost: Vec<String>,
@@ -89,9 +92,24 @@ impl Faults {
         faults
     }
 
+    /// The process "ends" at a named point: right after the first write whose key contains
+    /// `point` (`"_manifest.json"`, `"aliases/champion.json"`, ...), that write applied and
+    /// every later operation refused, wherever in the stage's order that write falls.
+    pub fn crash_at(point: &str) -> Faults {
+        let faults = Faults::default();
+        faults.lock().crash_at = Some(point.to_string());
+        faults
+    }
+
     /// The `nth` operation of kind `op` fails (retryably) without being done.
     pub fn fail(self, op: Op, nth: u64) -> Faults {
         self.rule(op, nth, Fault::Fail)
+    }
+
+    /// The `nth` operation of kind `op` fails for good without being done, as a store that
+    /// denies access or refuses the key: not retryable (see [`DENIED`]).
+    pub fn deny(self, op: Op, nth: u64) -> Faults {
+        self.rule(op, nth, Fault::Deny)
     }
 
     /// The `nth` operation of kind `op` waits `for_` before it runs.
@@ -166,6 +184,10 @@ impl Faults {
                 self.lock().injected += 1;
                 Err(injected(op, key, "planted failure"))
             }
+            Some(Fault::Deny) => {
+                self.lock().injected += 1;
+                Err(injected(op, key, DENIED))
+            }
             Some(Fault::Hang(d)) => {
                 tokio::time::sleep(d).await;
                 Ok(())
@@ -180,7 +202,9 @@ impl Faults {
         }
         let mut state = self.lock();
         state.writes.push(key.to_string());
-        if state.crash_after_writes == Some(state.writes.len() as u64) {
+        if state.crash_after_writes == Some(state.writes.len() as u64)
+            || state.crash_at.as_deref().is_some_and(|p| key.contains(p))
+        {
             state.crashed = true;
             state.injected += 1;
             return Err(injected(op, key, "crash right after this write"));
@@ -197,6 +221,10 @@ impl Faults {
         Ok(())
     }
 }
+
+/// The planted permanent failure of [`Faults::deny`]: the one injected fault that is not
+/// retryable.
+pub const DENIED: &str = "access denied (planted)";
 
 fn injected(op: Op, key: &str, fault: &'static str) -> StorageError {
     StorageError::Injected {
@@ -228,6 +256,24 @@ mod tests {
         // The writes before and at the crash point are there; the one after is not.
         assert_eq!(&base.get("b").await.unwrap().bytes[..], b"2");
         assert!(base.get_opt("c").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_crash_at_a_named_point_and_a_denied_write() {
+        let base = Store::memory();
+        let faults = Arc::new(Faults::crash_at("_manifest.json"));
+        let store = base.with_faults(faults.clone());
+        store.put("v/part-0.parquet", "1").await.unwrap();
+        assert!(store.put("v/_manifest.json", "m").await.is_err());
+        assert!(faults.crashed());
+        assert!(store.put("v/other", "x").await.is_err());
+        assert_eq!(&base.get("v/_manifest.json").await.unwrap().bytes[..], b"m");
+        // A denied write is not retryable, and is not done.
+        let denied = Store::memory().with_faults(Arc::new(Faults::none().deny(Op::Put, 1)));
+        let err = denied.put("a", "1").await.unwrap_err();
+        assert!(!err.is_retryable() && err.is_fault(), "{err}");
+        assert!(err.to_string().contains(DENIED), "{err}");
+        denied.put("a", "1").await.unwrap();
     }
 
     #[tokio::test]

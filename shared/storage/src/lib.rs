@@ -85,11 +85,21 @@ impl StorageError {
     pub fn is_retryable(&self) -> bool {
         match self {
             StorageError::Backend { source, .. } => backend_retryable(source),
-            StorageError::Io { .. } | StorageError::Injected { .. } => true,
+            StorageError::Io { .. } => true,
+            StorageError::Injected { fault, .. } => *fault != faults::DENIED,
             StorageError::NotFound { .. }
             | StorageError::InvalidKey { .. }
             | StorageError::Config { .. } => false,
         }
+    }
+}
+
+impl StorageError {
+    /// True when the store failed rather than the request's subject: everything but a
+    /// missing object (a vanished upload is the data's state, reported as such). Retryable
+    /// or not, a stage that ends on such a failure dead-letters its delivery.
+    pub fn is_fault(&self) -> bool {
+        !matches!(self, StorageError::NotFound { .. })
     }
 }
 

@@ -20,6 +20,8 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -149,28 +151,47 @@ pub fn init(options: Options) -> Telemetry {
         opentelemetry::global::set_tracer_provider(t.clone());
     }
 
-    let otel_layer = tracer
-        .as_ref()
-        .map(|t| tracing_opentelemetry::layer().with_tracer(t.tracer(crate::SCOPE)));
+    // Each layer filters for itself: the log level a user picks for stderr (`warn` by
+    // default on the CLI) must not decide which spans reach OTLP, or the stages' info spans
+    // were never exported unless the logs were verbose too.
+    let otel_layer = tracer.as_ref().map(|t| {
+        tracing_opentelemetry::layer()
+            .with_tracer(t.tracer(crate::SCOPE))
+            .with_filter(LevelFilter::INFO)
+    });
     let registry = tracing_subscriber::registry().with(otel_layer);
     // A subscriber set already (tests, an embedding program) is kept.
     let _ = match options.logs {
         Logs::LambdaJson => registry
-            .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
                     .with_target(false)
-                    .without_time(),
+                    .without_time()
+                    .with_filter(
+                        EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+                    ),
             )
             .try_init(),
         Logs::Json => registry
-            .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-            .with(tracing_subscriber::fmt::layer().json().with_target(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_target(false)
+                    .with_filter(
+                        EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+                    ),
+            )
             .try_init(),
         Logs::Stderr { default_level } => registry
-            .with(EnvFilter::try_from_env("MLPIPE_LOG").unwrap_or_else(|_| default_level.into()))
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_filter(
+                        EnvFilter::try_from_env("MLPIPE_LOG")
+                            .unwrap_or_else(|_| default_level.into()),
+                    ),
+            )
             .try_init(),
     };
     Telemetry {

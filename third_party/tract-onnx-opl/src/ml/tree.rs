@@ -131,6 +131,90 @@ impl Display for TreeEnsembleData {
 }
 
 impl TreeEnsembleData {
+    /// mlpipe patch: every index the unchecked evaluation follows is in range, and every
+    /// tree is acyclic from its root (an iterative depth-first walk, once per node).
+    pub fn validate(&self, max_used_feature: usize, n_classes: usize) -> TractResult<()> {
+        let trees_view = self.trees.try_as_plain_ram()?;
+        let trees = trees_view.as_slice::<u32>()?;
+        let nodes_view = self.nodes.try_as_plain_ram()?;
+        let nodes = nodes_view.as_slice::<u32>()?;
+        let leaves_view = self.leaves.try_as_plain_ram()?;
+        let leaves = leaves_view.as_slice::<u32>()?;
+        ensure!(nodes.len() % 5 == 0, "tree ensemble: the node table is not rows of 5");
+        ensure!(leaves.len() % 2 == 0, "tree ensemble: the vote table is not rows of 2");
+        let (n_nodes, n_votes) = (nodes.len() / 5, leaves.len() / 2);
+        for (i, vote) in leaves.chunks_exact(2).enumerate() {
+            ensure!(
+                (vote[0] as usize) < n_classes,
+                "tree ensemble: vote {} names class {} of {}",
+                i,
+                vote[0],
+                n_classes
+            );
+        }
+        // 0: not seen, 1: on the path being walked, 2: done.
+        let mut state = vec![0u8; n_nodes];
+        for (t, &root) in trees.iter().enumerate() {
+            let root = root as usize;
+            ensure!(root < n_nodes, "tree ensemble: tree {} starts at node {} of {}", t, root, n_nodes);
+            if state[root] == 2 {
+                continue;
+            }
+            state[root] = 1;
+            let mut stack: Vec<(usize, u8)> = vec![(root, 0)];
+            while let Some(&(node, visited)) = stack.last() {
+                let row = &nodes[node * 5..node * 5 + 5];
+                if Cmp::from_u8((row[4] & 0xFF) as u8).is_none() {
+                    let (start, end) = (row[0] as usize, row[1] as usize);
+                    ensure!(
+                        start <= end && end <= n_votes,
+                        "tree ensemble: leaf {} has votes {}..{} of {}",
+                        node,
+                        start,
+                        end,
+                        n_votes
+                    );
+                    state[node] = 2;
+                    stack.pop();
+                    continue;
+                }
+                ensure!(
+                    row[0] as usize <= max_used_feature,
+                    "tree ensemble: node {} reads feature {} beyond {}",
+                    node,
+                    row[0],
+                    max_used_feature
+                );
+                if visited == 2 {
+                    state[node] = 2;
+                    stack.pop();
+                    continue;
+                }
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                let child = row[1 + visited as usize] as usize;
+                ensure!(
+                    child < n_nodes,
+                    "tree ensemble: node {} of tree {} points at node {} of {}",
+                    node,
+                    t,
+                    child,
+                    n_nodes
+                );
+                match state[child] {
+                    0 => {
+                        state[child] = 1;
+                        stack.push((child, 0));
+                    }
+                    1 => bail!("tree ensemble: tree {} loops back to node {}", t, child),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
     unsafe fn get_unchecked(&self, node: usize) -> TreeNode {
         let row = &unsafe { self.nodes.as_slice_unchecked::<u32>() }[node * 5..][..5];
         if let Some(cmp) = Cmp::from_u8((row[4] & 0xFF) as u8) {
@@ -306,6 +390,10 @@ impl TreeEnsemble {
         n_classes: usize,
         aggregate_fn: Aggregate,
     ) -> TractResult<Self> {
+        // mlpipe patch: evaluation walks node and vote indices unchecked, so a model whose
+        // indices point outside the ensemble read out of bounds and one whose tree loops back
+        // on itself never finished (found by fuzzing model imports). Checked once, here.
+        data.validate(max_used_feature, n_classes)?;
         Ok(Self { data, max_used_feature, n_classes, aggregate_fn })
     }
 
