@@ -218,8 +218,9 @@ pub async fn uploads(opts: &UploadSoak) -> Result<Value> {
             )
             .await?;
     }
+    let events = queue(&events_url)?;
     for (_, handle) in originals.values() {
-        admin.delete(handle).await?;
+        events.delete(handle).await?;
     }
 
     // The workers, each its own loop on its own connection, until the queue stays empty.

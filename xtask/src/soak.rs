@@ -81,10 +81,11 @@ pub fn soak(root: &Path, args: &[String]) -> Result<()> {
         failures.push(format!("native: {e:#}"));
     }
     if parts.contains(&"worker") {
+        // Four windows at least: workerd's memory needs points to show a trend.
         let plan = Plan {
             secs: worker_secs,
-            warmup: warmup.min(10),
-            window: window.min((worker_secs / 2).max(1)),
+            warmup,
+            window: window.min((worker_secs / 4).max(1)),
             max_requests,
         };
         if let Err(e) = worker(root, &store, inputs, plan) {

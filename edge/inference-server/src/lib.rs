@@ -615,6 +615,8 @@ async fn serve_api(
             },
             () = &mut stop => break,
         };
+        // Answers go out as written, not held for the client's ACK (Nagle's algorithm).
+        let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(
             router.clone().layer(axum::Extension(ConnectInfo(peer))),
         );

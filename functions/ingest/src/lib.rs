@@ -336,8 +336,17 @@ pub async fn ingest_object(store: &Store, key: &str) -> Result<IngestOutcome, In
             ("total".to_string(), t0.elapsed().as_millis() as u64),
         ]),
     };
-    commit(store, &manifest).await?;
+    let created = commit(store, &manifest).await?;
     let snapshot = write_snapshot(store, &dataset, pointer.lineage).await?;
+    if !created {
+        // Another delivery of the same file (with the same contract) committed this version
+        // while this one worked: the same bytes, so the same version; it is that one's.
+        return Ok(IngestOutcome::AlreadyDone {
+            dataset,
+            version,
+            snapshot,
+        });
+    }
     tracing::info!(
         dataset,
         version,
@@ -354,12 +363,15 @@ pub async fn ingest_object(store: &Store, key: &str) -> Result<IngestOutcome, In
 }
 
 /// Writes the manifest, the commit marker, if no other delivery committed it first. Either
-/// way the version is committed exactly once.
-pub(crate) async fn commit(store: &Store, manifest: &Manifest) -> Result<(), IngestError> {
+/// way the version is committed exactly once; `true` when this call committed it (two
+/// deliveries of one file racing must not both report a commit).
+pub(crate) async fn commit(store: &Store, manifest: &Manifest) -> Result<bool, IngestError> {
     let key = zones::curated_manifest(&manifest.dataset, &manifest.version);
     let body = serde_json::to_vec_pretty(manifest).unwrap_or_default();
-    store.put_if_absent(&key, body).await?;
-    Ok(())
+    Ok(matches!(
+        store.put_if_absent(&key, body).await?,
+        storage::Created::Created(_)
+    ))
 }
 
 /// Validated output of one batch.

@@ -111,7 +111,8 @@ enum Command {
         uploads: usize,
         #[arg(long, default_value_t = 4)]
         workers: usize,
-        #[arg(long, default_value_t = 100)]
+        /// Rows per file (the sample contract wants at least 100 valid ones).
+        #[arg(long, default_value_t = 200)]
         rows: usize,
         #[arg(long, default_value = "examples/fraud")]
         project: PathBuf,
