@@ -28,8 +28,8 @@ pub struct UploadSoak {
     pub workers: usize,
     /// Rows per uploaded file.
     pub rows: usize,
-    /// The project pushed before the uploads (its training runs are dropped: this run is
-    /// about events and commits, not models).
+    /// The project pushed before the uploads (its feature views and training runs are
+    /// dropped: this run is about events and commits).
     pub project: PathBuf,
     /// The dataset the files are uploaded to (`raw/<dataset>/`); the sample generator
     /// writes the fraud project's `transactions`.
@@ -139,8 +139,13 @@ pub async fn uploads(opts: &UploadSoak) -> Result<Value> {
     ))?;
     let mut project = LoadedProject::load(&opts.project)
         .with_context(|| format!("loading project {}", opts.project.display()))?;
+    // Ingest only: the stage whose commits are counted. With the feature views on, every
+    // commit recomputes them over all versions so far, and moto (Python) serving those reads
+    // made 200 uploads take over ten minutes; the feature stage's idempotence under
+    // redelivery is the crash matrix's.
     project.project.training.clear();
     project.training_files.clear();
+    project.feature_files.clear();
     crate::pipeline::push_project(&store, &project).await?;
     let dataset = opts.dataset.clone();
     ensure!(
