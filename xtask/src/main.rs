@@ -1267,49 +1267,7 @@ fn bench_worker(root: &Path, inputs: usize, secs: u64) -> Result<()> {
         .arg(bin.join("wrangler"))
         .env("PATH", edge::tool_path(root)?)
         .current_dir(root))?;
-    let port = free_port()?;
-    let mut dev = Command::new(bin.join("wrangler"));
-    dev.args([
-        "dev",
-        "--local",
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-    ])
-    .arg("--persist-to")
-    .arg(&state)
-    .arg("-c")
-    .arg(&config)
-    .args([
-        "--show-interactive-dev-session=false",
-        "--log-level",
-        "error",
-    ])
-    .env("PATH", edge::tool_path(root)?)
-    .env("WRANGLER_SEND_METRICS", "false")
-    .current_dir(config.parent().context("wrangler.toml has a folder")?)
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    // wrangler runs workerd as its children: the whole process group goes at the end.
-    std::os::unix::process::CommandExt::process_group(&mut dev, 0);
-    let dev = dev.spawn().context("starting wrangler dev")?;
-    let _dev = KilledGroup(dev.id());
-    let url = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    loop {
-        let ready = Command::new("curl")
-            .args(["-sf", "-o", "/dev/null", &format!("{url}/v2/health/ready")])
-            .status()
-            .is_ok_and(|s| s.success());
-        if ready {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(90) {
-            bail!("wrangler dev did not answer on {url} within 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let (_dev, url) = wrangler_dev(root, &config, &state)?;
     let load = wrk(&script, &format!("{url}/v2/models/fraud/infer"), secs);
     let _ = std::fs::remove_dir_all(store.join("keys"));
     let load = load?;
@@ -1327,6 +1285,51 @@ fn bench_worker(root: &Path, inputs: usize, secs: u64) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `wrangler dev --local` on a free loopback port with `state` as its local R2/KV, once its
+/// health endpoint answers: the process group (killed when dropped; wrangler runs workerd as
+/// its children) and the URL.
+fn wrangler_dev(root: &Path, config: &Path, state: &Path) -> Result<(KilledGroup, String)> {
+    let port = free_port()?;
+    let mut dev = Command::new(edge::node_bin(root).join("wrangler"));
+    dev.args([
+        "dev",
+        "--local",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+    ])
+    .arg("--persist-to")
+    .arg(state)
+    .arg("-c")
+    .arg(config)
+    .args([
+        "--show-interactive-dev-session=false",
+        "--log-level",
+        "error",
+    ])
+    .env("PATH", edge::tool_path(root)?)
+    .env("WRANGLER_SEND_METRICS", "false")
+    .current_dir(config.parent().context("wrangler.toml has a folder")?)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut dev, 0);
+    let dev = KilledGroup(dev.spawn().context("starting wrangler dev")?.id());
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while !Command::new("curl")
+        .args(["-sf", "-o", "/dev/null", &format!("{url}/v2/health/ready")])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        if started.elapsed() > Duration::from_secs(90) {
+            bail!("wrangler dev did not answer on {url} within 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Ok((dev, url))
 }
 
 /// The in-process rows for an imported model: skl2onnx's one-hot pipeline (float, int64

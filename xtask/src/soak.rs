@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{
     KilledGroup, bench_key, cargo, edge, flag, free_port, install_python_tools, moto_server, run,
-    serde_like, start_server, target_dir,
+    serde_like, start_server, target_dir, wrangler_dev,
 };
 
 /// A window's p99 may be this many times the first window's.
@@ -585,46 +585,8 @@ fn worker(root: &Path, store: &Path, inputs: usize, plan: Plan) -> Result<()> {
         .env("PATH", edge::tool_path(root)?)
         .current_dir(root))?;
     let _ = std::fs::remove_dir_all(store.join("keys"));
-    let port = free_port()?;
-    let mut dev = Command::new(bin.join("wrangler"));
-    dev.args([
-        "dev",
-        "--local",
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-    ])
-    .arg("--persist-to")
-    .arg(&state)
-    .arg("-c")
-    .arg(&config)
-    .args([
-        "--show-interactive-dev-session=false",
-        "--log-level",
-        "error",
-    ])
-    .env("PATH", edge::tool_path(root)?)
-    .env("WRANGLER_SEND_METRICS", "false")
-    .current_dir(config.parent().context("wrangler.toml has a folder")?)
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    std::os::unix::process::CommandExt::process_group(&mut dev, 0);
-    let dev = dev.spawn().context("starting wrangler dev")?;
-    let group = dev.id();
-    let _dev = KilledGroup(group);
-    let url = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while !Command::new("curl")
-        .args(["-sf", "-o", "/dev/null", &format!("{url}/v2/health/ready")])
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        if started.elapsed() > Duration::from_secs(90) {
-            bail!("wrangler dev did not answer on {url} within 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let (dev, url) = wrangler_dev(root, &config, &state)?;
+    let group = dev.0;
     let infer = format!("{url}/v2/models/fraud/infer");
     Soak {
         name: "Worker (wrangler dev: workerd, local R2 and KV; key at the top rate tier)",
