@@ -83,7 +83,7 @@ fn main() -> Result<()> {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask fuzz TARGET|all [--secs N] | cargo xtask soak [--secs N] [--warmup N] [--window N] [--worker-secs N] [--uploads N] [--max-requests N] [--log-sample X] [--parts native,worker,uploads] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench quality | cargo xtask bench drift [--rows N] [--reference N] [--features N] | cargo xtask bench edge [--iterations N] [--secs N]"
+                "usage: cargo xtask test | cargo xtask package [--arch x86_64|arm64|all] [--project DIR] | cargo xtask worker [--embed DIR] | cargo xtask spin [--embed DIR] | cargo xtask fuzz TARGET|all [--secs N] | cargo xtask soak [--secs N] [--warmup N] [--window N] [--worker-secs N] [--uploads N] [--max-requests N] [--log-sample X] [--worker-warmup N] [--parts native,worker,uploads] | cargo xtask bench ingest [--rows N] | cargo xtask bench features [--rows N] [--labels N] [--reads N] | cargo xtask bench train | cargo xtask bench quality | cargo xtask bench drift [--rows N] [--reference N] [--features N] | cargo xtask bench edge [--iterations N] [--secs N]"
             );
             std::process::exit(2);
         }
@@ -1267,7 +1267,7 @@ fn bench_worker(root: &Path, inputs: usize, secs: u64) -> Result<()> {
         .arg(bin.join("wrangler"))
         .env("PATH", edge::tool_path(root)?)
         .current_dir(root))?;
-    let (_dev, url) = wrangler_dev(root, &config, &state)?;
+    let (_dev, url) = wrangler_dev(root, &config, &state, &[])?;
     let load = wrk(&script, &format!("{url}/v2/models/fraud/infer"), secs);
     let _ = std::fs::remove_dir_all(store.join("keys"));
     let load = load?;
@@ -1287,10 +1287,15 @@ fn bench_worker(root: &Path, inputs: usize, secs: u64) -> Result<()> {
     Ok(())
 }
 
-/// `wrangler dev --local` on a free loopback port with `state` as its local R2/KV, once its
-/// health endpoint answers: the process group (killed when dropped; wrangler runs workerd as
-/// its children) and the URL.
-fn wrangler_dev(root: &Path, config: &Path, state: &Path) -> Result<(KilledGroup, String)> {
+/// `wrangler dev --local` on a free loopback port with `state` as its local R2/KV and `vars`
+/// (name, value) over wrangler.toml's `[vars]`, once its health endpoint answers: the process
+/// group (killed when dropped; wrangler runs workerd as its children) and the URL.
+fn wrangler_dev(
+    root: &Path,
+    config: &Path,
+    state: &Path,
+    vars: &[(&str, &str)],
+) -> Result<(KilledGroup, String)> {
     let port = free_port()?;
     let mut dev = Command::new(edge::node_bin(root).join("wrangler"));
     dev.args([
@@ -1303,6 +1308,10 @@ fn wrangler_dev(root: &Path, config: &Path, state: &Path) -> Result<(KilledGroup
     ])
     .arg("--persist-to")
     .arg(state)
+    .args(
+        vars.iter()
+            .flat_map(|(k, v)| ["--var".to_string(), format!("{k}:{v}")]),
+    )
     .arg("-c")
     .arg(config)
     .args([

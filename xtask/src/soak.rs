@@ -6,8 +6,10 @@
 //!   for the report), bounded by `--max-requests` too. Each window's requests, p99 and
 //!   errors, and the server's resident memory after it. Fails on any 5xx or transport
 //!   error, a last-window p99 above 1.5x the first's, or memory that keeps growing.
-//! - **worker**: the Worker under `wrangler dev` the same way (HTTP only), for
-//!   `--worker-secs`.
+//! - **worker**: the Worker under `wrangler dev` the same way (HTTP only, prediction logs
+//!   at the same `--log-sample`), for `--worker-secs` after `--worker-warmup` (3 minutes by
+//!   default: workerd's V8 heap grows by ~200-300 MB over its first ~50,000 requests, with or
+//!   without prediction logs, then stays level).
 //! - **uploads**: `--uploads` files to moto's S3 with its notifications on SQS, each
 //!   delivered twice, consumed by four worker loops at once (`mlpipe-bench upload-soak`):
 //!   every version committed exactly once, nothing dead-lettered.
@@ -17,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -29,14 +32,17 @@ use crate::{
 /// A window's p99 may be this many times the first window's.
 const P99_GROWTH: f64 = 1.5;
 /// Resident memory may grow this many MB a minute after the warm-up (the least-squares
-/// slope over the windows): flat, allowing allocator noise.
+/// slope over samples every `RSS_SAMPLE_SECS`): flat, allowing allocator noise.
 const RSS_MB_PER_MIN: f64 = 1.0;
+/// Seconds between resident-memory samples during the measured windows.
+const RSS_SAMPLE_SECS: u64 = 2;
 
 pub fn soak(root: &Path, args: &[String]) -> Result<()> {
     let secs = flag(args, "--secs", 600)? as u64;
     let warmup = flag(args, "--warmup", 30)? as u64;
     let window = (flag(args, "--window", 60)? as u64).clamp(1, secs.max(1));
     let worker_secs = flag(args, "--worker-secs", 120)? as u64;
+    let worker_warmup = flag(args, "--worker-warmup", 180)? as u64;
     let uploads = flag(args, "--uploads", 200)?;
     let max_requests = flag(args, "--max-requests", 200_000_000)? as u64;
     let log_sample = text_flag(args, "--log-sample").unwrap_or("0.1").to_string();
@@ -84,11 +90,11 @@ pub fn soak(root: &Path, args: &[String]) -> Result<()> {
         // Four windows at least: workerd's memory needs points to show a trend.
         let plan = Plan {
             secs: worker_secs,
-            warmup,
+            warmup: worker_warmup,
             window: window.min((worker_secs / 4).max(1)),
             max_requests,
         };
-        if let Err(e) = worker(root, &store, inputs, plan) {
+        if let Err(e) = worker(root, &store, inputs, plan, &log_sample) {
             eprintln!("soak worker: {e:#}");
             failures.push(format!("worker: {e:#}"));
         }
@@ -369,36 +375,32 @@ impl Soak<'_> {
         let mut errors: u64 = warm.iter().map(|(_, w)| w.server_errors()).sum();
         let started = Instant::now();
         let rss = || (self.pid)().and_then(rss_mb);
-        let mut memory = vec![(0.0, rss().context("the server's memory cannot be read")?)];
+        let pid = (self.pid)().context("the server's process is gone after the warm-up")?;
+        let after_warmup = rss_mb(pid).context("the server's memory cannot be read")?;
+        // Resident memory every RSS_SAMPLE_SECS while the windows run, besides the point after
+        // each window: a garbage-collected server (workerd) swings by tens of MB between
+        // collections, which ten points cannot tell from growth; a few hundred can.
+        let stop = AtomicBool::new(false);
+        let sample = || {
+            let mut points = vec![(0.0, after_warmup)];
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(RSS_SAMPLE_SECS));
+                if let Some(mb) = rss_mb(pid) {
+                    points.push((started.elapsed().as_secs_f64() / 60.0, mb));
+                }
+            }
+            points
+        };
         // (seconds done, the loads' windows, resident MB after).
         let mut rows: Vec<(u64, Loads, f64)> = Vec::new();
         let mut done = 0;
-        while done < plan.secs && budget > 0 {
-            let secs = plan.window.min(plan.secs - done);
-            let loads = (self.load)(secs, budget)?;
-            done += secs;
-            let used: u64 = loads.iter().map(|(_, w)| w.requests).sum();
-            budget = budget.saturating_sub(used);
-            errors += loads.iter().map(|(_, w)| w.server_errors()).sum::<u64>();
-            let mb = rss().context("the server stopped during the soak")?;
-            memory.push((started.elapsed().as_secs_f64() / 60.0, mb));
-            for (name, w) in &loads {
-                eprintln!(
-                    "  {:>5} s {:<5} {:>9} requests  p99 {:>7.2} ms  5xx/transport {}  refused {}  rss {:.1} MB",
-                    done,
-                    name,
-                    w.requests,
-                    w.p99_ms,
-                    w.server_errors(),
-                    w.other_refusals(),
-                    mb
-                );
-                if let Some(e) = &w.first_error {
-                    eprintln!("        first error: {e}");
-                }
-            }
-            rows.push((done, loads, mb));
-        }
+        let (memory, ran) = std::thread::scope(|scope| {
+            let sampler = scope.spawn(sample);
+            let ran = self.windows(&mut budget, &mut errors, &mut rows, &mut done, &rss);
+            stop.store(true, Ordering::Relaxed);
+            (sampler.join().unwrap_or_default(), ran)
+        });
+        ran?;
         let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
             bail!("no window ran");
         };
@@ -439,8 +441,12 @@ impl Soak<'_> {
             }
         }
         println!(
-            "memory: {:.1} MB after the warm-up, {:.1} MB at the end; growth {:+.2} MB/min over {:.1} min (least squares; limit {RSS_MB_PER_MIN})",
-            memory[0].1, last.2, growth, minutes
+            "memory: {:.1} MB after the warm-up, {:.1} MB at the end; growth {:+.2} MB/min over {:.1} min (least squares over {} samples, one every {RSS_SAMPLE_SECS} s; limit {RSS_MB_PER_MIN})",
+            after_warmup,
+            last.2,
+            growth,
+            minutes,
+            memory.len()
         );
         if errors > 0 {
             problems.push(format!("{errors} 5xx answers or transport errors"));
@@ -450,6 +456,45 @@ impl Soak<'_> {
         }
         if !problems.is_empty() {
             bail!("{}", problems.join("; "));
+        }
+        Ok(())
+    }
+
+    /// The measured windows, one after another, until the time or the request budget is
+    /// spent: each window's loads, and the resident memory after it.
+    fn windows(
+        &self,
+        budget: &mut u64,
+        errors: &mut u64,
+        rows: &mut Vec<(u64, Loads, f64)>,
+        done: &mut u64,
+        rss: &dyn Fn() -> Option<f64>,
+    ) -> Result<()> {
+        let plan = self.plan;
+        while *done < plan.secs && *budget > 0 {
+            let secs = plan.window.min(plan.secs - *done);
+            let loads = (self.load)(secs, *budget)?;
+            *done += secs;
+            let used: u64 = loads.iter().map(|(_, w)| w.requests).sum();
+            *budget = budget.saturating_sub(used);
+            *errors += loads.iter().map(|(_, w)| w.server_errors()).sum::<u64>();
+            let mb = rss().context("the server stopped during the soak")?;
+            for (name, w) in &loads {
+                eprintln!(
+                    "  {:>5} s {:<5} {:>9} requests  p99 {:>7.2} ms  5xx/transport {}  refused {}  rss {:.1} MB",
+                    *done,
+                    name,
+                    w.requests,
+                    w.p99_ms,
+                    w.server_errors(),
+                    w.other_refusals(),
+                    mb
+                );
+                if let Some(e) = &w.first_error {
+                    eprintln!("        first error: {e}");
+                }
+            }
+            rows.push((*done, loads, mb));
         }
         Ok(())
     }
@@ -555,7 +600,7 @@ fn group_member(group: u32, name: &str) -> Option<u32> {
     None
 }
 
-fn worker(root: &Path, store: &Path, inputs: usize, plan: Plan) -> Result<()> {
+fn worker(root: &Path, store: &Path, inputs: usize, plan: Plan, log_sample: &str) -> Result<()> {
     let build = root.join("edge/edge-worker/build");
     if !build.join("index.js").is_file() {
         edge::build_worker(root, None, false)?;
@@ -585,7 +630,7 @@ fn worker(root: &Path, store: &Path, inputs: usize, plan: Plan) -> Result<()> {
         .env("PATH", edge::tool_path(root)?)
         .current_dir(root))?;
     let _ = std::fs::remove_dir_all(store.join("keys"));
-    let (dev, url) = wrangler_dev(root, &config, &state)?;
+    let (dev, url) = wrangler_dev(root, &config, &state, &[("LOG_SAMPLE", log_sample)])?;
     let group = dev.0;
     let infer = format!("{url}/v2/models/fraud/infer");
     Soak {
