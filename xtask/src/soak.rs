@@ -371,10 +371,8 @@ impl Soak<'_> {
             self.name, plan.warmup, plan.secs, plan.window
         );
         let warm = (self.load)(plan.warmup.max(1), plan.max_requests)?;
-        let mut budget = plan.max_requests;
-        let mut errors: u64 = warm.iter().map(|(_, w)| w.server_errors()).sum();
+        let warm_errors: u64 = warm.iter().map(|(_, w)| w.server_errors()).sum();
         let started = Instant::now();
-        let rss = || (self.pid)().and_then(rss_mb);
         let pid = (self.pid)().context("the server's process is gone after the warm-up")?;
         let after_warmup = rss_mb(pid).context("the server's memory cannot be read")?;
         // Resident memory every RSS_SAMPLE_SECS while the windows run, besides the point after
@@ -391,19 +389,23 @@ impl Soak<'_> {
             }
             points
         };
-        // (seconds done, the loads' windows, resident MB after).
-        let mut rows: Vec<(u64, Loads, f64)> = Vec::new();
-        let mut done = 0;
-        let (memory, ran) = std::thread::scope(|scope| {
+        let (memory, rows) = std::thread::scope(|scope| {
             let sampler = scope.spawn(sample);
-            let ran = self.windows(&mut budget, &mut errors, &mut rows, &mut done, &rss);
+            let rows = self.windows();
             stop.store(true, Ordering::Relaxed);
-            (sampler.join().unwrap_or_default(), ran)
+            (sampler.join().unwrap_or_default(), rows)
         });
-        ran?;
+        let rows = rows?;
         let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
             bail!("no window ran");
         };
+        let done = last.0;
+        let errors = warm_errors
+            + rows
+                .iter()
+                .flat_map(|r| &r.1)
+                .map(|(_, w)| w.server_errors())
+                .sum::<u64>();
         let minutes = started.elapsed().as_secs_f64() / 60.0;
         let growth = slope(&memory);
         println!(
@@ -461,28 +463,24 @@ impl Soak<'_> {
     }
 
     /// The measured windows, one after another, until the time or the request budget is
-    /// spent: each window's loads, and the resident memory after it.
-    fn windows(
-        &self,
-        budget: &mut u64,
-        errors: &mut u64,
-        rows: &mut Vec<(u64, Loads, f64)>,
-        done: &mut u64,
-        rss: &dyn Fn() -> Option<f64>,
-    ) -> Result<()> {
+    /// spent: (seconds done, each load's window, resident MB after the window).
+    fn windows(&self) -> Result<Vec<(u64, Loads, f64)>> {
         let plan = self.plan;
-        while *done < plan.secs && *budget > 0 {
-            let secs = plan.window.min(plan.secs - *done);
-            let loads = (self.load)(secs, *budget)?;
-            *done += secs;
+        let mut rows = Vec::new();
+        let (mut done, mut budget) = (0, plan.max_requests);
+        while done < plan.secs && budget > 0 {
+            let secs = plan.window.min(plan.secs - done);
+            let loads = (self.load)(secs, budget)?;
+            done += secs;
             let used: u64 = loads.iter().map(|(_, w)| w.requests).sum();
-            *budget = budget.saturating_sub(used);
-            *errors += loads.iter().map(|(_, w)| w.server_errors()).sum::<u64>();
-            let mb = rss().context("the server stopped during the soak")?;
+            budget = budget.saturating_sub(used);
+            let mb = (self.pid)()
+                .and_then(rss_mb)
+                .context("the server stopped during the soak")?;
             for (name, w) in &loads {
                 eprintln!(
                     "  {:>5} s {:<5} {:>9} requests  p99 {:>7.2} ms  5xx/transport {}  refused {}  rss {:.1} MB",
-                    *done,
+                    done,
                     name,
                     w.requests,
                     w.p99_ms,
@@ -494,9 +492,9 @@ impl Soak<'_> {
                     eprintln!("        first error: {e}");
                 }
             }
-            rows.push((*done, loads, mb));
+            rows.push((done, loads, mb));
         }
-        Ok(())
+        Ok(rows)
     }
 }
 
